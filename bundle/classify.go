@@ -1,0 +1,95 @@
+package bundle
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/errcode"
+)
+
+// isTransient reports whether err is worth another attempt: a 5xx, 429 or 408 answer, or a connection
+// that was refused, reset, dropped or timed out. A cancelled ctx is never transient.
+func isTransient(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var resp *errcode.ErrorResponse
+	if errors.As(err, &resp) {
+		return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout
+	}
+	return isNetworkError(err)
+}
+
+func isNetworkError(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr)
+}
+
+func isTLSError(err error) bool {
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var certInvalid x509.CertificateInvalidError
+	var recordErr tls.RecordHeaderError
+	return errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &certInvalid) || errors.As(err, &recordErr)
+}
+
+// registryClass maps a registry error to one of three classes, or nil when it is none of them.
+type registryClass struct{ notFound, unauthorized, unreachable error }
+
+var (
+	imageClass  = registryClass{ErrImageNotFound, ErrImageUnauthorized, ErrImageUnreachable}
+	bundleClass = registryClass{ErrNotFound, ErrUnauthorized, ErrUnreachable}
+)
+
+func (c registryClass) of(err error) error {
+	if errors.Is(err, errdef.ErrNotFound) {
+		return c.notFound
+	}
+	var resp *errcode.ErrorResponse
+	if errors.As(err, &resp) {
+		switch resp.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return c.unauthorized
+		case http.StatusNotFound:
+			return c.notFound
+		}
+		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+			return c.unreachable
+		}
+		return nil
+	}
+	if isTLSError(err) || isNetworkError(err) {
+		return c.unreachable
+	}
+	return nil
+}
+
+// reason is a short human cause for an error of class c.
+func (c registryClass) reason(class error) string {
+	switch class {
+	case c.notFound:
+		return "not found"
+	case c.unauthorized:
+		return "unauthorized"
+	case c.unreachable:
+		return "unreachable"
+	}
+	return "failed"
+}
+
+func isAlreadyExists(err error) bool { return errors.Is(err, errdef.ErrAlreadyExists) }

@@ -1,0 +1,75 @@
+package bundle
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// IsContentLayer reports whether Argo CD treats a layer of this media type as its content layer.
+func IsContentLayer(mediaType string) bool {
+	return strings.HasSuffix(mediaType, "tar") || strings.HasSuffix(mediaType, "tar+gzip") || strings.HasSuffix(mediaType, "tar.gzip")
+}
+
+// CheckLayout checks a bundle manifest against the rules that let Argo CD, Flux and OpenTofu read
+// it (docs/bundle-format.md): an image manifest with the ferry config, at most 10 layers, the
+// manifests layer first and the only content layer, at most one archive/zip layer with the OpenTofu
+// artifactType exactly when it exists, unique flat titles on every layer and an RFC 3339 created
+// annotation. Violations wrap [ErrLayout].
+func CheckLayout(m ocispec.Manifest) error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrLayout, fmt.Sprintf(format, args...))
+	}
+	if m.MediaType != ocispec.MediaTypeImageManifest {
+		return fail("manifest media type %q, want %q", m.MediaType, ocispec.MediaTypeImageManifest)
+	}
+	if m.Config.MediaType != MediaTypeConfig {
+		return fail("config media type %q, want %q", m.Config.MediaType, MediaTypeConfig)
+	}
+	if len(m.Layers) > MaxLayers {
+		return fail("%d layers; Argo CD accepts at most %d", len(m.Layers), MaxLayers)
+	}
+	titles := map[string]bool{}
+	zips := 0
+	for i, l := range m.Layers {
+		title := l.Annotations[AnnotationTitle]
+		switch {
+		case title == "":
+			return fail("layer %d (%s) has no %s annotation", i, l.MediaType, AnnotationTitle)
+		case strings.ContainsAny(title, `/\`) || title == "." || title == "..":
+			return fail("layer %d title %q must be a flat file name", i, title)
+		case titles[title]:
+			return fail("layer %d title %q is used twice", i, title)
+		}
+		titles[title] = true
+		if _, ok := l.Annotations["io.deis.oras.content.unpack"]; ok {
+			return fail("layer %q must not carry io.deis.oras.content.unpack", title)
+		}
+		if IsContentLayer(l.MediaType) {
+			if i != 0 || l.MediaType != MediaTypeManifests {
+				return fail("layer %d %q (%s) would be a second content layer for Argo CD; only the first layer may be %s", i, title, l.MediaType, MediaTypeManifests)
+			}
+		}
+		if l.MediaType == MediaTypeTerraform {
+			zips++
+		}
+	}
+	switch {
+	case zips > 1:
+		return fail("%d %s layers; OpenTofu accepts exactly one", zips, MediaTypeTerraform)
+	case zips == 1 && m.ArtifactType != ArtifactTypeOpenTofu:
+		return fail("artifactType %q with a Terraform layer, want %q", m.ArtifactType, ArtifactTypeOpenTofu)
+	case zips == 0 && m.ArtifactType != ArtifactTypeBundle:
+		return fail("artifactType %q without a Terraform layer, want %q", m.ArtifactType, ArtifactTypeBundle)
+	}
+	created, ok := m.Annotations[AnnotationCreated]
+	if !ok {
+		return fail("manifest has no %s annotation", AnnotationCreated)
+	}
+	if _, err := time.Parse(time.RFC3339, created); err != nil {
+		return fail("%s %q is not RFC 3339", AnnotationCreated, created)
+	}
+	return nil
+}

@@ -1,0 +1,224 @@
+package bundle
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/registry"
+)
+
+// Progress actions reported to OnProgress.
+const (
+	ProgressUpload   = "upload"   // a blob upload starts
+	ProgressUploaded = "uploaded" // a blob upload finished
+	ProgressSkip     = "skip"     // the target already has the blob
+	ProgressDownload = "download" // a blob download starts
+	ProgressDone     = "done"     // a blob download finished
+	ProgressManifest = "manifest" // the manifest was pushed
+	ProgressTag      = "tag"      // a tag was pointed at the manifest
+)
+
+// ProgressEvent reports one step of a push or pull.
+type ProgressEvent struct {
+	Action     string
+	Title      string // layer title, "config", "manifest" or the tag
+	Descriptor ocispec.Descriptor
+}
+
+// PushOptions contains parameters for [Push].
+type PushOptions struct {
+	PackOptions
+	// Tags are extra tags. The tag of the reference, if any, is always applied; with no tag at all
+	// the bundle version is used (with '+' written as '_').
+	Tags []string
+	// Concurrency limits concurrent blob uploads. If <= 0, 4 is used.
+	Concurrency int
+	// OnProgress, if set, is called for each step. It may be called concurrently.
+	OnProgress func(ProgressEvent)
+}
+
+// PushResult describes a pushed bundle.
+type PushResult struct {
+	// Reference is the destination name (host/repo or oci-layout:PATH).
+	Reference string `json:"reference"`
+	// Digest is the manifest digest.
+	Digest string `json:"digest"`
+	// PinnedReference is Reference@Digest.
+	PinnedReference string `json:"pinnedReference"`
+	// Tags are the tags now pointing at Digest.
+	Tags []string `json:"tags"`
+	// MediaType, ArtifactType and Size describe the manifest.
+	MediaType    string `json:"mediaType"`
+	ArtifactType string `json:"artifactType"`
+	Size         int64  `json:"size"`
+	// Name and Version come from ferry.yaml.
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Created string `json:"created"`
+	// Images is the images lock.
+	Images []ImageLock `json:"images"`
+	// Layers lists the layers with their roles.
+	Layers []LayerInfo `json:"layers"`
+	// Rewrites lists the image references pinned in the manifests.
+	Rewrites []Rewrite `json:"rewrites"`
+	// Uploaded and Skipped count the blobs (config and layers) uploaded and already present.
+	Uploaded int `json:"uploaded"`
+	Skipped  int `json:"skipped"`
+}
+
+// DefaultTag returns the tag used for version when none is given: the version with '+' (semver build
+// metadata) written as '_', as Argo CD, Helm and OpenTofu expect.
+func DefaultTag(version string) string { return strings.ReplaceAll(version, "+", "_") }
+
+// Push packs the release directory dir (see [Pack]) and publishes it to ref: blobs first, skipping
+// those the target has, then the manifest by digest, then the tags. A failure at any step leaves every
+// tag where it was. Transient registry failures (5xx, 429, dropped or timed-out connections) are
+// retried with backoff.
+func Push(ctx context.Context, c *Client, dir string, ref Reference, opts PushOptions) (*PushResult, error) {
+	if ref.Digest != "" {
+		return nil, fmt.Errorf("%s: %w: a push destination takes a tag, not a digest", ref, ErrInvalidReference)
+	}
+	var tags []string
+	for _, t := range append([]string{ref.Tag}, opts.Tags...) {
+		if t == "" || contains(tags, t) {
+			continue
+		}
+		if err := (registry.Reference{Registry: "x", Repository: "x", Reference: t}).ValidateReferenceAsTag(); err != nil {
+			return nil, fmt.Errorf("tag %q: %w: use letters, digits, '_', '.', '-' (at most 128)", t, ErrInvalidReference)
+		}
+		tags = append(tags, t)
+	}
+	p, err := Pack(ctx, c, dir, opts.PackOptions)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	if len(tags) == 0 {
+		tags = []string{DefaultTag(p.Spec.Version)}
+	}
+	res := &PushResult{
+		Reference:       ref.Name(),
+		Digest:          p.Manifest.Digest.String(),
+		PinnedReference: ref.Pinned(p.Manifest.Digest.String()),
+		MediaType:       p.Manifest.MediaType,
+		ArtifactType:    p.Manifest.ArtifactType,
+		Size:            p.Manifest.Size,
+		Name:            p.Config.Name,
+		Version:         p.Config.Version,
+		Created:         p.Config.Created,
+		Images:          p.Config.Images,
+		Layers:          p.Config.Layers,
+		Rewrites:        p.Rewrites,
+	}
+	if res.Rewrites == nil {
+		res.Rewrites = []Rewrite{}
+	}
+	if res.Uploaded, res.Skipped, err = Publish(ctx, c, p, ref, tags, opts.Concurrency, opts.OnProgress); err != nil {
+		return nil, err
+	}
+	res.Tags = tags
+	return res, nil
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Publish copies a packed bundle to ref and tags it, in the order that never leaves a tag on an
+// incomplete bundle, and returns how many blobs were uploaded and skipped. concurrency <= 0 means 4.
+func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []string, concurrency int, onProgress func(ProgressEvent)) (uploaded, skipped int, err error) {
+	if concurrency <= 0 {
+		concurrency = 4
+	}
+	emit := func(action, title string, desc ocispec.Descriptor) {
+		if onProgress != nil {
+			onProgress(ProgressEvent{Action: action, Title: title, Descriptor: desc})
+		}
+	}
+	dst, err := c.target(ref, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	wrap := func(what string, err error) error {
+		if class := bundleClass.of(err); class != nil {
+			return fmt.Errorf("push %s to %s: %s: %w: %v", what, ref.Name(), bundleClass.reason(class), class, trimErr(err))
+		}
+		return fmt.Errorf("push %s to %s: %w", what, ref.Name(), err)
+	}
+	var nUp, nSkip atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrency)
+	for _, desc := range p.Blobs() {
+		title := desc.Annotations[AnnotationTitle]
+		if title == "" {
+			title = "config"
+		}
+		g.Go(func() error {
+			var exists bool
+			if err := c.retry(gctx, func() (err error) {
+				exists, err = dst.Exists(gctx, desc)
+				return err
+			}); err != nil {
+				return wrap(title, err)
+			}
+			if exists {
+				nSkip.Add(1)
+				emit(ProgressSkip, title, desc)
+				return nil
+			}
+			emit(ProgressUpload, title, desc)
+			if err := c.retry(gctx, func() error {
+				rc, err := p.Open(desc)
+				if err != nil {
+					return err
+				}
+				defer rc.Close()
+				return dst.Push(gctx, desc, rc)
+			}); err != nil && !isAlreadyExists(err) {
+				return wrap(title, err)
+			}
+			nUp.Add(1)
+			emit(ProgressUploaded, title, desc)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return int(nUp.Load()), int(nSkip.Load()), err
+	}
+	// The manifest by digest: after it every blob it names is in place, and no tag has moved yet.
+	if err := c.retry(ctx, func() error {
+		exists, err := dst.Exists(ctx, p.Manifest)
+		if err != nil || exists {
+			return err
+		}
+		return dst.Push(ctx, p.Manifest, bytes.NewReader(p.ManifestJSON))
+	}); err != nil && !isAlreadyExists(err) {
+		return int(nUp.Load()), int(nSkip.Load()), wrap("manifest", err)
+	}
+	emit(ProgressManifest, "manifest", p.Manifest)
+	for _, tag := range tags {
+		if err := c.retry(ctx, func() error { return tagManifest(ctx, dst, p, tag) }); err != nil {
+			return int(nUp.Load()), int(nSkip.Load()), wrap("tag "+tag, err)
+		}
+		emit(ProgressTag, tag, p.Manifest)
+	}
+	return int(nUp.Load()), int(nSkip.Load()), nil
+}
+
+func tagManifest(ctx context.Context, dst oras.Target, p *Packed, tag string) error {
+	if rp, ok := dst.(registry.ReferencePusher); ok {
+		return rp.PushReference(ctx, p.Manifest, bytes.NewReader(p.ManifestJSON), tag)
+	}
+	return dst.Tag(ctx, p.Manifest, tag)
+}

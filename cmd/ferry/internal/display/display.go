@@ -1,0 +1,139 @@
+// Package display renders ferry's results as text and its progress on a terminal.
+package display
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+)
+
+// Size formats a byte count for people.
+func Size(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Progress returns a progress hook that prints one line per step to w, or nil when w is nil.
+func Progress(w io.Writer) func(bundle.ProgressEvent) {
+	if w == nil {
+		return nil
+	}
+	var mu sync.Mutex
+	return func(ev bundle.ProgressEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		d := ev.Descriptor
+		switch ev.Action {
+		case bundle.ProgressUpload:
+			fmt.Fprintf(w, "Uploading   %-18s %10s  %s\n", ev.Title, Size(d.Size), short(d.Digest.String()))
+		case bundle.ProgressUploaded:
+			fmt.Fprintf(w, "Uploaded    %-18s %10s\n", ev.Title, Size(d.Size))
+		case bundle.ProgressSkip:
+			fmt.Fprintf(w, "Exists      %-18s %10s  %s\n", ev.Title, Size(d.Size), short(d.Digest.String()))
+		case bundle.ProgressDownload:
+			fmt.Fprintf(w, "Downloading %-18s %10s  %s\n", ev.Title, Size(d.Size), short(d.Digest.String()))
+		case bundle.ProgressDone:
+			fmt.Fprintf(w, "Extracted   %-18s %10s\n", ev.Title, Size(d.Size))
+		case bundle.ProgressManifest:
+			fmt.Fprintf(w, "Pushed      manifest           %10s  %s\n", Size(d.Size), short(d.Digest.String()))
+		case bundle.ProgressTag:
+			fmt.Fprintf(w, "Tagged      %s\n", ev.Title)
+		}
+	}
+}
+
+func short(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
+
+// PushText renders a push result.
+func PushText(w io.Writer, r *bundle.PushResult) error {
+	for _, rw := range r.Rewrites {
+		note := ""
+		if rw.Note != "" {
+			note = " (" + rw.Note + ")"
+		}
+		fmt.Fprintf(w, "Pinned %s:%d %s -> %s%s\n", rw.File, rw.Line, rw.From, rw.To, note)
+	}
+	fmt.Fprintf(w, "Pushed %s %s (%d blobs uploaded, %d already present)\n", r.Name, r.Version, r.Uploaded, r.Skipped)
+	fmt.Fprintf(w, "Tags:   %s\n", strings.Join(r.Tags, ", "))
+	fmt.Fprintf(w, "Digest: %s\n", r.Digest)
+	fmt.Fprintf(w, "Pinned: %s\n", r.PinnedReference)
+	return nil
+}
+
+// InfoText renders an inspected bundle.
+func InfoText(w io.Writer, i *bundle.Info) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+	row("Name", i.Name)
+	row("Version", i.Version)
+	row("Description", i.Description)
+	row("Reference", i.PinnedReference)
+	row("Digest", i.Digest)
+	row("Artifact type", i.ArtifactType)
+	row("Created", i.Created)
+	row("Source", i.Source)
+	row("Revision", i.Revision)
+	tw.Flush()
+	fmt.Fprintln(w, "\nImages:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NAME\tTAG\tPINNED\tMEDIA TYPE")
+	for _, im := range i.Images {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", im.Name, im.Tag, im.Pinned(), im.MediaType)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nLayers:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ROLE\tTITLE\tMEDIA TYPE\tSIZE\tDIGEST")
+	for _, l := range i.Layers {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", l.Role, l.Title, l.MediaType, Size(l.Size), l.Digest)
+	}
+	tw.Flush()
+	if len(i.Render) > 0 {
+		fmt.Fprintln(w, "\nRendered at package time:")
+		for _, r := range i.Render {
+			fmt.Fprintf(w, "  %s: %s -> %s\n", r.Name, strings.Join(r.Command, " "), r.Output)
+		}
+	}
+	fmt.Fprintln(w, "\nAnnotations:")
+	keys := make([]string, 0, len(i.Annotations))
+	for k := range i.Annotations {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %s: %s\n", k, i.Annotations[k])
+	}
+	return nil
+}
+
+// PullText renders a pull result.
+func PullText(w io.Writer, r *bundle.PullResult) error {
+	fmt.Fprintf(w, "Pulled %s %s (%s)\n", r.Name, r.Version, r.PinnedReference)
+	for _, role := range r.Roles {
+		fmt.Fprintf(w, "  %s/%s\n", strings.TrimSuffix(r.Dir, "/"), role)
+	}
+	fmt.Fprintf(w, "Lock:   %s\n", r.LockFile)
+	return nil
+}

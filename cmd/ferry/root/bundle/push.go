@@ -1,0 +1,95 @@
+package bundle
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/display"
+	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/option"
+)
+
+const pushUsage = "ferry bundle push DIR REF [--tag T]..."
+
+type pushOptions struct {
+	option.Remote
+	option.Format
+	dir         string
+	ref         bundle.Reference
+	tags        []string
+	created     string
+	offline     bool
+	concurrency int
+}
+
+func pushCmd() *cobra.Command {
+	var opts pushOptions
+	cmd := &cobra.Command{
+		Use:   "push DIR REF",
+		Short: "Pack a release directory into one OCI artifact and push it",
+		Long: `Pack a release directory (with ferry.yaml at its root) into one OCI artifact and push it.
+
+Every image tag of ferry.yaml is resolved to a digest against its own registry and every image field
+of the manifests is pinned to it. Blobs are uploaded first (skipping those the registry has), then the
+manifest, then the tags, so a failed push never moves a tag. The same directory and the same
+SOURCE_DATE_EPOCH (or --created) give the same digest.
+
+Example - Push to a registry, tagged with the version and "latest":
+  ferry bundle push ./release registry.example.com/shop/bundle:1.4.0 --tag latest
+
+Example - Pack into a local OCI image layout, without contacting any registry:
+  ferry bundle push ./release oci-layout:/tmp/shop:1.4.0 --offline
+
+Example - Print the result as JSON for CI:
+  ferry bundle push ./release registry.example.com/shop/bundle:1.4.0 --format json`,
+		Args: cobra.ExactArgs(2),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			opts.dir = args[0]
+			var err error
+			if opts.ref, err = parseRef(args[1], pushUsage); err != nil {
+				return err
+			}
+			if err := opts.Format.Parse(cmd); err != nil {
+				return err
+			}
+			return opts.Remote.Parse(cmd)
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPush(cmd, &opts) },
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVarP(&opts.tags, "tag", "t", nil, "extra tag to point at the bundle (repeatable)")
+	fs.StringVar(&opts.created, "created", "", "creation time (RFC 3339); default SOURCE_DATE_EPOCH, then the git commit time, then 1970-01-01T00:00:00Z")
+	fs.BoolVar(&opts.offline, "offline", false, "contact no image registry: digest-pinned images are locked as written, tags are an error")
+	fs.IntVar(&opts.concurrency, "concurrency", 4, "concurrent blob uploads")
+	opts.Remote.ApplyFlags(fs)
+	opts.Format.ApplyFlags(fs)
+	return cmd
+}
+
+func runPush(cmd *cobra.Command, opts *pushOptions) error {
+	var created time.Time
+	if opts.created != "" {
+		t, err := time.Parse(time.RFC3339, opts.created)
+		if err != nil {
+			return option.Usagef(pushUsage, "use RFC 3339, e.g. 2026-11-26T00:00:00Z", fmt.Errorf("--created %q is not an RFC 3339 time", opts.created))
+		}
+		created = t
+	}
+	client, err := opts.Remote.Client()
+	if err != nil {
+		return err
+	}
+	res, err := bundle.Push(cmd.Context(), client, opts.dir, opts.ref, bundle.PushOptions{
+		PackOptions: bundle.PackOptions{Created: created, Offline: opts.offline},
+		Tags:        opts.tags,
+		Concurrency: opts.concurrency,
+		OnProgress:  display.Progress(opts.Format.Progress(cmd.ErrOrStderr())),
+	})
+	if err != nil {
+		return err
+	}
+	return opts.Format.Render(cmd.OutOrStdout(), res, func(w io.Writer) error { return display.PushText(w, res) })
+}
