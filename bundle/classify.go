@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
@@ -59,6 +60,9 @@ var (
 func (c registryClass) of(err error) error {
 	if errors.Is(err, errdef.ErrNotFound) {
 		return c.notFound
+	}
+	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
+		return c.unauthorized
 	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {

@@ -34,8 +34,8 @@ type ProgressEvent struct {
 // PushOptions contains parameters for [Push].
 type PushOptions struct {
 	PackOptions
-	// Tags are extra tags. The tag of the reference, if any, is always applied; with no tag at all
-	// the bundle version is used (with '+' written as '_').
+	// Tags are extra tags. The tag of the reference is applied first; a reference without a tag
+	// is tagged with the bundle version (with '+' written as '_').
 	Tags []string
 	// Concurrency limits concurrent blob uploads. If <= 0, 4 is used.
 	Concurrency int
@@ -99,8 +99,8 @@ func Push(ctx context.Context, c *Client, dir string, ref Reference, opts PushOp
 		return nil, err
 	}
 	defer p.Close()
-	if len(tags) == 0 {
-		tags = []string{DefaultTag(p.Spec.Version)}
+	if ref.Tag == "" && !contains(tags, DefaultTag(p.Spec.Version)) {
+		tags = append([]string{DefaultTag(p.Spec.Version)}, tags...)
 	}
 	res := &PushResult{
 		Reference:       ref.Name(),
