@@ -150,6 +150,9 @@ func gitRevision(dir string) string {
 	return out
 }
 
+// zipEpoch is the earliest time a zip entry can carry.
+var zipEpoch = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
+
 type layerSource struct {
 	role  string
 	files []archive.File
@@ -349,7 +352,11 @@ func (p *Packed) writeLayer(src layerSource, created time.Time) (ocispec.Descrip
 	defer f.Close()
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(f, h)}
+	// Archive entries carry the creation time, but never earlier than zip's 1980 epoch.
 	opts := archive.Options{ModTime: created}
+	if created.Before(zipEpoch) {
+		opts.ModTime = zipEpoch
+	}
 	if src.role == RoleManifests {
 		err = archive.WriteTarGz(cw, src.files, opts)
 	} else {

@@ -1,0 +1,140 @@
+package bundle
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
+)
+
+// benchRelease writes a deterministic release of about 256 MiB: one 240 MiB plugin of
+// incompressible bytes, 2000 small manifests (16 MiB) and a small Terraform module.
+func benchRelease(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	rng := rand.New(rand.NewChaCha8([32]byte{'f', 'e', 'r', 'r', 'y'}))
+	writeTree(b, dir, map[string]string{
+		"ferry.yaml":        "apiVersion: ferry.dev/v1\nkind: Bundle\nname: bench\nversion: 1.0.0\nmanifests: manifests\nterraform: terraform\nplugins: plugins\n",
+		"terraform/main.tf": "output \"x\" { value = 1 }\n",
+	})
+	if err := os.MkdirAll(filepath.Join(dir, "manifests"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 2000; i++ {
+		var m bytes.Buffer
+		fmt.Fprintf(&m, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%04d\ndata:\n", i)
+		for m.Len() < 8<<10 {
+			fmt.Fprintf(&m, "  key-%08x: value-%016x\n", rng.Uint32(), rng.Uint64())
+		}
+		if err := os.WriteFile(filepath.Join(dir, "manifests", fmt.Sprintf("cm-%04d.yaml", i)), m.Bytes(), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "plugins"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "plugins", "engine.bin"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for i := 0; i < 240; i++ {
+		for j := 0; j < len(buf); j += 8 {
+			v := rng.Uint64()
+			for k := 0; k < 8; k++ {
+				buf[j+k] = byte(v >> (8 * k))
+			}
+		}
+		if _, err := f.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// BenchmarkBundle times, in one run against the same local registry, `ferry bundle push` against
+// `oras push` of the same three directories, `ferry bundle pull` against `oras pull`, and a re-push
+// of the unchanged bundle, and reports the ratios and the blobs the re-push uploaded.
+// Targets: push ≤ 0.9× oras, pull ≤ 1.0× oras, re-push uploads 0 blobs. See docs/performance.md.
+func BenchmarkBundle(b *testing.B) {
+	oras, err := testenv.Tool("oras")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(b.TempDir(), "ferry")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ferry").CombinedOutput(); err != nil {
+		b.Fatalf("build ferry: %v\n%s", err, out)
+	}
+	dir := benchRelease(b)
+	reg := testenv.StartRegistry(b, testenv.RegistryOptions{})
+	home := b.TempDir()
+	env := append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+home, "SOURCE_DATE_EPOCH=1764115200")
+	run := func(wd, name string, args ...string) (time.Duration, []byte) {
+		b.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir, cmd.Env = wd, env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		start := time.Now()
+		out, err := cmd.Output()
+		d := time.Since(start)
+		if err != nil {
+			b.Fatalf("%s %v: %v\n%s", filepath.Base(name), args, err, stderr.String())
+		}
+		return d, out
+	}
+
+	var ferryPush, orasPush, ferryPull, orasPull, orasPullFerry, repush time.Duration
+	repushUploads := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fRef := fmt.Sprintf("%s/bench/ferry-%d:1.0.0", reg.Addr, i)
+		oRef := fmt.Sprintf("%s/bench/oras-%d:1.0.0", reg.Addr, i)
+		runtime.GC()
+		d, _ := run(dir, bin, "bundle", "push", ".", fRef, "--plain-http", "--format", "json")
+		ferryPush += d
+		d, _ = run(dir, oras, "push", "--plain-http", "--no-tty", oRef, "manifests/", "terraform/", "plugins/")
+		orasPush += d
+
+		d, _ = run(dir, bin, "bundle", "pull", fRef, "-o", filepath.Join(b.TempDir(), "f"), "--plain-http", "--format", "json")
+		ferryPull += d
+		d, _ = run(dir, oras, "pull", "--plain-http", "--no-tty", "-o", filepath.Join(b.TempDir(), "o"), oRef)
+		orasPull += d
+		d, _ = run(dir, oras, "pull", "--plain-http", "--no-tty", "-o", filepath.Join(b.TempDir(), "of"), fRef)
+		orasPullFerry += d
+
+		d, out := run(dir, bin, "bundle", "push", ".", fRef, "--plain-http", "--format", "json")
+		repush += d
+		var res PushResult
+		if err := json.Unmarshal(out, &res); err != nil {
+			b.Fatal(err)
+		}
+		repushUploads += res.Uploaded
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(ferryPush.Seconds()/n, "ferry-push-s")
+	b.ReportMetric(orasPush.Seconds()/n, "oras-push-s")
+	b.ReportMetric(ferryPush.Seconds()/orasPush.Seconds(), "push-ratio")
+	b.ReportMetric(ferryPull.Seconds()/n, "ferry-pull-s")
+	b.ReportMetric(orasPull.Seconds()/n, "oras-pull-s")
+	b.ReportMetric(ferryPull.Seconds()/orasPull.Seconds(), "pull-ratio")
+	b.ReportMetric(orasPullFerry.Seconds()/n, "oras-pull-bundle-s")
+	b.ReportMetric(repush.Seconds()/n, "repush-s")
+	b.ReportMetric(float64(repushUploads)/n, "repush-blobs")
+	b.Logf("push %.2fs vs oras %.2fs (ratio %.2f, target ≤ 0.90); pull %.2fs vs oras %.2fs (ratio %.2f, target ≤ 1.00); oras pull of the bundle (no extraction) %.2fs; re-push %.2fs uploading %d blobs (target 0)",
+		ferryPush.Seconds()/n, orasPush.Seconds()/n, ferryPush.Seconds()/orasPush.Seconds(),
+		ferryPull.Seconds()/n, orasPull.Seconds()/n, ferryPull.Seconds()/orasPull.Seconds(),
+		orasPullFerry.Seconds()/n, repush.Seconds()/n, repushUploads)
+}
