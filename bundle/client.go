@@ -44,6 +44,9 @@ type ClientOptions struct {
 	RetryBackoff time.Duration
 	// UserAgent is sent on every request. Default "ferry".
 	UserAgent string
+	// CacheDir, if set, keeps bundle manifests and configs on disk by digest, so [Inspect] of a
+	// digest already seen costs one registry round trip (the resolve). Default: no cache.
+	CacheDir string
 }
 
 // Client accesses registries and OCI layouts. It is safe for concurrent use and caches

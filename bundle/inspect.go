@@ -7,7 +7,6 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/content"
 )
 
 // maxManifestSize bounds the manifest and config blobs read from a registry.
@@ -55,10 +54,27 @@ func Inspect(ctx context.Context, c *Client, ref Reference) (*Info, error) {
 	}
 	var desc ocispec.Descriptor
 	var raw []byte
-	if err := c.retry(ctx, func() (err error) {
-		desc, raw, err = oras.FetchBytes(ctx, src, ref.Ref(), oras.FetchBytesOptions{MaxBytes: maxManifestSize})
-		return err
-	}); err != nil {
+	if c.opts.CacheDir == "" {
+		// One request: GET the manifest by tag or digest.
+		err = c.retry(ctx, func() (err error) {
+			desc, raw, err = oras.FetchBytes(ctx, src, ref.Ref(), oras.FetchBytesOptions{MaxBytes: maxManifestSize})
+			return err
+		})
+	} else {
+		// With a cache, a digest already seen costs one request: the HEAD that resolves (and
+		// proves the existence of) the reference.
+		err = c.retry(ctx, func() (err error) {
+			desc, err = src.Resolve(ctx, ref.Ref())
+			return err
+		})
+		if err == nil && desc.Size > maxManifestSize {
+			return nil, fmt.Errorf("%s: %w: manifest is %d bytes", ref, ErrNotBundle, desc.Size)
+		}
+		if err == nil {
+			raw, err = c.fetchSmall(ctx, src, desc)
+		}
+	}
+	if err != nil {
 		return nil, wrap("fetch manifest", err)
 	}
 	if desc.MediaType != ocispec.MediaTypeImageManifest {
@@ -80,11 +96,8 @@ func Inspect(ctx context.Context, c *Client, ref Reference) (*Info, error) {
 	if m.Config.Size > maxManifestSize {
 		return nil, fmt.Errorf("%s: %w: config is %d bytes", ref, ErrNotBundle, m.Config.Size)
 	}
-	var cfgRaw []byte
-	if err := c.retry(ctx, func() (err error) {
-		cfgRaw, err = content.FetchAll(ctx, src, m.Config)
-		return err
-	}); err != nil {
+	cfgRaw, err := c.fetchSmall(ctx, src, m.Config)
+	if err != nil {
 		return nil, wrap("fetch config", err)
 	}
 	var cfg Config

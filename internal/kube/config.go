@@ -1,0 +1,219 @@
+// Package kube turns ferry's Kubernetes connection settings into a client configuration, with the
+// attribute and environment-variable names of the hashicorp/kubernetes Terraform provider. It is
+// shared by the provider and the CLI and never contacts a cluster itself.
+package kube
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// ErrNotConfigured is returned by [Options.RESTConfig] when no cluster is configured at all.
+var ErrNotConfigured = errors.New("no Kubernetes cluster configured")
+
+// ErrInvalid is returned (wrapped, naming the attribute) for settings that cannot work.
+var ErrInvalid = errors.New("invalid Kubernetes settings")
+
+// Exec is a client-go credential plugin.
+type Exec struct {
+	APIVersion string
+	Command    string
+	Args       []string
+	Env        map[string]string
+}
+
+// Options are the connection settings. Empty fields are unset.
+type Options struct {
+	ConfigPath           string
+	ConfigPaths          []string
+	ConfigContext        string
+	Host                 string
+	Token                string
+	ClientCertificate    string // PEM
+	ClientKey            string // PEM
+	ClusterCACertificate string // PEM
+	Insecure             *bool
+	Exec                 *Exec
+}
+
+// Environment variables read by [Options.WithEnv], as in the hashicorp/kubernetes provider.
+const (
+	EnvConfigPath           = "KUBE_CONFIG_PATH"
+	EnvConfigPaths          = "KUBE_CONFIG_PATHS"
+	EnvContext              = "KUBE_CTX"
+	EnvHost                 = "KUBE_HOST"
+	EnvToken                = "KUBE_TOKEN"
+	EnvClientCertificate    = "KUBE_CLIENT_CERT_DATA"
+	EnvClientKey            = "KUBE_CLIENT_KEY_DATA"
+	EnvClusterCACertificate = "KUBE_CLUSTER_CA_CERT_DATA"
+	EnvInsecure             = "KUBE_INSECURE"
+)
+
+// WithEnv returns o with every unset field taken from the environment (getenv), so attributes win
+// over environment variables, which win over what a kubeconfig says.
+func (o Options) WithEnv(getenv func(string) string) (Options, error) {
+	set := func(dst *string, env string) {
+		if *dst == "" {
+			*dst = getenv(env)
+		}
+	}
+	set(&o.ConfigPath, EnvConfigPath)
+	set(&o.ConfigContext, EnvContext)
+	set(&o.Host, EnvHost)
+	set(&o.Token, EnvToken)
+	set(&o.ClientCertificate, EnvClientCertificate)
+	set(&o.ClientKey, EnvClientKey)
+	set(&o.ClusterCACertificate, EnvClusterCACertificate)
+	if len(o.ConfigPaths) == 0 {
+		if v := getenv(EnvConfigPaths); v != "" {
+			o.ConfigPaths = filepath.SplitList(v)
+		}
+	}
+	if o.Insecure == nil {
+		if v := getenv(EnvInsecure); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return o, fmt.Errorf("%s=%q: %w: use true or false", EnvInsecure, v, ErrInvalid)
+			}
+			o.Insecure = &b
+		}
+	}
+	return o, nil
+}
+
+// Validate checks the settings without contacting anything and names the attribute to fix.
+func (o Options) Validate() error {
+	var errs []error
+	bad := func(attr, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %w: %s", attr, ErrInvalid, fmt.Sprintf(format, args...)))
+	}
+	for i, p := range o.paths() {
+		attr := "config_path"
+		if o.ConfigPath == "" || i > 0 {
+			attr = fmt.Sprintf("config_paths[%d]", i-boolInt(o.ConfigPath != ""))
+		}
+		if _, err := os.Stat(expandHome(p)); err != nil {
+			bad(attr, "kubeconfig %q cannot be read: %v", p, err)
+		}
+	}
+	if (o.ClientCertificate == "") != (o.ClientKey == "") {
+		if o.ClientKey == "" {
+			bad("client_key", "client_certificate is set without client_key; set both or neither")
+		} else {
+			bad("client_certificate", "client_key is set without client_certificate; set both or neither")
+		}
+	}
+	if o.Host != "" && !strings.HasPrefix(o.Host, "https://") && !strings.HasPrefix(o.Host, "http://") {
+		bad("host", "%q must start with https:// (or http://)", o.Host)
+	}
+	if o.Insecure != nil && *o.Insecure && o.ClusterCACertificate != "" {
+		bad("insecure", "insecure = true cannot be combined with cluster_ca_certificate; remove one")
+	}
+	if o.Exec != nil {
+		if o.Exec.Command == "" {
+			bad("exec.command", "must be set")
+		}
+		if o.Exec.APIVersion == "" {
+			bad("exec.api_version", "must be set, e.g. client.authentication.k8s.io/v1beta1")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (o Options) paths() []string {
+	var ps []string
+	if o.ConfigPath != "" {
+		ps = append(ps, o.ConfigPath)
+	}
+	return append(ps, o.ConfigPaths...)
+}
+
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
+}
+
+// RESTConfig builds the client configuration: the kubeconfig files (when given) with the explicit
+// settings laid over them, or the explicit settings alone, or the in-cluster service account when
+// running in a Pod and nothing else is set. It reads local files only.
+func (o Options) RESTConfig() (*rest.Config, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: o.ConfigContext}
+	if o.Host != "" {
+		overrides.ClusterInfo.Server = o.Host
+	}
+	if o.ClusterCACertificate != "" {
+		overrides.ClusterInfo.CertificateAuthorityData = []byte(o.ClusterCACertificate)
+	}
+	if o.Insecure != nil {
+		overrides.ClusterInfo.InsecureSkipTLSVerify = *o.Insecure
+	}
+	if o.Token != "" {
+		overrides.AuthInfo.Token = o.Token
+	}
+	if o.ClientCertificate != "" {
+		overrides.AuthInfo.ClientCertificateData = []byte(o.ClientCertificate)
+		overrides.AuthInfo.ClientKeyData = []byte(o.ClientKey)
+	}
+	if o.Exec != nil {
+		var env []clientcmdapi.ExecEnvVar
+		for k, v := range o.Exec.Env {
+			env = append(env, clientcmdapi.ExecEnvVar{Name: k, Value: v})
+		}
+		overrides.AuthInfo.Exec = &clientcmdapi.ExecConfig{
+			APIVersion: o.Exec.APIVersion, Command: o.Exec.Command, Args: o.Exec.Args, Env: env,
+			InteractiveMode: clientcmdapi.NeverExecInteractiveMode,
+		}
+	}
+	paths := o.paths()
+	if len(paths) == 0 {
+		if o.Host == "" {
+			if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+				cfg, err := rest.InClusterConfig()
+				if err != nil {
+					return nil, fmt.Errorf("in-cluster configuration: %w", err)
+				}
+				return cfg, nil
+			}
+			return nil, fmt.Errorf("%w: set kubernetes.config_path or kubernetes.host (or %s / %s)", ErrNotConfigured, EnvConfigPath, EnvHost)
+		}
+		cfg, err := clientcmd.NewDefaultClientConfig(*clientcmdapi.NewConfig(), overrides).ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes: %w", err)
+		}
+		return cfg, nil
+	}
+	rules := &clientcmd.ClientConfigLoadingRules{Precedence: make([]string, 0, len(paths))}
+	for _, p := range paths {
+		rules.Precedence = append(rules.Precedence, expandHome(p))
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if err != nil {
+		if o.ConfigContext != "" && strings.Contains(err.Error(), "context was not found") {
+			return nil, fmt.Errorf("config_context: %w: context %q is not in %s", ErrInvalid, o.ConfigContext, strings.Join(paths, ", "))
+		}
+		return nil, fmt.Errorf("kubeconfig %s: %w", strings.Join(paths, ", "), err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,217 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+)
+
+var (
+	_ datasource.DataSource              = (*bundleDataSource)(nil)
+	_ datasource.DataSourceWithConfigure = (*bundleDataSource)(nil)
+)
+
+// NewBundleDataSource returns the ferry_bundle data source.
+func NewBundleDataSource() datasource.DataSource { return &bundleDataSource{} }
+
+type bundleDataSource struct{ data *providerData }
+
+var (
+	bundleImageAttrTypes = map[string]attr.Type{
+		"reference": types.StringType, "repository": types.StringType, "tag": types.StringType,
+		"digest": types.StringType, "pinned_reference": types.StringType, "media_type": types.StringType,
+	}
+	bundleLayerAttrTypes = map[string]attr.Type{
+		"role": types.StringType, "title": types.StringType, "media_type": types.StringType,
+		"digest": types.StringType, "size": types.Int64Type,
+	}
+	argoCDSourceAttrTypes = map[string]attr.Type{
+		"repo_url": types.StringType, "target_revision": types.StringType, "path": types.StringType,
+	}
+)
+
+func (d *bundleDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_bundle"
+}
+
+func (d *bundleDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+	str := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{Computed: true, MarkdownDescription: desc}
+	}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Reads a release bundle pushed by `ferry bundle push`: its digest, the images it locks, its layers, " +
+			"and the exact sources Argo CD and OpenTofu need to deploy that digest. Manifests and configs are cached on disk by " +
+			"digest, so reading a digest already seen costs one registry round trip.",
+		Attributes: map[string]schema.Attribute{
+			// Required
+			"reference": schema.StringAttribute{
+				Required: true,
+				MarkdownDescription: "The bundle: `host/repo:tag`, `host/repo@sha256:…` or `oci-layout:PATH[:tag]`. " +
+					"A tag is resolved at every read; pin `pinned_reference` into deployments.",
+			},
+			// Computed
+			"id":               str("The manifest digest."),
+			"digest":           str("The manifest digest, `sha256:…`."),
+			"pinned_reference": str("`repository@digest`: the reference to deploy."),
+			"repository":       str("The repository, `host/repo` (or `oci-layout:PATH`)."),
+			"name":             str("Bundle name from `ferry.yaml`."),
+			"version":          str("Bundle version from `ferry.yaml`."),
+			"description":      str("Bundle description."),
+			"created":          str("Creation time, RFC 3339."),
+			"source":           str("Source repository URL."),
+			"revision":         str("Source revision."),
+			"artifact_type":    str("The manifest's artifactType."),
+			"annotations": schema.MapAttribute{Computed: true, ElementType: types.StringType,
+				MarkdownDescription: "The manifest annotations."},
+			"images": schema.MapNestedAttribute{
+				Computed:            true,
+				MarkdownDescription: "The images lock, by logical name from `ferry.yaml`.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"reference":        str("The reference as written in `ferry.yaml`."),
+					"repository":       str("The normalized repository."),
+					"tag":              str("The tag as written, if any."),
+					"digest":           str("The resolved digest (an index stays an index)."),
+					"pinned_reference": str("`repository@digest`."),
+					"media_type":       str("Media type of what the digest names."),
+				}},
+			},
+			"layers": schema.ListNestedAttribute{
+				Computed:            true,
+				MarkdownDescription: "The layers in order, with their roles (`manifests`, `terraform`, `plugins`).",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"role":       str("Layer role."),
+					"title":      str("The layer's `org.opencontainers.image.title`."),
+					"media_type": str("Layer media type."),
+					"digest":     str("Layer digest."),
+					"size":       schema.Int64Attribute{Computed: true, MarkdownDescription: "Layer size in bytes."},
+				}},
+			},
+			"argocd_source": schema.SingleNestedAttribute{
+				Computed:            true,
+				MarkdownDescription: "The Argo CD Application source for this digest. Null for an OCI layout.",
+				Attributes: map[string]schema.Attribute{
+					"repo_url":        str("`oci://host/repo`."),
+					"target_revision": str("The manifest digest."),
+					"path":            str("`.`: the manifests sit at the root of the content layer."),
+				},
+			},
+			"opentofu_module_source": str("`oci://host/repo?digest=sha256:…` for an OpenTofu `module` block. Null when the bundle has no Terraform layer or is in an OCI layout."),
+		},
+	}
+}
+
+func (d *bundleDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
+	if req.ProviderData == nil {
+		return
+	}
+	data, ok := req.ProviderData.(*providerData)
+	if !ok {
+		resp.Diagnostics.AddError("Unexpected Data Source Configure Type", fmt.Sprintf("Expected *providerData, got %T. Please report this issue to the provider developers.", req.ProviderData))
+		return
+	}
+	d.data = data
+}
+
+func (d *bundleDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	var m bundleDataSourceModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ref, err := bundle.ParseReference(m.Reference.ValueString())
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("reference"), "Invalid Bundle Reference",
+			err.Error()+"\n\nWrite host/repo:tag, host/repo@sha256:… or oci-layout:PATH[:tag].")
+		return
+	}
+	tflog.Debug(ctx, "Reading bundle", map[string]any{"reference": ref.String()})
+	info, err := bundle.Inspect(ctx, d.data.bundles, ref)
+	if err != nil {
+		summary, todo := bundleErrorAdvice(err, ref)
+		resp.Diagnostics.AddAttributeError(path.Root("reference"), summary, fmt.Sprintf("Reading bundle %s failed.\n\n%s\n\nOriginal Error: %v", ref, todo, err))
+		return
+	}
+	tflog.Debug(ctx, "Read bundle", map[string]any{"reference": ref.String(), "digest": info.Digest})
+	resp.Diagnostics.Append(fillBundleModel(ctx, &m, ref, info)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// bundleErrorAdvice returns the diagnostic summary for a bundle read error and what to do.
+func bundleErrorAdvice(err error, ref bundle.Reference) (string, string) {
+	switch {
+	case errors.Is(err, bundle.ErrNotFound):
+		return "Bundle Not Found", "Check the tag or digest, or push the release with `ferry bundle push DIR " + ref.Name() + ":TAG`."
+	case errors.Is(err, bundle.ErrNotBundle), errors.Is(err, bundle.ErrLayout):
+		return "Not a Ferry Bundle", "The reference exists but is not a ferry bundle. Point it at an artifact pushed by `ferry bundle push`."
+	case errors.Is(err, bundle.ErrUnauthorized):
+		return "Registry Access Denied", "Add a registry block with username and password for " + ref.Registry + " to the provider, or log in with `ferry login` / `docker login`."
+	case errors.Is(err, bundle.ErrUnreachable):
+		return "Registry Unreachable", "Check the address and network. For a registry without TLS set plain_http = true in its registry block."
+	}
+	return "Unable to Read Bundle", "Check the reference and the registry."
+}
+
+func fillBundleModel(ctx context.Context, m *bundleDataSourceModel, ref bundle.Reference, info *bundle.Info) (diags diag.Diagnostics) {
+	m.ID = types.StringValue(info.Digest)
+	m.Digest = types.StringValue(info.Digest)
+	m.PinnedReference = types.StringValue(info.PinnedReference)
+	m.Repository = types.StringValue(info.Reference)
+	m.Name = types.StringValue(info.Name)
+	m.Version = types.StringValue(info.Version)
+	m.Description = types.StringValue(info.Description)
+	m.Created = types.StringValue(info.Created)
+	m.Source = types.StringValue(info.Source)
+	m.Revision = types.StringValue(info.Revision)
+	m.ArtifactType = types.StringValue(info.ArtifactType)
+
+	var d diag.Diagnostics
+	m.Annotations, d = types.MapValueFrom(ctx, types.StringType, info.Annotations)
+	diags.Append(d...)
+
+	images := map[string]bundleImageModel{}
+	for _, im := range info.Images {
+		images[im.Name] = bundleImageModel{
+			Reference: types.StringValue(im.Reference), Repository: types.StringValue(im.Repository),
+			Tag: types.StringValue(im.Tag), Digest: types.StringValue(im.Digest),
+			PinnedReference: types.StringValue(im.Pinned()), MediaType: types.StringValue(im.MediaType),
+		}
+	}
+	m.Images, d = types.MapValueFrom(ctx, types.ObjectType{AttrTypes: bundleImageAttrTypes}, images)
+	diags.Append(d...)
+
+	layers := make([]bundleLayerModel, 0, len(info.Layers))
+	for _, l := range info.Layers {
+		layers = append(layers, bundleLayerModel{
+			Role: types.StringValue(l.Role), Title: types.StringValue(l.Title), MediaType: types.StringValue(l.MediaType),
+			Digest: types.StringValue(l.Digest), Size: types.Int64Value(l.Size),
+		})
+	}
+	m.Layers, d = types.ListValueFrom(ctx, types.ObjectType{AttrTypes: bundleLayerAttrTypes}, layers)
+	diags.Append(d...)
+
+	m.ArgoCDSource = types.ObjectNull(argoCDSourceAttrTypes)
+	m.OpenTofuModuleSource = types.StringNull()
+	if !ref.IsLayout() {
+		m.ArgoCDSource, d = types.ObjectValueFrom(ctx, argoCDSourceAttrTypes, argoCDSourceModel{
+			RepoURL: types.StringValue(ref.OCIURL()), TargetRevision: types.StringValue(info.Digest), Path: types.StringValue("."),
+		})
+		diags.Append(d...)
+		if info.ArtifactType == bundle.ArtifactTypeOpenTofu {
+			m.OpenTofuModuleSource = types.StringValue(ref.OCIURL() + "?digest=" + info.Digest)
+		}
+	}
+	return diags
+}

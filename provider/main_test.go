@@ -1,0 +1,45 @@
+package provider
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
+)
+
+// testProviderFactories serves the provider in-process to the real Terraform CLI.
+var testProviderFactories = map[string]func() (tfprotov6.ProviderServer, error){
+	"ferry": providerserver.NewProtocol6WithError(New("test")()),
+}
+
+// TestMain makes sure no test can download Terraform (TF_ACC_TERRAFORM_PATH must name the binary
+// on this machine), gives Terraform an empty CLI configuration, and fails the run when a process
+// started by testenv outlives the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("TF_ACC_TERRAFORM_PATH") == "" {
+		fmt.Fprintln(os.Stderr, "TF_ACC_TERRAFORM_PATH is not set: run the tests through `make test`, or export TF_ACC_TERRAFORM_PATH=$(command -v terraform); tests never download Terraform")
+		os.Exit(1)
+	}
+	if os.Getenv("TF_ACC_TERRAFORM_VERSION") != "" {
+		fmt.Fprintln(os.Stderr, "TF_ACC_TERRAFORM_VERSION is set: unset it, it makes terraform-plugin-testing download Terraform")
+		os.Exit(1)
+	}
+	dir, err := os.MkdirTemp("", "ferry-tf-")
+	if err != nil {
+		panic(err)
+	}
+	rc := filepath.Join(dir, "terraformrc")
+	if err := os.WriteFile(rc, nil, 0o644); err != nil {
+		panic(err)
+	}
+	os.Setenv("TF_CLI_CONFIG_FILE", rc)
+	os.Setenv("CHECKPOINT_DISABLE", "1")
+	os.Setenv(EnvCacheDir, filepath.Join(dir, "cache"))
+	defer os.RemoveAll(dir)
+	testenv.Main(m)
+}
