@@ -9,7 +9,7 @@ import (
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
 
-// TestPushFaults fails the Nth request of a push, for every N, with a 500, a reset connection and
+// TestPushFaults fails the Nth request of a push, for every N, with a 500, a 429, a reset connection and
 // a request that never answers. Each push must either complete (through retries) with the tag on
 // the complete new bundle, or fail with the tag still on the previous bundle.
 func TestPushFaults(t *testing.T) {
@@ -47,7 +47,7 @@ func TestPushFaults(t *testing.T) {
 		t.Fatalf("a push made %d requests, want at least 10: %v", total, counter.Log())
 	}
 
-	modes := []testenv.FaultMode{testenv.FaultStatus500, testenv.FaultReset, testenv.FaultTimeout}
+	modes := []testenv.FaultMode{testenv.FaultStatus500, testenv.FaultStatus429, testenv.FaultReset, testenv.FaultTimeout}
 	for _, attempts := range []int{5, 1} {
 		for _, mode := range modes {
 			for n := 1; n <= total; n++ {
