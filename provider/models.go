@@ -88,3 +88,51 @@ type argoCDSourceModel struct {
 	TargetRevision types.String `tfsdk:"target_revision"`
 	Path           types.String `tfsdk:"path"`
 }
+
+// environmentResourceModel is the ferry_environment resource.
+type environmentResourceModel struct {
+	ID                  types.String              `tfsdk:"id"`
+	Name                types.String              `tfsdk:"name"`
+	Description         types.String              `tfsdk:"description"`
+	Labels              types.Map                 `tfsdk:"labels"`
+	Cluster             *clusterModel             `tfsdk:"cluster"`
+	Namespaces          types.List                `tfsdk:"namespaces"`
+	SourceRepositories  types.List                `tfsdk:"source_repositories"`
+	ClusterResources    types.List                `tfsdk:"cluster_resources"`
+	RegistryCredentials *registryCredentialsModel `tfsdk:"registry_credentials"`
+	Windows             []windowModel             `tfsdk:"deployment_window"`
+	Frozen              types.Bool                `tfsdk:"frozen"`
+	Project             types.String              `tfsdk:"project"`
+	ClusterSecret       types.String              `tfsdk:"cluster_secret"`
+	RepositorySecret    types.String              `tfsdk:"repository_secret"`
+}
+
+// clusterModel is the cluster block. //< environmentResourceModel
+type clusterModel struct {
+	InCluster            types.Bool   `tfsdk:"in_cluster"`
+	Server               types.String `tfsdk:"server"`
+	Name                 types.String `tfsdk:"name"`
+	BearerToken          types.String `tfsdk:"bearer_token"`
+	BearerTokenWO        types.String `tfsdk:"bearer_token_wo"`
+	BearerTokenWOVersion types.Int64  `tfsdk:"bearer_token_wo_version"`
+	CAData               types.String `tfsdk:"ca_data"`
+	Insecure             types.Bool   `tfsdk:"insecure"`
+}
+
+// registryCredentialsModel is the registry_credentials block. //< environmentResourceModel
+type registryCredentialsModel struct {
+	URL       types.String `tfsdk:"url"`
+	Username  types.String `tfsdk:"username"`
+	Password  types.String `tfsdk:"password"`
+	PlainHTTP types.Bool   `tfsdk:"plain_http"`
+}
+
+// windowModel is one deployment_window block. //< environmentResourceModel
+type windowModel struct {
+	Kind        types.String `tfsdk:"kind"`
+	Schedule    types.String `tfsdk:"schedule"`
+	Duration    types.String `tfsdk:"duration"`
+	TimeZone    types.String `tfsdk:"time_zone"`
+	ManualSync  types.Bool   `tfsdk:"manual_sync"`
+	Description types.String `tfsdk:"description"`
+}

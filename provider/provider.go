@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/function"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -21,10 +23,14 @@ import (
 	"oras.land/oras-go/v2/registry/remote/credentials"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/kube"
 )
 
-var _ provider.Provider = (*ferryProvider)(nil)
+var (
+	_ provider.Provider              = (*ferryProvider)(nil)
+	_ provider.ProviderWithFunctions = (*ferryProvider)(nil)
+)
 
 // New returns a constructor of the provider for the given version.
 func New(version string) func() provider.Provider {
@@ -38,11 +44,23 @@ type providerData struct {
 	bundles         *bundle.Client
 	kube            kube.Options
 	argoCDNamespace string
+
+	once    sync.Once
+	argo    *argocd.Client
+	argoErr error
 }
 
-// RESTConfig builds the Kubernetes client configuration on first use, so configuring the provider
-// never contacts a cluster.
-func (d *providerData) RESTConfig() (*rest.Config, error) { return d.kube.RESTConfig() }
+// argocd builds the Argo CD client on first use, so configuring the provider never contacts a
+// cluster.
+func (d *providerData) argocd() (*argocd.Client, error) {
+	d.once.Do(func() {
+		var cfg *rest.Config
+		if cfg, d.argoErr = d.kube.RESTConfig(); d.argoErr == nil {
+			d.argo, d.argoErr = argocd.New(cfg, d.argoCDNamespace)
+		}
+	})
+	return d.argo, d.argoErr
+}
 
 // DefaultArgoCDNamespace is the namespace Argo CD runs in unless argocd_namespace says otherwise.
 const DefaultArgoCDNamespace = "argocd"
@@ -252,7 +270,13 @@ func kubeAttrPath(attr string) path.Path {
 	return p.AtName(attr)
 }
 
-func (p *ferryProvider) Resources(context.Context) []func() resource.Resource { return nil }
+func (p *ferryProvider) Resources(context.Context) []func() resource.Resource {
+	return []func() resource.Resource{NewEnvironmentResource, NewApplicationResource}
+}
+
+func (p *ferryProvider) Functions(context.Context) []func() function.Function {
+	return []func() function.Function{NewWindowStatusFunction}
+}
 
 func (p *ferryProvider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{NewBundleDataSource}

@@ -40,19 +40,40 @@ var procs struct {
 // child is sent SIGKILL if the thread that started it dies (so a crashed test
 // binary does not orphan it); it is reaped by a goroutine.
 func startProc(name, path string, args, env []string, dir string, logFile *os.File) (*proc, error) {
-	cmd := exec.Command(path, args...)
-	cmd.Env = env
-	cmd.Dir = dir
-	if logFile != nil { // a nil *os.File in an io.Writer would not mean /dev/null
-		cmd.Stdout = logFile
-		cmd.Stderr = logFile
+	return launch(procSpec{name: name, path: path, args: args, env: env, dir: dir, log: logFile})
+}
+
+// procSpec describes a process for launch.
+type procSpec struct {
+	name      string // for messages
+	path      string
+	args, env []string
+	dir       string
+	log       *os.File // stdout and stderr; nil discards them
+	// detached starts the process in a session of its own without a
+	// parent-death signal, so it outlives this process (testenv up).
+	detached bool
+}
+
+// launch starts s and tracks it (see startProc).
+func launch(s procSpec) (*proc, error) {
+	cmd := exec.Command(s.path, s.args...)
+	cmd.Env = s.env
+	cmd.Dir = s.dir
+	if s.log != nil { // a nil *os.File in an io.Writer would not mean /dev/null
+		cmd.Stdout = s.log
+		cmd.Stderr = s.log
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if s.detached {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	} else {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+		return nil, fmt.Errorf("start %s: %w", s.name, err)
 	}
 	p := &proc{
-		name:     name,
+		name:     s.name,
 		pid:      cmd.Process.Pid,
 		cmd:      cmd,
 		exited:   make(chan struct{}),
@@ -158,13 +179,22 @@ func CheckNoLeaks(t testing.TB) {
 	}
 }
 
-// Main runs the tests of m and then verifies that no process started by
-// testenv is still alive; if one is, it reports it on stderr, kills it and
-// exits non-zero even when the tests passed. Use it from TestMain:
+// Main runs the tests of m, stops the Shared environments they started and
+// then verifies that no process started by testenv is still alive; if one
+// is, it reports it on stderr, kills it and exits non-zero even when the
+// tests passed. Use it from TestMain:
 //
 //	func TestMain(m *testing.M) { testenv.Main(m) }
 func Main(m *testing.M) {
+	mainRunning.Store(true)
 	code := m.Run()
+	mainRunning.Store(false)
+	if err := stopShared(code != 0); err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: stop shared environments: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	if leaks := leakedProcesses(); len(leaks) > 0 {
 		fmt.Fprintf(os.Stderr, "testenv: %d process(es) started by testenv still alive after the tests:\n\t%s\n",
 			len(leaks), strings.Join(leaks, "\n\t"))

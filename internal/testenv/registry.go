@@ -80,66 +80,10 @@ type Registry struct {
 // Dir/registry.log and dumped with t.Logf if the test failed.
 func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 	t.Helper()
-	bin, err := Tool("registry")
+	// TempDir first: its removal must run after the kill cleanup below.
+	r, err := startRegistry(t.TempDir(), opts, false)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
-	}
-	// TempDir first: its removal must run after the kill cleanup below.
-	r := &Registry{Dir: t.TempDir()}
-	r.logPath = filepath.Join(r.Dir, "registry.log")
-	storage := filepath.Join(r.Dir, "storage")
-	if err := os.MkdirAll(storage, 0o755); err != nil {
-		t.Fatalf("testenv: create registry storage: %v", err)
-	}
-	var htpasswd string
-	if opts.Auth {
-		r.Username = "ferry"
-		r.Password = randomHex(16)
-		htpasswd = filepath.Join(r.Dir, "htpasswd")
-		if err := writeHtpasswd(htpasswd, r.Username, r.Password); err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
-	}
-	logFile, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatalf("testenv: create registry log: %v", err)
-	}
-	defer logFile.Close() // the child keeps its own descriptor
-
-	env := append(filterEnvPrefix(os.Environ(), "REGISTRY_", "OTEL_"),
-		"OTEL_TRACES_EXPORTER=none", "OTEL_METRICS_EXPORTER=none", "OTEL_LOGS_EXPORTER=none", "OTEL_SDK_DISABLED=true")
-
-	var lastErr error
-	for attempt := 1; attempt <= registryStartAttempts && r.proc == nil; attempt++ {
-		addr, err := pickAddr()
-		if err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
-		config := filepath.Join(r.Dir, "config.yml")
-		if err := os.WriteFile(config, []byte(registryConfig(addr, storage, htpasswd)), 0o644); err != nil {
-			t.Fatalf("testenv: write registry config: %v", err)
-		}
-		fmt.Fprintf(logFile, "--- testenv: starting registry on %s (attempt %d)\n", addr, attempt)
-		logOffset := fileSize(r.logPath)
-		p, err := startProc("registry "+addr, bin, []string{"serve", config}, env, r.Dir, logFile)
-		if err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
-		err = waitRegistryUp(p, addr, r.logPath, logOffset)
-		if err == nil {
-			r.proc, r.RawAddr = p, addr
-			break
-		}
-		lastErr = err
-		if stopErr := p.stop(registryStopTimeout); stopErr != nil {
-			t.Errorf("testenv: %v", stopErr)
-		}
-		if !errors.Is(err, errPortTaken) {
-			break
-		}
-	}
-	if r.proc == nil {
-		t.Fatalf("testenv: registry did not start: %v\n%s", lastErr, readLog(r.logPath))
 	}
 	t.Cleanup(func() {
 		early := r.proc.exitedEarly()
@@ -156,8 +100,86 @@ func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 	// Registered after the registry's cleanup, so it is closed first.
 	r.counter = StartFaultProxy(t, r.RawAddr, 0, 0)
 	r.Addr = r.counter.Addr
-	r.client = newAuthClient(r.Credential(), nil)
 	return r
+}
+
+// startRegistry is StartRegistry without a testing.TB and without the
+// counting proxy (Addr is RawAddr): it starts the registry in dir; on error
+// nothing is left running. A detached registry outlives this process.
+func startRegistry(dir string, opts RegistryOptions, detached bool) (*Registry, error) {
+	bin, err := Tool("registry")
+	if err != nil {
+		return nil, err
+	}
+	r := &Registry{Dir: dir}
+	r.logPath = filepath.Join(r.Dir, "registry.log")
+	storage := filepath.Join(r.Dir, "storage")
+	if err := os.MkdirAll(storage, 0o755); err != nil {
+		return nil, fmt.Errorf("create registry storage: %w", err)
+	}
+	var htpasswd string
+	if opts.Auth {
+		r.Username = "ferry"
+		r.Password = randomHex(16)
+		htpasswd = filepath.Join(r.Dir, "htpasswd")
+		if err := writeHtpasswd(htpasswd, r.Username, r.Password); err != nil {
+			return nil, err
+		}
+	}
+	logFile, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create registry log: %w", err)
+	}
+	defer logFile.Close() // the child keeps its own descriptor
+
+	env := append(filterEnvPrefix(os.Environ(), "REGISTRY_", "OTEL_"),
+		"OTEL_TRACES_EXPORTER=none", "OTEL_METRICS_EXPORTER=none", "OTEL_LOGS_EXPORTER=none", "OTEL_SDK_DISABLED=true")
+
+	var lastErr error
+	for attempt := 1; attempt <= registryStartAttempts && r.proc == nil; attempt++ {
+		addr, err := pickAddr()
+		if err != nil {
+			return nil, err
+		}
+		config := filepath.Join(r.Dir, "config.yml")
+		if err := os.WriteFile(config, []byte(registryConfig(addr, storage, htpasswd)), 0o644); err != nil {
+			return nil, fmt.Errorf("write registry config: %w", err)
+		}
+		fmt.Fprintf(logFile, "--- testenv: starting registry on %s (attempt %d)\n", addr, attempt)
+		logOffset := fileSize(r.logPath)
+		p, err := launch(procSpec{name: "registry " + addr, path: bin, args: []string{"serve", config},
+			env: env, dir: r.Dir, log: logFile, detached: detached})
+		if err != nil {
+			return nil, err
+		}
+		err = waitRegistryUp(p, addr, r.logPath, logOffset)
+		if err == nil {
+			r.proc, r.RawAddr = p, addr
+			break
+		}
+		lastErr = err
+		if stopErr := p.stop(registryStopTimeout); stopErr != nil {
+			return nil, errors.Join(err, stopErr)
+		}
+		if !errors.Is(err, errPortTaken) {
+			break
+		}
+	}
+	if r.proc == nil {
+		return nil, fmt.Errorf("registry did not start: %w\n%s", lastErr, readLog(r.logPath))
+	}
+	r.Addr = r.RawAddr
+	r.client = newAuthClient(r.Credential(), nil)
+	return r, nil
+}
+
+// shutdown stops the registry and closes its counting proxy, if any.
+func (r *Registry) shutdown() error {
+	err := r.Stop()
+	if r.counter != nil {
+		err = errors.Join(err, r.counter.close(10*time.Second))
+	}
+	return err
 }
 
 // Stop kills the registry process (and its process group) and waits for it
@@ -172,11 +194,21 @@ func (r *Registry) PID() int { return r.proc.pid }
 
 // Requests returns the number of HTTP requests that went through Addr so
 // far; it is safe for concurrent use.
-func (r *Registry) Requests() int { return r.counter.Requests() }
+func (r *Registry) Requests() int {
+	if r.counter == nil {
+		return 0
+	}
+	return r.counter.Requests()
+}
 
 // RequestLog returns one "METHOD PATH -> STATUS" line per request that went
 // through Addr, in arrival order.
-func (r *Registry) RequestLog() []string { return r.counter.Log() }
+func (r *Registry) RequestLog() []string {
+	if r.counter == nil {
+		return nil
+	}
+	return r.counter.Log()
+}
 
 // LogText returns the registry process's log so far.
 func (r *Registry) LogText() string { return readLog(r.logPath) }

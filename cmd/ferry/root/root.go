@@ -4,7 +4,9 @@ package root
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/root/app"
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/root/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/root/window"
 )
 
 // New returns the root command.
@@ -16,6 +18,6 @@ func New(version string) *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	cmd.AddCommand(bundle.New(), loginCmd(), logoutCmd(), versionCmd(version))
+	cmd.AddCommand(bundle.New(), app.New(), window.New(), loginCmd(), logoutCmd(), versionCmd(version))
 	return cmd
 }

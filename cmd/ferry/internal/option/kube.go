@@ -1,0 +1,64 @@
+package option
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/kube"
+)
+
+// Kube is the cluster flag group: the cluster where Argo CD runs. Unset flags fall back to the
+// KUBE_* environment variables of the Terraform provider, then to $KUBECONFIG / ~/.kube/config.
+type Kube struct {
+	Kubeconfig string
+	Context    string
+	Server     string
+	Token      string
+	Insecure   bool
+	Namespace  string
+}
+
+// ApplyFlags registers the flags.
+func (k *Kube) ApplyFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&k.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBE_CONFIG_PATH, $KUBECONFIG, ~/.kube/config)")
+	fs.StringVar(&k.Context, "context", "", "kubeconfig context")
+	fs.StringVar(&k.Server, "server", "", "API server URL, overriding the kubeconfig")
+	fs.StringVar(&k.Token, "token", "", "bearer token, overriding the kubeconfig (prefer $KUBE_TOKEN)")
+	fs.BoolVar(&k.Insecure, "insecure-skip-tls-verify", false, "skip TLS verification of the API server")
+	fs.StringVar(&k.Namespace, "argocd-namespace", "argocd", "namespace Argo CD runs in")
+}
+
+// Parse validates the flags.
+func (k *Kube) Parse(*cobra.Command) error { return nil }
+
+// Client returns an Argo CD client for the flags.
+func (k *Kube) Client() (*argocd.Client, error) {
+	o := kube.Options{ConfigPath: k.Kubeconfig, ConfigContext: k.Context, Host: k.Server, Token: k.Token}
+	if k.Insecure {
+		t := true
+		o.Insecure = &t
+	}
+	o, err := o.WithEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if o.ConfigPath == "" && len(o.ConfigPaths) == 0 && o.Host == "" {
+		// Like kubectl: $KUBECONFIG, then ~/.kube/config.
+		if env := os.Getenv("KUBECONFIG"); env != "" {
+			o.ConfigPaths = filepath.SplitList(env)
+		} else if home, err := os.UserHomeDir(); err == nil {
+			if _, err := os.Stat(home + "/.kube/config"); err == nil {
+				o.ConfigPath = home + "/.kube/config"
+			}
+		}
+	}
+	cfg, err := o.RESTConfig()
+	if err != nil {
+		return nil, Usagef("", "pass --kubeconfig, or --server and --token, or set KUBE_CONFIG_PATH", err)
+	}
+	return argocd.New(cfg, k.Namespace)
+}

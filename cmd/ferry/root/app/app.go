@@ -1,0 +1,116 @@
+// Package app holds the `ferry app` commands: the sync engine of the Terraform provider for callers
+// outside Terraform.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/option"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
+)
+
+// Exit codes of the application commands, one per failure class (docs/cli.md).
+const (
+	ExitWindow   = 4
+	ExitStuck    = 5
+	ExitConflict = 6
+)
+
+// New returns the `ferry app` command.
+func New() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "app",
+		Short: "Sync, wait for, inspect and terminate Argo CD applications with ferry's sync engine",
+	}
+	cmd.AddCommand(syncCmd(), waitCmd(), statusCmd(), terminateCmd())
+	return cmd
+}
+
+// engineFlags are the knobs shared by sync and wait.
+type engineFlags struct {
+	timeout       time.Duration
+	healthTimeout time.Duration
+	stuckAfter    time.Duration
+}
+
+func (f *engineFlags) apply(fs *pflag.FlagSet) {
+	fs.DurationVar(&f.timeout, "timeout", 20*time.Minute, "give up (and terminate ferry's own operation) after this long")
+	fs.DurationVar(&f.healthTimeout, "health-timeout", 11*time.Minute, "how long the app may take to become Healthy after the operation")
+	fs.DurationVar(&f.stuckAfter, "stuck-after", 5*time.Minute, "terminate an operation that shows the same message this long")
+}
+
+func (f *engineFlags) options(progress io.Writer) argocd.SyncOptions {
+	o := argocd.SyncOptions{Timeout: f.timeout, HealthTimeout: f.healthTimeout, StuckAfter: f.stuckAfter, RunID: os.Getenv("TFC_RUN_ID")}
+	if progress != nil {
+		o.OnProgress = func(s string) { fmt.Fprintln(progress, s) }
+	}
+	return o
+}
+
+// classError turns an engine error into a CLI error with the class's exit code.
+func classError(err error) error {
+	var se *argocd.SyncError
+	if !errors.As(err, &se) {
+		if errors.Is(err, argocd.ErrNotFound) {
+			return &option.Error{Err: err, Code: option.ExitPermanent, Recommendation: "Create the application first (ferry_application in Terraform), or check --argocd-namespace."}
+		}
+		return err
+	}
+	code := option.ExitPermanent
+	switch se.Class {
+	case argocd.ClassTransient:
+		code = option.ExitTransient
+	case argocd.ClassWindow:
+		code = ExitWindow
+	case argocd.ClassStuck, argocd.ClassTimeout:
+		code = ExitStuck
+	case argocd.ClassConflict:
+		code = ExitConflict
+	}
+	return &option.Error{Err: fmt.Errorf("%s [%s]", se.Error(), se.Class), Recommendation: se.Detail(), Code: code}
+}
+
+// outcome is the JSON shape of sync and wait results.
+type outcome struct {
+	Class     string            `json:"class"`
+	Result    *argocd.Result    `json:"result,omitempty"`
+	Error     string            `json:"error,omitempty"`
+	Resources []argocd.Resource `json:"resources,omitempty"`
+	NextOpen  string            `json:"nextOpen,omitempty"`
+	RequestID string            `json:"requestId,omitempty"`
+}
+
+// render prints a sync or wait outcome and returns the error to exit with.
+func render(cmd *cobra.Command, f *option.Format, res *argocd.Result, err error) error {
+	o := outcome{Class: string(argocd.ClassSuccess), Result: res}
+	var se *argocd.SyncError
+	if errors.As(err, &se) {
+		o = outcome{Class: string(se.Class), Error: se.Error(), Resources: se.Resources, RequestID: se.RequestID}
+		if se.NextOpen != nil {
+			o.NextOpen = se.NextOpen.UTC().Format(time.RFC3339)
+		}
+	} else if err != nil {
+		return err
+	}
+	if f.Type != "text" {
+		if rerr := f.Render(cmd.OutOrStdout(), o, nil); rerr != nil {
+			return rerr
+		}
+		if err != nil {
+			return &option.Error{Err: errors.New(se.Error()), Code: option.ExitCode(classError(err)), Recommendation: se.Detail()}
+		}
+		return nil
+	}
+	if err != nil {
+		return classError(err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s at %s (operation %s: %s)\n", res.Name, res.SyncStatus, res.HealthStatus, res.Revision, res.LastOperation.Phase, res.LastOperation.Message)
+	return nil
+}

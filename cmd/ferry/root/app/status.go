@@ -1,0 +1,58 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/option"
+)
+
+type statusOptions struct {
+	option.Kube
+	option.Format
+	name string
+}
+
+func statusCmd() *cobra.Command {
+	var opts statusOptions
+	cmd := &cobra.Command{
+		Use:   "status NAME",
+		Short: "Show an application's sync and health status, revision and last operation",
+		Args:  cobra.ExactArgs(1),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			opts.name = args[0]
+			if err := opts.Format.Parse(cmd); err != nil {
+				return err
+			}
+			return opts.Kube.Parse(cmd)
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := opts.Kube.Client()
+			if err != nil {
+				return err
+			}
+			s, err := c.Status(cmd.Context(), opts.name)
+			if err != nil {
+				return classError(err)
+			}
+			return opts.Format.Render(cmd.OutOrStdout(), s, func(w io.Writer) error {
+				fmt.Fprintf(w, "Name:      %s\nProject:   %s\nSource:    %s @ %s\nSync:      %s at %s\nHealth:    %s %s\nReconciled: %s\n",
+					s.Name, s.Project, s.RepoURL, s.TargetRevision, s.SyncStatus, s.Revision, s.HealthStatus, s.HealthMessage, s.ReconciledAt)
+				if op := s.LastOperation; op != nil {
+					fmt.Fprintf(w, "Operation: %s by %s (request %s), started %s, finished %s, retries %d\n           %s\n",
+						op.Phase, op.InitiatedBy, op.RequestID, op.StartedAt, op.FinishedAt, op.RetryCount, op.Message)
+				}
+				if len(s.Conditions) > 0 {
+					fmt.Fprintf(w, "Conditions:\n  %s\n", strings.Join(s.Conditions, "\n  "))
+				}
+				return nil
+			})
+		},
+	}
+	opts.Kube.ApplyFlags(cmd.Flags())
+	opts.Format.ApplyFlags(cmd.Flags())
+	return cmd
+}

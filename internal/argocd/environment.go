@@ -1,0 +1,400 @@
+package argocd
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/window"
+)
+
+// InClusterServer is the address of Argo CD's own cluster.
+const InClusterServer = "https://kubernetes.default.svc"
+
+// FrozenWindowDescription marks the deny window that freezes an environment.
+const FrozenWindowDescription = "ferry: environment frozen"
+
+// ErrInUse is returned by [Client.DeleteEnvironment] while Applications still use the project.
+var ErrInUse = errors.New("environment is in use")
+
+// Environment is one customer: its cluster, allowed namespaces and sources, and deployment windows.
+type Environment struct {
+	Name               string
+	Description        string
+	Labels             map[string]string
+	Cluster            Cluster
+	Namespaces         []string
+	SourceRepositories []string
+	// ClusterResources are the cluster-scoped kinds the project may deploy, as "Kind" (core group)
+	// or "group/Kind".
+	ClusterResources    []string
+	RegistryCredentials *RegistryCredentials
+	Windows             []window.Spec
+	Frozen              bool
+}
+
+// Cluster is the customer's cluster as Argo CD reaches it.
+type Cluster struct {
+	// InCluster selects Argo CD's own cluster; no cluster Secret is written.
+	InCluster   bool
+	Server      string
+	Name        string
+	BearerToken string
+	CAData      string // PEM
+	Insecure    bool
+}
+
+// RegistryCredentials let Argo CD pull bundles from an OCI registry.
+type RegistryCredentials struct {
+	URL       string // oci://host[/repo]
+	Username  string
+	Password  string
+	PlainHTTP bool
+}
+
+// ClusterSecretName returns the name of an environment's cluster Secret.
+func ClusterSecretName(env string) string { return "ferry-cluster-" + env }
+
+// RepositorySecretName returns the name of an environment's repository Secret.
+func RepositorySecretName(env string) string { return "ferry-repo-" + env }
+
+// Server returns the destination server URL of the environment's cluster.
+func (e Environment) Server() string {
+	if e.Cluster.InCluster {
+		return InClusterServer
+	}
+	return strings.TrimSuffix(e.Cluster.Server, "/")
+}
+
+// ClusterName returns the Argo CD name of the environment's cluster.
+func (e Environment) ClusterName() string {
+	if e.Cluster.InCluster {
+		return "in-cluster"
+	}
+	if e.Cluster.Name != "" {
+		return e.Cluster.Name
+	}
+	return e.Name
+}
+
+// ProjectWindows returns the AppProject syncWindows for the environment's windows, plus an
+// always-active deny window when it is frozen. Every window applies to every application of the
+// project.
+func (e Environment) ProjectWindows() []any {
+	var out []any
+	for _, w := range e.Windows {
+		sw := map[string]any{
+			"kind":         w.Kind,
+			"schedule":     w.Schedule,
+			"duration":     w.Duration,
+			"manualSync":   w.ManualSync,
+			"applications": []any{"*"},
+		}
+		if w.TimeZone != "" {
+			sw["timeZone"] = w.TimeZone
+		}
+		if w.Description != "" {
+			sw["description"] = w.Description
+		}
+		out = append(out, sw)
+	}
+	if e.Frozen {
+		out = append(out, map[string]any{
+			"kind": "deny", "schedule": "* * * * *", "duration": "1h", "manualSync": false,
+			"applications": []any{"*"}, "description": FrozenWindowDescription,
+		})
+	}
+	return out
+}
+
+// EffectiveWindows returns the windows ferry evaluates for the environment, the freeze included.
+func (e Environment) EffectiveWindows() []window.Spec {
+	ws := slices.Clone(e.Windows)
+	if e.Frozen {
+		ws = append(ws, window.Spec{Kind: "deny", Schedule: "* * * * *", Duration: "1h", Description: FrozenWindowDescription})
+	}
+	return ws
+}
+
+func (e Environment) labels() map[string]string {
+	l := map[string]string{LabelEnvironment: e.Name}
+	for k, v := range e.Labels {
+		l[k] = v
+	}
+	return l
+}
+
+// ApplyEnvironment writes the environment's AppProject, cluster Secret and (when credentials are
+// given) repository Secret with server-side apply, and removes a repository Secret ferry wrote
+// earlier when credentials are gone. Fields written by other managers are left alone.
+func (c *Client) ApplyEnvironment(ctx context.Context, e Environment) error {
+	if !e.Cluster.InCluster {
+		cfg := map[string]any{"tlsClientConfig": map[string]any{"insecure": e.Cluster.Insecure}}
+		if e.Cluster.BearerToken != "" {
+			cfg["bearerToken"] = e.Cluster.BearerToken
+		}
+		if e.Cluster.CAData != "" {
+			cfg["tlsClientConfig"].(map[string]any)["caData"] = base64.StdEncoding.EncodeToString([]byte(e.Cluster.CAData))
+		}
+		raw, err := json.Marshal(cfg)
+		if err != nil {
+			return err
+		}
+		labels := e.labels()
+		labels[LabelSecretType] = "cluster"
+		s := newObject("v1", "Secret", ClusterSecretName(e.Name), labels)
+		s.Object["type"] = "Opaque"
+		s.Object["stringData"] = map[string]any{
+			"name": e.ClusterName(), "server": e.Server(), "project": e.Name, "config": string(raw),
+		}
+		if _, err := c.apply(ctx, SecretGVR, s); err != nil {
+			return err
+		}
+	} else if err := c.deleteManagedSecret(ctx, ClusterSecretName(e.Name)); err != nil {
+		return err
+	}
+
+	if r := e.RegistryCredentials; r != nil {
+		labels := e.labels()
+		labels[LabelSecretType] = "repository"
+		s := newObject("v1", "Secret", RepositorySecretName(e.Name), labels)
+		s.Object["type"] = "Opaque"
+		data := map[string]any{"type": "oci", "url": r.URL, "project": e.Name, "username": r.Username, "password": r.Password}
+		if r.PlainHTTP {
+			data["insecureOCIForceHttp"] = "true"
+		}
+		s.Object["stringData"] = data
+		if _, err := c.apply(ctx, SecretGVR, s); err != nil {
+			return err
+		}
+	} else if err := c.deleteManagedSecret(ctx, RepositorySecretName(e.Name)); err != nil {
+		return err
+	}
+
+	p := newObject("argoproj.io/v1alpha1", "AppProject", e.Name, e.labels())
+	var dests []any
+	for _, ns := range e.Namespaces {
+		dests = append(dests, map[string]any{"server": e.Server(), "namespace": ns})
+	}
+	var repos []any
+	for _, r := range e.SourceRepositories {
+		repos = append(repos, r)
+	}
+	clusterRes := []any{}
+	for _, k := range e.ClusterResources {
+		group, kind := "", k
+		if i := strings.LastIndex(k, "/"); i >= 0 {
+			group, kind = k[:i], k[i+1:]
+		}
+		clusterRes = append(clusterRes, map[string]any{"group": group, "kind": kind})
+	}
+	spec := map[string]any{
+		"description":              e.Description,
+		"destinations":             dests,
+		"sourceRepos":              repos,
+		"clusterResourceWhitelist": clusterRes,
+		"syncWindows":              e.ProjectWindows(),
+	}
+	if spec["syncWindows"] == nil {
+		spec["syncWindows"] = []any{}
+	}
+	p.Object["spec"] = spec
+	_, err := c.apply(ctx, AppProjectGVR, p)
+	return err
+}
+
+func (c *Client) deleteManagedSecret(ctx context.Context, name string) error {
+	s, err := c.get(ctx, SecretGVR, name)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if s.GetLabels()[LabelManagedBy] != ManagedByFerry {
+		return nil
+	}
+	return c.del(ctx, SecretGVR, name, metav1.DeleteOptions{})
+}
+
+// LiveEnvironment is what the cluster holds for an environment.
+type LiveEnvironment struct {
+	Environment
+	// ClusterSecret and RepositorySecret are the names of the Secrets found, "" when missing.
+	ClusterSecret    string
+	RepositorySecret string
+	// TokenMatches reports whether the cluster Secret holds the bearer token given to
+	// ReadEnvironment (tokens are never read back into state).
+	TokenMatches bool
+}
+
+// ReadEnvironment reads the live AppProject and Secrets of an environment. A missing AppProject is
+// ErrNotFound. token, when set, is compared with the cluster Secret's.
+func (c *Client) ReadEnvironment(ctx context.Context, name, token string) (*LiveEnvironment, error) {
+	p, err := c.get(ctx, AppProjectGVR, name)
+	if err != nil {
+		return nil, err
+	}
+	live := &LiveEnvironment{Environment: Environment{Name: name}}
+	e := &live.Environment
+	e.Description, _, _ = unstructured.NestedString(p.Object, "spec", "description")
+	e.Labels = map[string]string{}
+	for k, v := range p.GetLabels() {
+		if k != LabelManagedBy && k != LabelEnvironment {
+			e.Labels[k] = v
+		}
+	}
+	e.SourceRepositories, _, _ = unstructured.NestedStringSlice(p.Object, "spec", "sourceRepos")
+	dests, _, _ := unstructured.NestedSlice(p.Object, "spec", "destinations")
+	server := ""
+	for _, d := range dests {
+		if m, ok := d.(map[string]any); ok {
+			ns, _ := m["namespace"].(string)
+			e.Namespaces = append(e.Namespaces, ns)
+			if s, _ := m["server"].(string); s != "" {
+				server = s
+			}
+		}
+	}
+	crs, _, _ := unstructured.NestedSlice(p.Object, "spec", "clusterResourceWhitelist")
+	for _, cr := range crs {
+		if m, ok := cr.(map[string]any); ok {
+			g, _ := m["group"].(string)
+			k, _ := m["kind"].(string)
+			if g != "" {
+				k = g + "/" + k
+			}
+			e.ClusterResources = append(e.ClusterResources, k)
+		}
+	}
+	sws, _, _ := unstructured.NestedSlice(p.Object, "spec", "syncWindows")
+	for _, sw := range sws {
+		m, ok := sw.(map[string]any)
+		if !ok {
+			continue
+		}
+		w := window.Spec{}
+		w.Kind, _ = m["kind"].(string)
+		w.Schedule, _ = m["schedule"].(string)
+		w.Duration, _ = m["duration"].(string)
+		w.TimeZone, _ = m["timeZone"].(string)
+		w.ManualSync, _ = m["manualSync"].(bool)
+		w.Description, _ = m["description"].(string)
+		if w.Description == FrozenWindowDescription && w.Kind == "deny" {
+			e.Frozen = true
+			continue
+		}
+		e.Windows = append(e.Windows, w)
+	}
+
+	e.Cluster = Cluster{InCluster: server == InClusterServer, Server: server}
+	if s, err := c.get(ctx, SecretGVR, ClusterSecretName(name)); err == nil {
+		live.ClusterSecret = s.GetName()
+		data := secretData(s)
+		e.Cluster.Server = data["server"]
+		e.Cluster.Name = data["name"]
+		var cfg struct {
+			BearerToken string `json:"bearerToken"`
+			TLS         struct {
+				Insecure bool   `json:"insecure"`
+				CAData   string `json:"caData"`
+			} `json:"tlsClientConfig"`
+		}
+		_ = json.Unmarshal([]byte(data["config"]), &cfg)
+		e.Cluster.Insecure = cfg.TLS.Insecure
+		if ca, err := base64.StdEncoding.DecodeString(cfg.TLS.CAData); err == nil {
+			e.Cluster.CAData = string(ca)
+		}
+		live.TokenMatches = token == "" || cfg.BearerToken == token
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if s, err := c.get(ctx, SecretGVR, RepositorySecretName(name)); err == nil {
+		live.RepositorySecret = s.GetName()
+		data := secretData(s)
+		e.RegistryCredentials = &RegistryCredentials{URL: data["url"], Username: data["username"], Password: data["password"], PlainHTTP: data["insecureOCIForceHttp"] == "true"}
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	return live, nil
+}
+
+func secretData(s *unstructured.Unstructured) map[string]string {
+	out := map[string]string{}
+	data, _, _ := unstructured.NestedStringMap(s.Object, "data")
+	for k, v := range data {
+		if b, err := base64.StdEncoding.DecodeString(v); err == nil {
+			out[k] = string(b)
+		}
+	}
+	return out
+}
+
+// ApplicationsUsing returns the names of the Applications whose project is name, sorted.
+func (c *Client) ApplicationsUsing(ctx context.Context, project string) ([]string, error) {
+	list, err := c.res(ApplicationGVR).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list applications: %w", err)
+	}
+	var names []string
+	for _, a := range list.Items {
+		if p, _, _ := unstructured.NestedString(a.Object, "spec", "project"); p == project {
+			names = append(names, a.GetName())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// DeleteEnvironment deletes the environment's AppProject and the Secrets ferry wrote for it. It
+// refuses with ErrInUse, naming them, while Applications still use the project.
+func (c *Client) DeleteEnvironment(ctx context.Context, name string) error {
+	apps, err := c.ApplicationsUsing(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(apps) > 0 {
+		return fmt.Errorf("environment %s: %w by %d application(s): %s", name, ErrInUse, len(apps), strings.Join(apps, ", "))
+	}
+	if err := c.del(ctx, AppProjectGVR, name, metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	if err := c.deleteManagedSecret(ctx, RepositorySecretName(name)); err != nil {
+		return err
+	}
+	return c.deleteManagedSecret(ctx, ClusterSecretName(name))
+}
+
+// ProjectServer returns the destination server an application of project deploying to namespace
+// uses: the server of the project's destination for that namespace. It errors when the project
+// does not exist or does not allow the namespace.
+func (c *Client) ProjectServer(ctx context.Context, project, namespace string) (string, error) {
+	p, err := c.get(ctx, AppProjectGVR, project)
+	if err != nil {
+		return "", fmt.Errorf("environment %q: %w", project, err)
+	}
+	dests, _, _ := unstructured.NestedSlice(p.Object, "spec", "destinations")
+	var allowed []string
+	for _, d := range dests {
+		m, ok := d.(map[string]any)
+		if !ok {
+			continue
+		}
+		ns, _ := m["namespace"].(string)
+		server, _ := m["server"].(string)
+		allowed = append(allowed, ns)
+		if ok, _ := path.Match(ns, namespace); ok && server != "" {
+			return server, nil
+		}
+	}
+	return "", fmt.Errorf("environment %q does not allow namespace %q (allowed: %s)", project, namespace, strings.Join(allowed, ", "))
+}

@@ -1,0 +1,546 @@
+package testenv
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+const (
+	// DefaultArgoCDNamespace is the control-plane namespace StartArgoCD uses
+	// unless ArgoCDOptions.Namespace says otherwise.
+	DefaultArgoCDNamespace = "argocd"
+	// ArgoCDClusterName is the name (and Secret name) of the cluster Secret
+	// that registers the test cluster's own API server with Argo CD; use it
+	// as an Application's destination.name, or ArgoCD.ClusterServer as its
+	// destination.server.
+	ArgoCDClusterName = "in-cluster-loopback"
+	// RedisPackage is the Debian package that provides redis-server.
+	RedisPackage = "redis-server"
+
+	argoCDStartTimeout = 2 * time.Minute
+)
+
+// ArgoCDOptions configures StartArgoCD.
+type ArgoCDOptions struct {
+	// Namespace is the control-plane namespace; "" means
+	// DefaultArgoCDNamespace.
+	Namespace string
+	// ConfigData is merged into the argocd-cm ConfigMap, e.g. Lua health
+	// checks under "resource.customizations.health.<group>_<kind>".
+	ConfigData map[string]string
+	// AppResync is the controller's --app-resync: how often every
+	// Application is compared again without a trigger (with no jitter).
+	// 0 means 10 s.
+	AppResync time.Duration
+	// RepoErrorGracePeriod is --repo-error-grace-period-seconds: how long
+	// repo-server errors are hidden behind the last good state before they
+	// become a ComparisonError. 0 means 5 s (upstream: 180 s).
+	RepoErrorGracePeriod time.Duration
+	// ExtraControllerArgs are appended to the application controller's
+	// command line.
+	ExtraControllerArgs []string
+	// ExtraRepoServerArgs are appended to the repo-server's command line.
+	ExtraRepoServerArgs []string
+}
+
+// ArgoCD is a running Argo CD control plane for a Cluster: Redis, the
+// repo-server and the application controller as child processes, with the
+// Application, AppProject and ApplicationSet CRDs installed, the settings
+// ConfigMap, a permissive "default" AppProject, a cluster Secret for the
+// cluster's own API server and, when a registry was given, a repo-creds
+// Secret for it. There is no API server, UI or Dex: drive Argo CD through
+// Application objects (see argocd.md §5).
+type ArgoCD struct {
+	// Namespace is the control-plane namespace (Applications, AppProjects,
+	// Secrets live here).
+	Namespace string
+	// ClusterServer is the destination.server Applications use to deploy
+	// into the test cluster ("https://127.0.0.1:PORT", the Cluster's Host).
+	ClusterServer string
+	// ClusterName is the destination.name of the same cluster
+	// (ArgoCDClusterName).
+	ClusterName string
+	// RepoURLPrefix is "oci://<registry Addr>", the prefix the repo-creds
+	// Secret covers; "" when no registry was given.
+	RepoURLPrefix string
+	// RepoServerAddr and RedisAddr are "127.0.0.1:PORT" of the repo-server
+	// and Redis.
+	RepoServerAddr string
+	RedisAddr      string
+	// Dir holds Argo CD's files and one <component>.log per process.
+	Dir string
+
+	cluster *Cluster
+	procs   []*proc // redis, argocd-repo-server, argocd-application-controller
+	askDir  string  // short directory for the repo-server's askpass socket, if Dir is too long
+}
+
+// StartArgoCD starts Argo CD for c: Redis on a random loopback port
+// (no persistence), the repo-server and the application controller
+// (one multi-call binary, see argocd.md §17), after installing the CRDs of
+// the pinned Argo CD version from the Go module cache and creating the
+// namespace, argocd-cm, the "default" AppProject, the cluster Secret
+// ArgoCDClusterName and, if reg is not nil, a repo-creds Secret for
+// oci://<reg.Addr> (plain HTTP, with reg's credentials). It waits until both
+// Argo CD processes answer /healthz and registers a t.Cleanup that stops
+// them. Requires redis-server on PATH (Debian package RedisPackage).
+func StartArgoCD(t testing.TB, c *Cluster, reg *Registry, opts ArgoCDOptions) *ArgoCD {
+	t.Helper()
+	a, err := startArgoCDBackends(t.TempDir(), opts, false)
+	if err == nil {
+		err = a.finish(c, reg, opts, false)
+	}
+	if a != nil {
+		t.Cleanup(func() { finish(t, "Argo CD", a.Dir, a.procs, a.Stop) })
+	}
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return a
+}
+
+// startArgoCDBackends starts the parts of Argo CD that need no cluster:
+// Redis and the repo-server. On error nothing is left running; the returned
+// ArgoCD is nil.
+func startArgoCDBackends(dir string, opts ArgoCDOptions, detached bool) (a *ArgoCD, err error) {
+	redisBin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("redis-server not found on PATH; Argo CD needs Redis: install the Debian package %s "+
+			"(apt-get install -y %s): %w", RedisPackage, RedisPackage, err)
+	}
+	argoBin, err := Tool("argocd")
+	if err != nil {
+		return nil, err
+	}
+	a = &ArgoCD{Dir: dir, Namespace: opts.Namespace, ClusterName: ArgoCDClusterName}
+	if a.Namespace == "" {
+		a.Namespace = DefaultArgoCDNamespace
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, a.Stop())
+			a = nil
+		}
+	}()
+	// The askpass socket path must stay short (sun_path is 108 bytes).
+	askSock := filepath.Join(dir, "askpass.sock")
+	if len(askSock) > 100 {
+		if a.askDir, err = os.MkdirTemp("", "ferry-argocd-"); err != nil {
+			return a, fmt.Errorf("create askpass directory: %w", err)
+		}
+		askSock = filepath.Join(a.askDir, "askpass.sock")
+	}
+	for _, sub := range []string{"home", "tmp", "redis"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return a, fmt.Errorf("create Argo CD directory: %w", err)
+		}
+	}
+
+	p, err := startComponent(component{
+		name: "redis", bin: redisBin, dir: dir, detached: detached, timeout: 30 * time.Second,
+		env: childEnv(nil),
+		args: func() ([]string, error) {
+			ports, err := freePorts(1)
+			if err != nil {
+				return nil, err
+			}
+			a.RedisAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+			return []string{
+				"--port", strconv.Itoa(ports[0]), "--bind", "127.0.0.1",
+				"--save", "", "--appendonly", "no",
+				"--dir", filepath.Join(dir, "redis"),
+				"--daemonize", "no", "--logfile", "",
+				"--loglevel", "warning",
+			}, nil
+		},
+		ready: func(ctx context.Context) error { return redisPing(ctx, a.RedisAddr) },
+	})
+	if err != nil {
+		return a, err
+	}
+	a.procs = append(a.procs, p)
+
+	var metricsAddr string
+	p, err = startComponent(component{
+		name: "argocd-repo-server", bin: argoBin, dir: dir, detached: detached, timeout: argoCDStartTimeout,
+		env: a.env("argocd-repo-server", "ARGOCD_ASK_PASS_SOCK="+askSock),
+		args: func() ([]string, error) {
+			ports, err := freePorts(2)
+			if err != nil {
+				return nil, err
+			}
+			a.RepoServerAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+			metricsAddr = fmt.Sprintf("127.0.0.1:%d", ports[1])
+			return append([]string{
+				"--address", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
+				"--metrics-address", "127.0.0.1", "--metrics-port", strconv.Itoa(ports[1]),
+				"--redis", a.RedisAddr,
+				"--disable-tls", "--client-ca-path", "",
+				"--loglevel", "info", "--logformat", "text",
+			}, opts.ExtraRepoServerArgs...), nil
+		},
+		ready: func(ctx context.Context) error {
+			return httpProbe("http://"+metricsAddr+"/healthz?full=true", nil, "")(ctx)
+		},
+	})
+	if err != nil {
+		return a, err
+	}
+	a.procs = append(a.procs, p)
+	return a, nil
+}
+
+// env returns the environment of an Argo CD process playing role: its own
+// HOME and TMPDIR, GPG off, and no ARGOCD_* settings inherited.
+func (a *ArgoCD) env(role string, extra ...string) []string {
+	return childEnv([]string{"ARGOCD_", "KUBECONFIG=", "HOME=", "TMPDIR="}, append([]string{
+		"ARGOCD_BINARY_NAME=" + role,
+		"ARGOCD_GPG_ENABLED=false",
+		"HOME=" + filepath.Join(a.Dir, "home"),
+		"TMPDIR=" + filepath.Join(a.Dir, "tmp"),
+	}, extra...)...)
+}
+
+// finish installs Argo CD's objects into c and starts the application
+// controller. On error the caller stops a.
+func (a *ArgoCD) finish(c *Cluster, reg *Registry, opts ArgoCDOptions, detached bool) error {
+	argoBin, err := Tool("argocd")
+	if err != nil {
+		return err
+	}
+	a.cluster = c
+	a.ClusterServer = c.Host
+	ctx, cancel := context.WithTimeout(context.Background(), argoCDStartTimeout)
+	defer cancel()
+	if err := a.installCRDs(ctx, c); err != nil {
+		return err
+	}
+	objs, err := a.objects(c, reg, opts)
+	if err != nil {
+		return err
+	}
+	if _, err := c.applyObjects(ctx, objs); err != nil {
+		return fmt.Errorf("install Argo CD settings: %w", err)
+	}
+
+	resync := opts.AppResync
+	if resync <= 0 {
+		resync = 10 * time.Second
+	}
+	grace := opts.RepoErrorGracePeriod
+	if grace <= 0 {
+		grace = 5 * time.Second
+	}
+	var metricsAddr string
+	p, err := startComponent(component{
+		name: "argocd-application-controller", bin: argoBin, dir: a.Dir, detached: detached, timeout: argoCDStartTimeout,
+		env: a.env("argocd-application-controller"),
+		args: func() ([]string, error) {
+			ports, err := freePorts(1)
+			if err != nil {
+				return nil, err
+			}
+			metricsAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+			return append([]string{
+				"--kubeconfig", c.Kubeconfig,
+				"--namespace", a.Namespace,
+				"--repo-server", a.RepoServerAddr, "--repo-server-plaintext",
+				"--redis", a.RedisAddr,
+				"--metrics-port", strconv.Itoa(ports[0]),
+				"--app-resync", strconv.Itoa(max(1, int(resync/time.Second))),
+				"--app-resync-jitter", "0",
+				"--repo-error-grace-period-seconds", strconv.Itoa(max(1, int(grace/time.Second))),
+				"--status-processors", "4", "--operation-processors", "4",
+				"--loglevel", "info", "--logformat", "text",
+			}, opts.ExtraControllerArgs...), nil
+		},
+		ready: func(ctx context.Context) error { return httpProbe("http://"+metricsAddr+"/healthz", nil, "")(ctx) },
+	})
+	if err != nil {
+		return err
+	}
+	a.procs = append(a.procs, p)
+	return nil
+}
+
+// installCRDs applies the Argo CD CRDs from the module cache and waits until
+// they are established.
+func (a *ArgoCD) installCRDs(ctx context.Context, c *Cluster) error {
+	dir, err := ArgoCDCRDDir()
+	if err != nil {
+		return err
+	}
+	var crds []*unstructured.Unstructured
+	for _, f := range []string{"application-crd.yaml", "appproject-crd.yaml", "applicationset-crd.yaml"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return fmt.Errorf("read Argo CD CRD: %w", err)
+		}
+		objs, err := DecodeManifests(string(b))
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		crds = append(crds, objs...)
+	}
+	if _, err := c.applyObjects(ctx, crds); err != nil {
+		return fmt.Errorf("install Argo CD CRDs: %w", err)
+	}
+	for _, crd := range crds {
+		_, err := c.waitFor(ctx, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "", crd.GetName(),
+			func(obj *unstructured.Unstructured) bool { return conditionTrue(obj, "Established") }, time.Minute)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// objects returns the namespace, argocd-cm, the default AppProject, the
+// cluster Secret and the repo-creds Secret.
+func (a *ArgoCD) objects(c *Cluster, reg *Registry, opts ArgoCDOptions) ([]*unstructured.Unstructured, error) {
+	ns := a.Namespace
+	labels := map[string]any{"app.kubernetes.io/part-of": "argocd"}
+	cm := map[string]any{}
+	for k, v := range opts.ConfigData {
+		cm[k] = v
+	}
+	clusterConfig, err := json.Marshal(map[string]any{
+		"bearerToken": c.Token,
+		"tlsClientConfig": map[string]any{
+			"insecure": false,
+			"caData":   base64.StdEncoding.EncodeToString(c.CAData),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode cluster config: %w", err)
+	}
+	objs := []map[string]any{
+		{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}},
+		{
+			"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata": map[string]any{"name": "argocd-cm", "namespace": ns, "labels": labels},
+			"data":     cm,
+		},
+		{
+			"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+			"metadata": map[string]any{"name": "default", "namespace": ns},
+			"spec": map[string]any{
+				"sourceRepos":              []any{"*"},
+				"destinations":             []any{map[string]any{"server": "*", "namespace": "*"}},
+				"clusterResourceWhitelist": []any{map[string]any{"group": "*", "kind": "*"}},
+			},
+		},
+		{
+			"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+			"metadata": map[string]any{
+				"name": ArgoCDClusterName, "namespace": ns,
+				"labels": map[string]any{"argocd.argoproj.io/secret-type": "cluster"},
+			},
+			"stringData": map[string]any{"name": ArgoCDClusterName, "server": c.Host, "config": string(clusterConfig)},
+		},
+	}
+	if reg != nil {
+		a.RepoURLPrefix = "oci://" + reg.Addr
+		data := map[string]any{"type": "oci", "url": a.RepoURLPrefix, "insecureOCIForceHttp": "true"}
+		if reg.Username != "" {
+			data["username"] = reg.Username
+			data["password"] = reg.Password
+		}
+		objs = append(objs, map[string]any{
+			"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+			"metadata": map[string]any{
+				"name": "repo-creds-testenv-registry", "namespace": ns,
+				"labels": map[string]any{"argocd.argoproj.io/secret-type": "repo-creds"},
+			},
+			"stringData": data,
+		})
+	}
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = &unstructured.Unstructured{Object: o}
+	}
+	return out, nil
+}
+
+// Stop kills the application controller, the repo-server and Redis and waits
+// for them to exit. It is idempotent and also runs in the test's cleanup.
+// The objects in the cluster stay.
+func (a *ArgoCD) Stop() error {
+	err := stopAll(a.procs)
+	if a.askDir != "" {
+		if rmErr := os.RemoveAll(a.askDir); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("remove askpass directory: %w", rmErr))
+		}
+	}
+	return err
+}
+
+// PIDs returns the process ids of Redis, the repo-server and the application
+// controller (as far as they were started).
+func (a *ArgoCD) PIDs() []int { return pids(a.procs) }
+
+// LogText returns the log of component ("redis", "argocd-repo-server",
+// "argocd-application-controller") so far.
+func (a *ArgoCD) LogText(component string) string {
+	return readLog(filepath.Join(a.Dir, component+".log"))
+}
+
+// Application returns the Application name in Namespace, or nil when there
+// is none.
+func (a *ArgoCD) Application(t testing.TB, name string) *unstructured.Unstructured {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
+	defer cancel()
+	app, err := a.cluster.Resource(t, "argoproj.io/v1alpha1", "Application").Namespace(a.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("testenv: get Application %s: %v", name, err)
+	}
+	return app
+}
+
+// WaitApplication polls the Application name in Namespace until cond
+// returns true (a missing Application is passed as nil) and returns it; after
+// timeout it fails the test with the last state seen and the tail of the
+// controller's log.
+func (a *ArgoCD) WaitApplication(t testing.TB, name string, cond func(app *unstructured.Unstructured) bool, timeout time.Duration) *unstructured.Unstructured {
+	t.Helper()
+	app, err := a.cluster.waitFor(context.Background(), "argoproj.io/v1alpha1", "Application", a.Namespace, name, cond, timeout)
+	if err != nil {
+		t.Fatalf("testenv: %v\napplication controller log, last lines:\n%s", err,
+			lastLines(a.LogText("argocd-application-controller"), 40))
+	}
+	return app
+}
+
+// RequestSync asks the controller to sync the Application name to revision
+// ("" means its targetRevision) the way `argocd app sync` does (argocd.md
+// §5.2, §5.3): it waits until the Application has been reconciled and runs
+// no operation, then writes .operation (syncOptions and retry copied from
+// spec.syncPolicy, initiatedBy ferry-testenv, info "testenv-request" = id)
+// and clears .status.operationState, at the resourceVersion it read. It
+// returns id, which the controller echoes in
+// status.operationState.operation.info.
+func (a *ArgoCD) RequestSync(t testing.TB, name, revision string) (id string) {
+	t.Helper()
+	id = randomHex(8)
+	res := a.cluster.Resource(t, "argoproj.io/v1alpha1", "Application").Namespace(a.Namespace)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		app := a.WaitApplication(t, name, func(app *unstructured.Unstructured) bool {
+			if app == nil || app.GetDeletionTimestamp() != nil {
+				return false
+			}
+			if op, _, _ := unstructured.NestedFieldNoCopy(app.Object, "operation"); op != nil {
+				return false
+			}
+			phase, _, _ := unstructured.NestedString(app.Object, "status", "operationState", "phase")
+			if phase == "Running" || phase == "Terminating" {
+				return false
+			}
+			reconciled, _, _ := unstructured.NestedString(app.Object, "status", "reconciledAt")
+			return reconciled != ""
+		}, time.Until(deadline))
+		sync := map[string]any{"revision": revision}
+		if opts, ok, _ := unstructured.NestedSlice(app.Object, "spec", "syncPolicy", "syncOptions"); ok {
+			sync["syncOptions"] = opts
+		}
+		op := map[string]any{
+			"sync":        sync,
+			"initiatedBy": map[string]any{"username": "ferry-testenv"},
+			"info":        []any{map[string]any{"name": "testenv-request", "value": id}},
+		}
+		if retry, ok, _ := unstructured.NestedMap(app.Object, "spec", "syncPolicy", "retry"); ok {
+			op["retry"] = retry
+		}
+		if err := unstructured.SetNestedField(app.Object, op, "operation"); err != nil {
+			t.Fatalf("testenv: set operation: %v", err)
+		}
+		unstructured.RemoveNestedField(app.Object, "status", "operationState")
+		ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
+		_, err := res.Update(ctx, app, metav1.UpdateOptions{FieldManager: fieldManager})
+		cancel()
+		if err == nil {
+			return id
+		}
+		if !apierrors.IsConflict(err) || time.Now().After(deadline) {
+			t.Fatalf("testenv: request sync of Application %s: %v", name, err)
+		}
+	}
+}
+
+// conditionTrue reports whether obj has status.conditions[type=typ] with
+// status "True".
+func conditionTrue(obj *unstructured.Unstructured, typ string) bool {
+	if obj == nil {
+		return false
+	}
+	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == typ && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+// ConditionStatus returns the status ("True", "False", "Unknown") and reason
+// of the condition typ in obj's status.conditions, or "" when there is none.
+func ConditionStatus(obj *unstructured.Unstructured, typ string) (status, reason string) {
+	if obj == nil {
+		return "", ""
+	}
+	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == typ {
+			s, _ := m["status"].(string)
+			r, _ := m["reason"].(string)
+			return s, r
+		}
+	}
+	return "", ""
+}
+
+// redisPing sends PING to the Redis at addr and wants +PONG.
+func redisPing(ctx context.Context, addr string) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return fmt.Errorf("send PING: %w", err)
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read PING answer: %w", err)
+	}
+	if strings.TrimSpace(line) != "+PONG" {
+		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}

@@ -1,0 +1,318 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Options selects the parts of an environment for Start, NewShared and Up.
+type Options struct {
+	// Registry starts a registry (StartRegistry).
+	Registry bool
+	// RegistryOptions configures it.
+	RegistryOptions RegistryOptions
+	// Cluster starts a Kubernetes control plane (StartCluster).
+	Cluster bool
+	// ClusterOptions configures it.
+	ClusterOptions ClusterOptions
+	// ArgoCD starts Argo CD (StartArgoCD) on the cluster, which it implies;
+	// with Registry it also gets a repo-creds Secret for the registry.
+	ArgoCD bool
+	// ArgoCDOptions configures it.
+	ArgoCDOptions ArgoCDOptions
+}
+
+// Env is a started environment; the parts not asked for are nil.
+type Env struct {
+	Registry *Registry
+	Cluster  *Cluster
+	ArgoCD   *ArgoCD
+	// Dir holds every part's files: registry/, cluster/, argocd/.
+	Dir string
+}
+
+// Start starts the parts of opts, as much in parallel as their dependencies
+// allow (registry, cluster, and Redis plus the Argo CD repo-server together;
+// then the Argo CD objects and the application controller), and registers a
+// t.Cleanup that stops everything and waits for it. Process logs are dumped
+// with t.Logf if the test failed.
+func Start(t testing.TB, opts Options) *Env {
+	t.Helper()
+	e, err := startEnv(t.TempDir(), opts, false, true)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(func() { e.finish(t) })
+	return e
+}
+
+// startEnv starts the environment in dir; on error nothing is left running.
+// counter puts the counting proxy in front of the registry (Registry.Addr).
+func startEnv(dir string, opts Options, detached, counter bool) (e *Env, err error) {
+	if opts.ArgoCD {
+		opts.Cluster = true
+	}
+	e = &Env{Dir: dir}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, e.Stop())
+		}
+	}()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	part := func(name string, start func(dir string) error) {
+		wg.Go(func() {
+			sub := filepath.Join(dir, name)
+			err := os.MkdirAll(sub, 0o755)
+			if err == nil {
+				err = start(sub)
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	if opts.Registry {
+		part("registry", func(dir string) error {
+			r, err := startRegistry(dir, opts.RegistryOptions, detached)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			e.Registry = r
+			mu.Unlock()
+			if counter {
+				p, err := newFaultProxy(r.RawAddr, 0, 0)
+				if err != nil {
+					return fmt.Errorf("start the registry's counting proxy: %w", err)
+				}
+				r.counter, r.Addr = p, p.Addr
+			}
+			return nil
+		})
+	}
+	if opts.Cluster {
+		part("cluster", func(dir string) error {
+			c, err := startCluster(dir, opts.ClusterOptions, detached)
+			mu.Lock()
+			e.Cluster = c // also on error, so Stop stops what was started
+			mu.Unlock()
+			return err
+		})
+	}
+	if opts.ArgoCD {
+		part("argocd", func(dir string) error {
+			a, err := startArgoCDBackends(dir, opts.ArgoCDOptions, detached)
+			mu.Lock()
+			e.ArgoCD = a
+			mu.Unlock()
+			return err
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return e, errors.Join(errs...)
+	}
+	if opts.ArgoCD {
+		if err := e.ArgoCD.finish(e.Cluster, e.Registry, opts.ArgoCDOptions, detached); err != nil {
+			return e, err
+		}
+	}
+	return e, nil
+}
+
+// Stop stops Argo CD, the cluster and the registry, in that order, and waits
+// for their processes. It is idempotent.
+func (e *Env) Stop() error {
+	var errs []error
+	if e.ArgoCD != nil {
+		errs = append(errs, e.ArgoCD.Stop())
+	}
+	if e.Cluster != nil {
+		errs = append(errs, e.Cluster.Stop())
+	}
+	if e.Registry != nil {
+		errs = append(errs, e.Registry.shutdown())
+	}
+	return errors.Join(errs...)
+}
+
+// procs returns every process of e with the directory of its log.
+func (e *Env) procs() (ps []*proc, dirs []string) {
+	if e.Registry != nil && e.Registry.proc != nil {
+		ps, dirs = append(ps, e.Registry.proc), append(dirs, e.Registry.Dir)
+	}
+	if e.Cluster != nil {
+		for _, p := range e.Cluster.procs {
+			ps, dirs = append(ps, p), append(dirs, e.Cluster.Dir)
+		}
+	}
+	if e.ArgoCD != nil {
+		for _, p := range e.ArgoCD.procs {
+			ps, dirs = append(ps, p), append(dirs, e.ArgoCD.Dir)
+		}
+	}
+	return ps, dirs
+}
+
+// exitedEarly describes the processes of e that died on their own.
+func (e *Env) exitedEarly() []string {
+	var out []string
+	ps, _ := e.procs()
+	for _, p := range ps {
+		if p.exitedEarly() {
+			out = append(out, fmt.Sprintf("%s (%v)", p.name, p.err))
+		}
+	}
+	return out
+}
+
+// logTails returns the last lines of every process log of e.
+func (e *Env) logTails(n int) string {
+	var b strings.Builder
+	ps, dirs := e.procs()
+	for i, p := range ps {
+		path := filepath.Join(dirs[i], p.name+".log")
+		if strings.HasPrefix(p.name, "registry ") {
+			path = filepath.Join(dirs[i], "registry.log")
+		}
+		fmt.Fprintf(&b, "--- %s (%s), last lines:\n%s\n", p.name, path, lastLines(readLog(path), n))
+	}
+	return b.String()
+}
+
+// finish is Start's cleanup.
+func (e *Env) finish(t testing.TB) {
+	t.Helper()
+	early := e.exitedEarly()
+	if err := e.Stop(); err != nil {
+		t.Errorf("testenv: stop environment: %v", err)
+	}
+	if len(early) > 0 {
+		t.Errorf("testenv: process(es) exited before the test ended: %s", strings.Join(early, ", "))
+	}
+	if t.Failed() {
+		t.Logf("testenv: environment logs:\n%s", e.logTails(60))
+	}
+}
+
+// mainRunning is set while Main runs the tests; Shared requires it.
+var mainRunning atomic.Bool
+
+// shared lists the Shared environments started in this process.
+var shared struct {
+	sync.Mutex
+	list []*Shared
+}
+
+// Shared is an environment that every test of a package (test binary)
+// shares: started by the first Get, stopped by Main after all tests. It
+// makes the per-test cost of a real cluster and Argo CD close to zero;
+// tests keep apart by using their own namespaces (Cluster.CreateNamespace),
+// Application names and repositories. Declare one per package:
+//
+//	var env = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true})
+//
+//	func TestMain(m *testing.M) { testenv.Main(m) }
+//
+//	func TestSync(t *testing.T) {
+//		e := env.Get(t)
+//		...
+//	}
+//
+// Get fails the test unless TestMain runs the tests through Main, which
+// guarantees that no shared process outlives the test binary (the
+// processes are also killed by the kernel if the test binary dies).
+type Shared struct {
+	opts Options
+
+	mu      sync.Mutex
+	started bool
+	env     *Env
+	err     error
+	dir     string
+}
+
+// NewShared returns a Shared environment for opts; nothing starts before
+// the first Get.
+func NewShared(opts Options) *Shared {
+	return &Shared{opts: opts}
+}
+
+// Get returns the shared environment, starting it on the first call. A
+// failed start fails this and every later Get. Get also fails the test when
+// a process of the environment has died.
+func (s *Shared) Get(t testing.TB) *Env {
+	t.Helper()
+	if !mainRunning.Load() {
+		t.Fatalf("testenv: a Shared environment needs TestMain to run the tests with testenv.Main, " +
+			"which stops it after the last test: func TestMain(m *testing.M) { testenv.Main(m) }")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		s.started = true
+		shared.Lock()
+		shared.list = append(shared.list, s)
+		shared.Unlock()
+		s.dir, s.err = os.MkdirTemp("", "ferry-testenv-shared-")
+		if s.err == nil {
+			start := time.Now()
+			s.env, s.err = startEnv(s.dir, s.opts, false, true)
+			if s.err == nil {
+				t.Logf("testenv: shared environment started in %.1fs (files in %s)", time.Since(start).Seconds(), s.dir)
+			}
+		}
+	}
+	if s.err != nil {
+		t.Fatalf("testenv: shared environment: %v", s.err)
+	}
+	if early := s.env.exitedEarly(); len(early) > 0 {
+		t.Fatalf("testenv: shared environment process(es) died: %s\n%s", strings.Join(early, ", "), s.env.logTails(40))
+	}
+	return s.env
+}
+
+// stop stops the environment and removes its files unless keep is set.
+func (s *Shared) stop(keep bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	if s.env != nil {
+		err = s.env.Stop()
+	}
+	if s.dir != "" && !keep {
+		err = errors.Join(err, os.RemoveAll(s.dir))
+	}
+	return err
+}
+
+// stopShared stops every Shared environment (see Main).
+func stopShared(keepFiles bool) error {
+	shared.Lock()
+	list := append([]*Shared(nil), shared.list...)
+	shared.list = nil
+	shared.Unlock()
+	var errs []error
+	for _, s := range list {
+		if err := s.stop(keepFiles); err != nil {
+			errs = append(errs, err)
+		}
+		if keepFiles && s.dir != "" {
+			fmt.Fprintf(os.Stderr, "testenv: the tests failed; the shared environment's files and logs are kept in %s\n", s.dir)
+		}
+	}
+	return errors.Join(errs...)
+}

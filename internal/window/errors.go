@@ -1,0 +1,36 @@
+package window
+
+import "errors"
+
+// ErrInvalidWindow is wrapped by every error [Parse] returns: each problem is a [*SpecError]
+// that names the window and the field, and Parse joins them with errors.Join.
+var ErrInvalidWindow = errors.New("invalid deployment window")
+
+// SpecError is one problem with one window spec, as returned (joined) by [Parse].
+//
+// Its message is "<label>.<field>: <problem>", for example
+// `deployment_window[2].time_zone: unknown time zone "Europe/Berln"`, or "<label>: <problem>" when
+// Field is empty. Messages never contain a newline, so the lines of a joined error are the problems.
+// It matches [ErrInvalidWindow] and its cause with errors.Is.
+type SpecError struct {
+	// Index is the position of the window in the specs given to Parse.
+	Index int
+	// Label is label(Index), the window's name in messages.
+	Label string
+	// Field is the field at fault: "kind", "schedule", "duration", "time_zone" or "description";
+	// empty when the whole window is at fault (a duplicate).
+	Field string
+	// Err is the problem, without the label and the field.
+	Err error
+}
+
+// Error returns "<label>.<field>: <problem>".
+func (e *SpecError) Error() string {
+	if e.Field == "" {
+		return e.Label + ": " + e.Err.Error()
+	}
+	return e.Label + "." + e.Field + ": " + e.Err.Error()
+}
+
+// Unwrap returns ErrInvalidWindow and the cause.
+func (e *SpecError) Unwrap() []error { return []error{ErrInvalidWindow, e.Err} }

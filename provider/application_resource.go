@@ -1,0 +1,379 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
+)
+
+var (
+	_ resource.Resource                   = (*applicationResource)(nil)
+	_ resource.ResourceWithConfigure      = (*applicationResource)(nil)
+	_ resource.ResourceWithImportState    = (*applicationResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*applicationResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*applicationResource)(nil)
+)
+
+// NewApplicationResource returns the ferry_application resource.
+func NewApplicationResource() resource.Resource { return &applicationResource{} }
+
+type applicationResource struct{ data *providerData }
+
+// Defaults of the application resource.
+const (
+	defaultTimeout       = 20 * time.Minute
+	defaultHealthTimeout = "11m"
+	defaultStuckAfter    = "5m"
+)
+
+var lastOperationAttrTypes = map[string]attr.Type{
+	"phase": types.StringType, "message": types.StringType, "started": types.StringType, "finished": types.StringType,
+	"retry_count": types.Int64Type, "request_id": types.StringType,
+}
+
+func (r *applicationResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_application"
+}
+
+func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	durationValidator := stringvalidator.RegexMatches(durationRE, "must be a Go duration such as 90s, 15m or 1h30m")
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "An Argo CD Application pinned to a bundle digest. On create and update ferry applies the Application " +
+			"(server-side apply), requests a sync through the `operation` field exactly as Argo CD's API server would (never " +
+			"overwriting a running operation), and waits until the application is Synced at exactly the bundle digest and " +
+			"Healthy. Every other outcome is an error that names its class: conflict, transient, permanent, window, approval, " +
+			"stuck or timeout. Deployment windows of the environment are checked before the sync and while waiting.",
+		Attributes: map[string]schema.Attribute{
+			// Required
+			"name": schema.StringAttribute{Required: true, MarkdownDescription: "Application name (a DNS label).",
+				Validators:    []validator.String{stringvalidator.RegexMatches(dnsLabel, "must be a DNS label")},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
+			"environment": schema.StringAttribute{Required: true, MarkdownDescription: "The environment's project: `ferry_environment.X.project`."},
+			"bundle": schema.StringAttribute{Required: true,
+				MarkdownDescription: "The digest-pinned bundle, `host/repo@sha256:…`: use `data.ferry_bundle.X.pinned_reference`. A tag is refused."},
+			"namespace": schema.StringAttribute{Required: true, MarkdownDescription: "Destination namespace (one of the environment's namespaces)."},
+			// Optional
+			"path": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("."),
+				MarkdownDescription: "Path inside the manifests layer. Default `.`."},
+			"wait": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
+				MarkdownDescription: "Wait until Synced at the digest and Healthy. Default `true`."},
+			"health_timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultHealthTimeout),
+				Validators:          []validator.String{durationValidator},
+				MarkdownDescription: "How long the application may take to become Healthy after the operation. Default `" + defaultHealthTimeout + "` (past Kubernetes' 10-minute progress deadline)."},
+			"stuck_after": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultStuckAfter),
+				Validators:          []validator.String{durationValidator},
+				MarkdownDescription: "An operation showing the same message this long is terminated and reported stuck. Default `" + defaultStuckAfter + "`."},
+			"window_policy": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(string(argocd.WindowFail)),
+				Validators: []validator.String{stringvalidator.OneOf(argocd.WindowPolicies()...)},
+				MarkdownDescription: "When the deployment window is closed: `fail` (error with the next opening), `wait` (wait within the timeout) or " +
+					"`override` (deploy anyway through the environment's override project; needs `override_reason`). Default `fail`."},
+			"override_reason": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "Why an override may ignore the window; recorded on the Application and in the operation info."},
+			"auto_sync": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				MarkdownDescription: "Enable Argo CD's automated sync and wait for it to reach the digest instead of starting an operation. Default `false`."},
+			"cascade_delete": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
+				MarkdownDescription: "Destroy deletes what the application deployed (Argo CD's resources finalizer). Default `true`."},
+			// Computed
+			"id":              schema.StringAttribute{Computed: true, MarkdownDescription: "The application name.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"sync_status":     schema.StringAttribute{Computed: true, MarkdownDescription: "Argo CD sync status."},
+			"health_status":   schema.StringAttribute{Computed: true, MarkdownDescription: "Argo CD health status."},
+			"synced_revision": schema.StringAttribute{Computed: true, MarkdownDescription: "The revision Argo CD last compared: the bundle digest when in sync."},
+			"last_operation": schema.SingleNestedAttribute{Computed: true, MarkdownDescription: "The last operation.",
+				Attributes: map[string]schema.Attribute{
+					"phase":       schema.StringAttribute{Computed: true, MarkdownDescription: "Phase."},
+					"message":     schema.StringAttribute{Computed: true, MarkdownDescription: "Message."},
+					"started":     schema.StringAttribute{Computed: true, MarkdownDescription: "Start time."},
+					"finished":    schema.StringAttribute{Computed: true, MarkdownDescription: "Finish time."},
+					"retry_count": schema.Int64Attribute{Computed: true, MarkdownDescription: "Argo CD retries."},
+					"request_id":  schema.StringAttribute{Computed: true, MarkdownDescription: "ferry's request id (in `operation.info`)."},
+				}},
+		},
+		Blocks: map[string]schema.Block{
+			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+			"sync_options": schema.SingleNestedBlock{
+				MarkdownDescription: "Sync options, copied into every operation (Argo CD reads them only from there).",
+				Attributes: map[string]schema.Attribute{
+					"prune":                  schema.BoolAttribute{Optional: true, MarkdownDescription: "Delete resources no longer in the bundle."},
+					"server_side_apply":      schema.BoolAttribute{Optional: true, MarkdownDescription: "`ServerSideApply=true`."},
+					"create_namespace":       schema.BoolAttribute{Optional: true, MarkdownDescription: "`CreateNamespace=true` (the environment must allow `Namespace` in `cluster_resources`)."},
+					"prune_last":             schema.BoolAttribute{Optional: true, MarkdownDescription: "`PruneLast=true`."},
+					"replace":                schema.BoolAttribute{Optional: true, MarkdownDescription: "`Replace=true`."},
+					"apply_out_of_sync_only": schema.BoolAttribute{Optional: true, MarkdownDescription: "`ApplyOutOfSyncOnly=true`."},
+				},
+			},
+			"retry": schema.SingleNestedBlock{
+				MarkdownDescription: "Argo CD's own retry of a failed operation (ferry retries transient failures itself as well).",
+				Attributes: map[string]schema.Attribute{
+					"limit":                schema.Int64Attribute{Optional: true, MarkdownDescription: "Retries; -1 unlimited."},
+					"backoff_duration":     schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator}, MarkdownDescription: "First backoff, e.g. `5s`."},
+					"backoff_factor":       schema.Int64Attribute{Optional: true, MarkdownDescription: "Backoff factor."},
+					"backoff_max_duration": schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator}, MarkdownDescription: "Maximum backoff, e.g. `3m`."},
+				},
+			},
+			"kustomize": schema.SingleNestedBlock{
+				MarkdownDescription: "Per-customer kustomize options passed to Argo CD (the manifests layer holds a kustomize base).",
+				Attributes: map[string]schema.Attribute{
+					"name_prefix":   schema.StringAttribute{Optional: true, MarkdownDescription: "Name prefix."},
+					"name_suffix":   schema.StringAttribute{Optional: true, MarkdownDescription: "Name suffix."},
+					"images":        schema.ListAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Image overrides, `name=repo@digest`."},
+					"common_labels": schema.MapAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Labels added to every resource."},
+					"patches":       schema.ListAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Patches (strategic merge or JSON 6902 as YAML)."},
+				},
+			},
+			"helm": schema.SingleNestedBlock{
+				MarkdownDescription: "Helm values passed to Argo CD (the manifests layer holds a chart).",
+				Attributes: map[string]schema.Attribute{
+					"values": schema.StringAttribute{Optional: true, MarkdownDescription: "Values YAML."},
+				},
+			},
+		},
+	}
+}
+
+func (r *applicationResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	if req.ProviderData == nil {
+		return
+	}
+	data, ok := req.ProviderData.(*providerData)
+	if !ok {
+		resp.Diagnostics.AddError("Unexpected Resource Configure Type", fmt.Sprintf("Expected *providerData, got %T. Please report this issue to the provider developers.", req.ProviderData))
+		return
+	}
+	r.data = data
+}
+
+// ValidateConfig refuses a tag-pinned bundle and an override without a reason at plan time.
+func (r *applicationResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m applicationResourceModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !m.Bundle.IsUnknown() && !m.Bundle.IsNull() {
+		if _, _, err := pinnedBundle(m.Bundle.ValueString()); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("bundle"), "Bundle Not Pinned By Digest", err.Error())
+		}
+	}
+	if m.WindowPolicy.ValueString() == string(argocd.WindowOverride) && !m.OverrideReason.IsUnknown() && strings.TrimSpace(m.OverrideReason.ValueString()) == "" {
+		resp.Diagnostics.AddAttributeError(path.Root("override_reason"), "Missing Override Reason",
+			"window_policy = \"override\" deploys through a closed deployment window; set override_reason to why. It is recorded on the Application and in the operation.")
+	}
+}
+
+// pinnedBundle returns the oci:// repo URL and digest of a digest-pinned bundle reference.
+func pinnedBundle(ref string) (string, string, error) {
+	r, err := bundle.ParseReference(ref)
+	if err != nil {
+		return "", "", fmt.Errorf("%v. Use data.ferry_bundle.X.pinned_reference", err)
+	}
+	if r.IsLayout() {
+		return "", "", fmt.Errorf("%q is an OCI layout; Argo CD needs a registry reference (host/repo@sha256:…)", ref)
+	}
+	if r.Digest == "" {
+		return "", "", fmt.Errorf("%q is pinned by tag; a deployment must pin a digest so every apply deploys the same bytes. Use data.ferry_bundle.X.pinned_reference (%s@sha256:…)", ref, r.Name())
+	}
+	return r.OCIURL(), r.Digest, nil
+}
+
+// ModifyPlan shows drift as an in-place update: when the live application is OutOfSync or at
+// another revision, the sync attributes become unknown and the plan says why.
+func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
+		return
+	}
+	var state, plan applicationResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || plan.Bundle.IsUnknown() {
+		return
+	}
+	_, digest, err := pinnedBundle(plan.Bundle.ValueString())
+	if err != nil {
+		return
+	}
+	why := ""
+	switch {
+	case state.SyncedRevision.ValueString() != digest:
+		why = fmt.Sprintf("it is at revision %s, not %s", firstNonEmptyString(state.SyncedRevision.ValueString(), "(none)"), digest)
+	case state.SyncStatus.ValueString() != "Synced":
+		why = "it is " + firstNonEmptyString(state.SyncStatus.ValueString(), "not synced") + " (changed outside Terraform)"
+	}
+	if why == "" {
+		return
+	}
+	resp.Plan.SetAttribute(ctx, path.Root("sync_status"), types.StringUnknown())
+	resp.Plan.SetAttribute(ctx, path.Root("health_status"), types.StringUnknown())
+	resp.Plan.SetAttribute(ctx, path.Root("synced_revision"), types.StringUnknown())
+	resp.Plan.SetAttribute(ctx, path.Root("last_operation"), types.ObjectUnknown(lastOperationAttrTypes))
+	if state.Bundle.Equal(plan.Bundle) {
+		resp.Diagnostics.AddWarning("Application Drifted",
+			fmt.Sprintf("Application %s will be synced again: %s.", plan.Name.ValueString(), why))
+	}
+}
+
+func firstNonEmptyString(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func (r *applicationResource) client(diags *diag.Diagnostics) *argocd.Client {
+	if r.data == nil {
+		diags.AddError("Provider Not Configured", "The ferry provider was not configured.")
+		return nil
+	}
+	c, err := r.data.argocd()
+	if err != nil {
+		diags.AddAttributeError(path.Root("kubernetes"), "Unable to Reach the Argo CD Cluster", err.Error()+"\n\nConfigure the provider's kubernetes block (or KUBE_* environment variables) for the cluster where Argo CD runs.")
+		return nil
+	}
+	return c
+}
+
+func (r *applicationResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var m applicationResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := m.Timeouts.Create(ctx, defaultTimeout)
+	resp.Diagnostics.Append(d...)
+	r.sync(ctx, &m, timeout, &resp.State, &resp.Diagnostics)
+}
+
+func (r *applicationResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var m applicationResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := m.Timeouts.Update(ctx, defaultTimeout)
+	resp.Diagnostics.Append(d...)
+	r.sync(ctx, &m, timeout, &resp.State, &resp.Diagnostics)
+}
+
+// sync runs the engine and stores what it saw, also on failure, so the next plan re-syncs.
+func (r *applicationResource) sync(ctx context.Context, m *applicationResourceModel, timeout time.Duration, state interface {
+	Set(context.Context, any) diag.Diagnostics
+}, diags *diag.Diagnostics) {
+	c := r.client(diags)
+	if c == nil {
+		return
+	}
+	app, opts, ok := m.engineInput(ctx, c, diags)
+	if !ok {
+		return
+	}
+	opts.Timeout = timeout
+	opts.OnProgress = func(s string) { tflog.Info(ctx, s, map[string]any{"application": app.Name}) }
+	tflog.Debug(ctx, "Syncing application", map[string]any{"application": app.Name, "digest": app.Digest, "project": app.Project})
+	_, err := c.Sync(ctx, app, m.Wait.ValueBool(), opts)
+	m.ID = types.StringValue(app.Name)
+	if live, gerr := c.GetApplication(ctx, app.Name); gerr == nil {
+		m.fromStatus(argocd.StatusOf(live))
+	} else {
+		m.fromStatus(argocd.Status{})
+	}
+	if err != nil {
+		addSyncError(diags, app.Name, err)
+		if errors.Is(err, argocd.ErrNotFound) || isWindowBeforeCreate(err) {
+			return
+		}
+	}
+	diags.Append(state.Set(ctx, m)...)
+}
+
+// isWindowBeforeCreate reports a window failure, which ferry checks before writing anything.
+func isWindowBeforeCreate(err error) bool {
+	var se *argocd.SyncError
+	return errors.As(err, &se) && se.Class == argocd.ClassWindow && se.RequestID == ""
+}
+
+// addSyncError turns an engine error into a diagnostic whose summary names the class.
+func addSyncError(diags *diag.Diagnostics, name string, err error) {
+	var se *argocd.SyncError
+	if errors.As(err, &se) {
+		diags.AddError(se.Error(), fmt.Sprintf("Application %s: %s failure.\n\n%s", name, se.Class, se.Detail()))
+		return
+	}
+	diags.AddError("Unable to Sync Application", fmt.Sprintf("Application %s.\n\nOriginal Error: %v", name, err))
+}
+
+func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m applicationResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	c := r.client(&resp.Diagnostics)
+	if c == nil {
+		return
+	}
+	name := m.Name.ValueString()
+	if name == "" {
+		name = m.ID.ValueString()
+	}
+	live, err := c.GetApplication(ctx, name)
+	if errors.Is(err, argocd.ErrNotFound) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Unable to Read Application", err.Error())
+		return
+	}
+	m.fromLive(ctx, argocd.AppFromLive(live), argocd.StatusOf(live), &resp.Diagnostics)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *applicationResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m applicationResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	c := r.client(&resp.Diagnostics)
+	if c == nil {
+		return
+	}
+	timeout, d := m.Timeouts.Delete(ctx, defaultTimeout)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := c.DeleteApplication(ctx, m.Name.ValueString(), m.CascadeDelete.ValueBool()); err != nil {
+		resp.Diagnostics.AddError("Unable to Delete Application", fmt.Sprintf("Deleting %s failed.\n\nWith cascade_delete Argo CD deletes the deployed resources first; check its controller and the resources' finalizers.\n\nOriginal Error: %v", m.Name.ValueString(), err))
+	}
+}
+
+// ImportState imports an application by name.
+func (r *applicationResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+}
+
+// runID returns HCP Terraform's run id when running there.
+func runID() string { return os.Getenv("TFC_RUN_ID") }

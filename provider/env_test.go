@@ -1,0 +1,37 @@
+package provider
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
+)
+
+// sharedEnv is the registry, Kubernetes control plane and Argo CD the resource tests share.
+var sharedEnv = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true})
+
+// kubeProviderConfig configures the provider for the shared environment's cluster and registry.
+func kubeProviderConfig(e *testenv.Env) string {
+	return fmt.Sprintf(`
+provider "ferry" {
+  kubernetes {
+    config_path = %[1]q
+  }
+  argocd_namespace = %[2]q
+  registry {
+    address    = %[3]q
+    plain_http = true
+  }
+}
+`, e.Cluster.Kubeconfig, e.ArgoCD.Namespace, e.Registry.Addr)
+}
+
+// uniqueName returns a DNS label unique to the test.
+func uniqueName(t *testing.T, prefix string) string {
+	n := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(n) > 40 {
+		n = n[len(n)-40:]
+	}
+	return strings.Trim(prefix+"-"+n, "-")
+}

@@ -1,0 +1,341 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
+)
+
+type envConfig struct {
+	name    string
+	windows string // deployment_window blocks
+	frozen  bool
+	extra   string
+}
+
+func environmentConfig(e *testenv.Env, c envConfig) string {
+	return kubeProviderConfig(e) + fmt.Sprintf(`
+resource "ferry_environment" "acme" {
+  name                = %[1]q
+  description         = "ACME Corp production"
+  labels              = { customer = "acme" }
+  namespaces          = ["%[1]s-shop", "%[1]s-jobs"]
+  source_repositories = ["oci://%[2]s/shop/*"]
+  cluster_resources   = ["Namespace"]
+  frozen              = %[5]t
+
+  cluster {
+    server                  = %[3]q
+    bearer_token_wo         = %[4]q
+    bearer_token_wo_version = 1
+    insecure                = true
+  }
+
+  registry_credentials {
+    url        = "oci://%[2]s/shop"
+    username   = "puller"
+    password   = "s3cret"
+    plain_http = true
+  }
+%[6]s
+%[7]s
+}
+`, c.name, e.Registry.Addr, e.ArgoCD.ClusterServer, e.Cluster.Token, c.frozen, c.windows, c.extra)
+}
+
+const (
+	windowsV1 = `
+  deployment_window {
+    kind        = "allow"
+    schedule    = "0 2 * * 1-5"
+    duration    = "2h"
+    time_zone   = "Europe/Berlin"
+    description = "weekday nights"
+  }
+`
+	windowsV2 = `
+  deployment_window {
+    kind        = "allow"
+    schedule    = "0 3 * * *"
+    duration    = "3h"
+    time_zone   = "America/New_York"
+    description = "every night"
+  }
+  deployment_window {
+    kind        = "deny"
+    schedule    = "0 0 24 12 *"
+    duration    = "48h"
+    manual_sync = true
+    description = "christmas"
+  }
+`
+)
+
+func project(t *testing.T, e *testenv.Env, name string) *unstructured.Unstructured {
+	t.Helper()
+	p, err := e.Cluster.Dynamic(t).Resource(argocd.AppProjectGVR).Namespace(e.ArgoCD.Namespace).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get AppProject %s: %v", name, err)
+	}
+	return p
+}
+
+func checkProject(dyn dynamic.Interface, e *testenv.Env, name string, want func(p *unstructured.Unstructured) error) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		p, err := dyn.Resource(argocd.AppProjectGVR).Namespace(e.ArgoCD.Namespace).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		return want(p)
+	}
+}
+
+func windowsOf(p *unstructured.Unstructured) []map[string]any {
+	sws, _, _ := unstructured.NestedSlice(p.Object, "spec", "syncWindows")
+	var out []map[string]any
+	for _, w := range sws {
+		out = append(out, w.(map[string]any))
+	}
+	return out
+}
+
+func TestAccEnvironment(t *testing.T) {
+	e := sharedEnv.Get(t)
+	name := uniqueName(t, "acme")
+	addr := "ferry_environment.acme"
+	dyn := e.Cluster.Dynamic(t)
+	ns := e.ArgoCD.Namespace
+	ctx := context.Background()
+
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: environmentConfig(e, envConfig{name: name, windows: windowsV1}),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("project"), knownvalue.StringExact(name)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("cluster_secret"), knownvalue.StringExact("ferry-cluster-"+name)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("repository_secret"), knownvalue.StringExact("ferry-repo-"+name)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("cluster").AtMapKey("bearer_token_wo"), knownvalue.Null()),
+				},
+				Check: checkProject(dyn, e, name, func(p *unstructured.Unstructured) error {
+					ws := windowsOf(p)
+					if len(ws) != 1 || ws[0]["kind"] != "allow" || ws[0]["schedule"] != "0 2 * * 1-5" || ws[0]["duration"] != "2h" || ws[0]["timeZone"] != "Europe/Berlin" {
+						return fmt.Errorf("syncWindows = %v, want the allow window", ws)
+					}
+					dests, _, _ := unstructured.NestedSlice(p.Object, "spec", "destinations")
+					if len(dests) != 2 || dests[0].(map[string]any)["server"] != e.ArgoCD.ClusterServer {
+						return fmt.Errorf("destinations = %v", dests)
+					}
+					if p.GetLabels()["app.kubernetes.io/managed-by"] != "ferry" || p.GetLabels()["customer"] != "acme" {
+						return fmt.Errorf("labels = %v", p.GetLabels())
+					}
+					s, err := dyn.Resource(argocd.SecretGVR).Namespace(ns).Get(ctx, "ferry-cluster-"+name, metav1.GetOptions{})
+					if err != nil {
+						return err
+					}
+					if s.GetLabels()["argocd.argoproj.io/secret-type"] != "cluster" {
+						return fmt.Errorf("cluster secret labels = %v", s.GetLabels())
+					}
+					return nil
+				}),
+			},
+			{
+				// Windows updated, then the environment frozen.
+				Config: environmentConfig(e, envConfig{name: name, windows: windowsV2, frozen: true}),
+				Check: checkProject(dyn, e, name, func(p *unstructured.Unstructured) error {
+					ws := windowsOf(p)
+					if len(ws) != 3 || ws[1]["kind"] != "deny" || ws[1]["manualSync"] != true || ws[2]["description"] != argocd.FrozenWindowDescription {
+						return fmt.Errorf("syncWindows = %v, want allow, deny, frozen", ws)
+					}
+					return nil
+				}),
+			},
+			{
+				// Unfrozen.
+				Config: environmentConfig(e, envConfig{name: name, windows: windowsV2}),
+				Check: checkProject(dyn, e, name, func(p *unstructured.Unstructured) error {
+					if ws := windowsOf(p); len(ws) != 2 {
+						return fmt.Errorf("syncWindows = %v, want 2 windows after unfreezing", ws)
+					}
+					return nil
+				}),
+			},
+			{
+				// Drift: a window edited by hand, a destination changed, the cluster Secret deleted.
+				PreConfig: func() {
+					p := project(t, e, name)
+					ws, _, _ := unstructured.NestedSlice(p.Object, "spec", "syncWindows")
+					ws[0].(map[string]any)["schedule"] = "0 12 * * *"
+					unstructured.SetNestedSlice(p.Object, ws, "spec", "syncWindows")
+					dests, _, _ := unstructured.NestedSlice(p.Object, "spec", "destinations")
+					dests[1].(map[string]any)["namespace"] = "*"
+					unstructured.SetNestedSlice(p.Object, dests, "spec", "destinations")
+					if _, err := dyn.Resource(argocd.AppProjectGVR).Namespace(ns).Update(ctx, p, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
+						t.Fatal(err)
+					}
+					if err := dyn.Resource(argocd.SecretGVR).Namespace(ns).Delete(ctx, "ferry-cluster-"+name, metav1.DeleteOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: environmentConfig(e, envConfig{name: name, windows: windowsV2}),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+				},
+				Check: checkProject(dyn, e, name, func(p *unstructured.Unstructured) error {
+					ws := windowsOf(p)
+					if ws[0]["schedule"] != "0 3 * * *" {
+						return fmt.Errorf("hand-edited window not restored: %v", ws[0])
+					}
+					dests, _, _ := unstructured.NestedSlice(p.Object, "spec", "destinations")
+					if dests[1].(map[string]any)["namespace"] != name+"-jobs" {
+						return fmt.Errorf("destination not restored: %v", dests)
+					}
+					if _, err := dyn.Resource(argocd.SecretGVR).Namespace(ns).Get(ctx, "ferry-cluster-"+name, metav1.GetOptions{}); err != nil {
+						return fmt.Errorf("cluster Secret not restored: %v", err)
+					}
+					return nil
+				}),
+			},
+			{
+				Config:           environmentConfig(e, envConfig{name: name, windows: windowsV2}),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				ResourceName:                         addr,
+				ImportState:                          true,
+				ImportStateId:                        name,
+				ImportStateVerify:                    true,
+				ImportStateVerifyIdentifierAttribute: "name",
+				ImportStateVerifyIgnore:              []string{"cluster.bearer_token_wo_version"},
+			},
+			{
+				// Destroy is refused while an Application uses the project.
+				PreConfig: func() {
+					app := &unstructured.Unstructured{Object: map[string]any{
+						"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+						"metadata": map[string]any{"name": name + "-app", "namespace": ns},
+						"spec": map[string]any{"project": name,
+							"source":      map[string]any{"repoURL": "oci://" + e.Registry.Addr + "/shop/x", "targetRevision": "1", "path": "."},
+							"destination": map[string]any{"server": e.ArgoCD.ClusterServer, "namespace": name + "-shop"}},
+					}}
+					if _, err := dyn.Resource(argocd.ApplicationGVR).Namespace(ns).Create(ctx, app, metav1.CreateOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:      environmentConfig(e, envConfig{name: name, windows: windowsV2}),
+				Destroy:     true,
+				ExpectError: regexp.MustCompile(`(?s)Environment Still In Use.*` + regexp.QuoteMeta(name+"-app")),
+			},
+			{
+				PreConfig: func() {
+					if err := dyn.Resource(argocd.ApplicationGVR).Namespace(ns).Delete(ctx, name+"-app", metav1.DeleteOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: environmentConfig(e, envConfig{name: name, windows: windowsV2}),
+			},
+			{
+				// The AppProject deleted out of band: the environment leaves state and is planned again.
+				PreConfig: func() {
+					if err := dyn.Resource(argocd.AppProjectGVR).Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:             environmentConfig(e, envConfig{name: name, windows: windowsV2}),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			for _, n := range []string{"ferry-cluster-" + name, "ferry-repo-" + name} {
+				if _, err := dyn.Resource(argocd.SecretGVR).Namespace(ns).Get(ctx, n, metav1.GetOptions{}); err == nil {
+					return fmt.Errorf("secret %s still exists after destroy", n)
+				}
+			}
+			if _, err := dyn.Resource(argocd.AppProjectGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+				return fmt.Errorf("AppProject %s still exists after destroy", name)
+			}
+			return nil
+		},
+	})
+}
+
+// exactError matches msg exactly, allowing for Terraform's line wrapping of diagnostics.
+func exactError(msg string) *regexp.Regexp {
+	parts := strings.Fields(msg)
+	for i, p := range parts {
+		parts[i] = regexp.QuoteMeta(p)
+	}
+	return regexp.MustCompile(strings.Join(parts, `\s+`))
+}
+
+func TestAccEnvironmentInvalid(t *testing.T) {
+	e := sharedEnv.Get(t)
+	win := func(kind, schedule, duration, tz string) string {
+		return fmt.Sprintf(`
+  deployment_window {
+    kind      = %q
+    schedule  = %q
+    duration  = %q
+    time_zone = %q
+  }
+`, kind, schedule, duration, tz)
+	}
+	tests := []struct {
+		name, windows, extra, envName string
+		want                          string
+	}{
+		{"bad cron", win("allow", "0 25 * * *", "1h", "UTC"), "", "", `deployment_window[0].schedule: cannot parse schedule '0 25 * * *': end of range (25) above maximum (23): 25`},
+		{"six fields", win("allow", "0 0 2 * * *", "1h", "UTC"), "", "", `deployment_window[0].schedule: cannot parse schedule '0 0 2 * * *': expected exactly 5 fields, found 6: [0 0 2 * * *]`},
+		{"descriptor", win("allow", "@daily", "1h", "UTC"), "", "", `deployment_window[0].schedule: cannot parse schedule '@daily': parser does not accept descriptors: @daily`},
+		{"tz prefix", win("allow", "TZ=UTC 0 2 * * *", "1h", "UTC"), "", "", `deployment_window[0].schedule: cannot parse schedule 'TZ=UTC 0 2 * * *': a TZ= or CRON_TZ= prefix would shift the schedule a second time; set time_zone instead`},
+		{"unknown zone", win("allow", "0 2 * * *", "1h", "Europe/Berln"), "", "", `deployment_window[0].time_zone: unknown time zone "Europe/Berln"`},
+		{"negative duration", win("allow", "0 2 * * *", "-1h", "UTC"), "", "", `deployment_window[0].duration: duration '-1h' must be positive (a window with no duration is never active)`},
+		{"zero duration", win("allow", "0 2 * * *", "0s", "UTC"), "", "", `deployment_window[0].duration: duration '0s' must be positive (a window with no duration is never active)`},
+		{"day unit", win("allow", "0 2 * * *", "1d", "UTC"), "", "", `deployment_window[0].duration: cannot parse duration '1d': time: unknown unit "d" in duration "1d" (there is no "d" unit: write days as hours, e.g. "24h")`},
+		{"bad kind", win("maybe", "0 2 * * *", "1h", "UTC"), "", "", `Attribute deployment_window[0].kind value must be one of: ["allow" "deny"], got: "maybe"`},
+		{"never fires", win("allow", "0 0 30 2 *", "1h", "UTC"), "", "", `deployment_window[0].schedule: schedule '0 0 30 2 *' never fires: no date matches its day-of-month and month fields (Argo CD would treat the window as always active)`},
+		{"duplicate", win("deny", "0 2 * * *", "1h", "UTC") + win("deny", "0 2 * * *", "1h", "UTC"), "", "", `deployment_window[1]: window 'deny':'0 2 * * *':'1h' already exists, update or edit (same kind, schedule and duration as deployment_window[0])`},
+		{"invalid name", "", "", "Acme_Prod", `Attribute name must be a DNS label: 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit, got: Acme_Prod`},
+		{"long description", fmt.Sprintf(`
+  deployment_window {
+    kind        = "deny"
+    schedule    = "0 2 * * *"
+    duration    = "1h"
+    description = %q
+  }
+`, strings.Repeat("x", 256)), "", "", `deployment_window[0].description: description must not exceed 255 characters (got 256 bytes)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := tt.envName
+			if name == "" {
+				name = "bad-input"
+			}
+			resource.UnitTest(t, resource.TestCase{
+				ProtoV6ProviderFactories: testProviderFactories,
+				Steps: []resource.TestStep{{
+					Config:      environmentConfig(e, envConfig{name: name, windows: tt.windows, extra: tt.extra}),
+					PlanOnly:    true,
+					ExpectError: exactError(tt.want),
+				}},
+			})
+		})
+	}
+}
