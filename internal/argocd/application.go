@@ -221,7 +221,8 @@ func (c *Client) DeleteApplication(ctx context.Context, name string, cascade boo
 			return fmt.Errorf("remove finalizer of application %s: %w", name, err)
 		}
 	}
-	policy := metav1.DeletePropagationForeground
+	// Background: Argo CD's own finalizer does the cascade (a foreground finalizer would block it).
+	policy := metav1.DeletePropagationBackground
 	if err := c.del(ctx, ApplicationGVR, name, metav1.DeleteOptions{PropagationPolicy: &policy}); err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func (e Environment) ClusterName() string {
 // always-active deny window when it is frozen. Every window applies to every application of the
 // project.
 func (e Environment) ProjectWindows() []any {
-	var out []any
+	out := []any{}
 	for _, w := range e.Windows {
 		sw := map[string]any{
 			"kind":         w.Kind,
@@ -181,11 +181,11 @@ func (c *Client) ApplyEnvironment(ctx context.Context, e Environment) error {
 	}
 
 	p := newObject("argoproj.io/v1alpha1", "AppProject", e.Name, e.labels())
-	var dests []any
+	dests := []any{}
 	for _, ns := range e.Namespaces {
 		dests = append(dests, map[string]any{"server": e.Server(), "namespace": ns})
 	}
-	var repos []any
+	repos := []any{}
 	for _, r := range e.SourceRepositories {
 		repos = append(repos, r)
 	}
@@ -203,9 +203,6 @@ func (c *Client) ApplyEnvironment(ctx context.Context, e Environment) error {
 		"sourceRepos":              repos,
 		"clusterResourceWhitelist": clusterRes,
 		"syncWindows":              e.ProjectWindows(),
-	}
-	if spec["syncWindows"] == nil {
-		spec["syncWindows"] = []any{}
 	}
 	p.Object["spec"] = spec
 	_, err := c.apply(ctx, AppProjectGVR, p)

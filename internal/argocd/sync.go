@@ -488,6 +488,10 @@ func (c *Client) requestSync(ctx context.Context, a App, rid string, opts SyncOp
 			}
 			return conflictError(who, since)
 		}
+		if cond := invalidSpec(app); cond != "" {
+			return &SyncError{Class: ClassPermanent, Summary: "Sync failed: invalid application or project", LastMessage: cond,
+				Advice: "Fix the environment (project destinations, source repositories) or the application; Argo CD cannot sync it as it is."}
+		}
 		if str(app.Object, "status", "reconciledAt") == "" {
 			// The controller picks up an operation only after the app's first reconcile.
 			if opts.Now().After(pickupUntil) {
