@@ -1,0 +1,2 @@
+# Import an application by name.
+terraform import ferry_application.shop shop-acme

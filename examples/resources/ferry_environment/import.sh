@@ -1,0 +1,2 @@
+# Import an environment by name (its AppProject).
+terraform import ferry_environment.acme acme
