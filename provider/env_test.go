@@ -35,3 +35,23 @@ func uniqueName(t *testing.T, prefix string) string {
 	}
 	return strings.Trim(prefix+"-"+n, "-")
 }
+
+// testEnvLike lets configs use the shared environment with another cluster server.
+type testEnvLike interface {
+	env() *testenv.Env
+	server() string
+}
+
+type testEnv struct {
+	e   *testenv.Env
+	srv string
+}
+
+func (t testEnv) env() *testenv.Env { return t.e }
+
+func (t testEnv) server() string {
+	if t.srv != "" {
+		return t.srv
+	}
+	return t.e.ArgoCD.ClusterServer
+}

@@ -2,6 +2,9 @@
 package main
 
 import (
+	// Zone data built in, so deployment windows work on hosts without a zone database.
+	_ "time/tzdata"
+
 	"context"
 	"flag"
 	"log"

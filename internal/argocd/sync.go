@@ -341,21 +341,11 @@ func (c *Client) Sync(ctx context.Context, a App, wait bool, opts SyncOptions) (
 	defer cancel()
 	deadline := opts.Now().Add(opts.Timeout)
 
-	app, err := c.ApplyApplication(ctx, a)
-	if err != nil {
-		return nil, &SyncError{Class: ClassPermanent, Summary: "Unable to write the Application", LastMessage: err.Error(), Advice: "Check that Argo CD's CRDs are installed in the cluster and that the credentials may write Applications in namespace " + c.namespace + "."}
-	}
-	if a.AutoSync {
-		if !wait {
-			return resultOf(app), nil
-		}
-		return c.waitAutomated(ctx, a, opts, deadline)
-	}
-
-	// Deployment window, checked before anything is written.
+	// Deployment window, checked before anything is written (automated syncs are Argo CD's to
+	// hold).
 	override := false
-	for {
-		ws, err := c.WindowStatus(ctx, app, opts.Now())
+	for !a.AutoSync {
+		ws, err := c.WindowStatus(ctx, a.object(), opts.Now())
 		if err != nil {
 			return nil, &SyncError{Class: ClassPermanent, Summary: "Invalid deployment windows", LastMessage: err.Error(), Advice: "Fix the project's sync windows (ferry_environment deployment_window blocks)."}
 		}
@@ -381,6 +371,16 @@ func (c *Client) Sync(ctx context.Context, a App, wait bool, opts SyncOptions) (
 	}
 	if override {
 		return c.syncOverride(ctx, a, wait, opts, deadline)
+	}
+	app, err := c.ApplyApplication(ctx, a)
+	if err != nil {
+		return nil, &SyncError{Class: ClassPermanent, Summary: "Unable to write the Application", LastMessage: err.Error(), Advice: "Check that Argo CD's CRDs are installed in the cluster and that the credentials may write Applications in namespace " + c.namespace + "."}
+	}
+	if a.AutoSync {
+		if !wait {
+			return resultOf(app), nil
+		}
+		return c.waitAutomated(ctx, a, opts, deadline)
 	}
 	return c.syncAndFollow(ctx, a, wait, opts, deadline, "")
 }
