@@ -102,7 +102,7 @@ func TestAccApplicationFailureClasses(t *testing.T) {
 			want:     fmt.Sprintf(`deployment window closed for \S+; next opens \d{4}-\d\d-\d\dT%02d:00:00Z \(in \d+h\d+m\)`, later.Hour())},
 		{name: "unreachable cluster", manifests: map[string]string{"cm.yaml": configMap("a", "x")}, server: closed,
 			appExtra: "cascade_delete = false", // Argo CD cannot delete resources from a cluster it cannot reach
-			want: `(?s)Sync failed transiently: .*connection refused.*transient failure`},
+			want:     `(?s)Sync failed transiently: .*connection refused.*transient failure`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

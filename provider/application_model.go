@@ -160,11 +160,7 @@ func (m *applicationResourceModel) fromStatus(s argocd.Status) {
 func (m *applicationResourceModel) fromLive(ctx context.Context, a argocd.App, s argocd.Status, diags *diag.Diagnostics) {
 	m.ID = types.StringValue(a.Name)
 	m.Name = types.StringValue(a.Name)
-	project := a.Project
-	if strings.HasSuffix(project, "-override") && s.OverrideReason != "" {
-		project = strings.TrimSuffix(project, "-override") // an override in flight
-	}
-	m.Environment = types.StringValue(project)
+	m.Environment = types.StringValue(a.Project)
 	m.Bundle = types.StringValue(strings.TrimPrefix(a.RepoURL, "oci://") + "@" + a.Digest)
 	m.Namespace = types.StringValue(a.Namespace)
 	m.Path = types.StringValue(a.Path)

@@ -205,7 +205,8 @@ func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 	var state, plan applicationResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || plan.Bundle.IsUnknown() {
+	if resp.Diagnostics.HasError() || plan.Bundle.IsUnknown() || !plan.Wait.ValueBool() {
+		// NOTE: with wait = false ferry does not follow the sync, so it does not plan re-syncs either.
 		return
 	}
 	_, digest, err := pinnedBundle(plan.Bundle.ValueString())

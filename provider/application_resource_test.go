@@ -5,15 +5,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
 
@@ -97,6 +105,204 @@ func TestAccApplicationSync(t *testing.T) {
 		Steps: []resource.TestStep{
 			{Config: appConfig(e, env, app, v1.PinnedReference, ""), ConfigStateChecks: synced(v1.Digest)},
 			{Config: appConfig(e, env, app, v2.PinnedReference, ""), ConfigStateChecks: synced(v2.Digest)},
+		},
+	})
+}
+
+func appLive(t *testing.T, e *testenv.Env, name string) *unstructured.Unstructured {
+	t.Helper()
+	app, err := e.Cluster.Dynamic(t).Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get application %s: %v", name, err)
+	}
+	return app
+}
+
+// TestAccApplicationLifecycle: drift repaired by apply, import plans empty, destroy cascades.
+func TestAccApplicationLifecycle(t *testing.T) {
+	e := sharedEnv.Get(t)
+	env := uniqueName(t, "env")
+	app := uniqueName(t, "app")
+	v1 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("settings", "v1")})
+	dyn := e.Cluster.Dynamic(t)
+	cms := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}).Namespace(env)
+	ctx := context.Background()
+	addr := "ferry_application.app"
+	cfg := appConfig(e, env, app, v1.PinnedReference, "")
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg},
+			{
+				// Drift: the deployed ConfigMap edited by hand makes the app OutOfSync.
+				PreConfig: func() {
+					cm, err := cms.Get(ctx, "settings", metav1.GetOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					unstructured.SetNestedField(cm.Object, "hand-edited", "data", "value")
+					if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+						t.Fatal(err)
+					}
+					e.ArgoCD.WaitApplication(t, app, func(a *unstructured.Unstructured) bool {
+						return argocd.StatusOf(a).SyncStatus == "OutOfSync"
+					}, 2*time.Minute)
+				},
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("sync_status"), knownvalue.StringExact("Synced")),
+				},
+				Check: func(*terraform.State) error {
+					cm, err := cms.Get(ctx, "settings", metav1.GetOptions{})
+					if err != nil {
+						return err
+					}
+					if v, _, _ := unstructured.NestedString(cm.Object, "data", "value"); v != "v1" {
+						return fmt.Errorf("ConfigMap value = %q after apply, want v1 (drift repaired)", v)
+					}
+					return nil
+				},
+			},
+			{Config: cfg, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+			{
+				ResourceName:                         addr,
+				ImportState:                          true,
+				ImportStateId:                        app,
+				ImportStateVerify:                    true,
+				ImportStateVerifyIdentifierAttribute: "name",
+				ImportStateVerifyIgnore:              []string{"last_operation", "timeouts"},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			if _, err := dyn.Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace).Get(ctx, app, metav1.GetOptions{}); err == nil {
+				return fmt.Errorf("application %s still exists after destroy", app)
+			}
+			if _, err := cms.Get(ctx, "settings", metav1.GetOptions{}); err == nil {
+				return fmt.Errorf("ConfigMap settings still exists: destroy did not cascade")
+			}
+			return nil
+		},
+	})
+}
+
+// TestAccApplicationWindowPolicies: fail names the next opening (see the failure classes), wait
+// waits until the window opens, and override deploys through a closed window while a plain
+// manual sync stays held by Argo CD's controller.
+func TestAccApplicationWindowPolicies(t *testing.T) {
+	e := sharedEnv.Get(t)
+	t.Run("wait", func(t *testing.T) {
+		t.Parallel()
+		env := uniqueName(t, "env")
+		app := uniqueName(t, "app")
+		v1 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("a", "v1")})
+		opens := time.Now().UTC().Add(90 * time.Second).Truncate(time.Minute).Add(time.Minute)
+		window := fmt.Sprintf("deployment_window {\n    kind     = \"allow\"\n    schedule = \"%d %d * * *\"\n    duration = \"1h\"\n  }", opens.Minute(), opens.Hour())
+		var started time.Time
+		resource.UnitTest(t, resource.TestCase{
+			ProtoV6ProviderFactories: testProviderFactories,
+			Steps: []resource.TestStep{{
+				PreConfig: func() { started = time.Now() },
+				Config:    classConfig(testEnv{e: e}, env, app, v1.PinnedReference, window, `window_policy = "wait"`),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("ferry_application.app", tfjsonpath.New("sync_status"), knownvalue.StringExact("Synced")),
+				},
+				Check: func(*terraform.State) error {
+					op := argocd.StatusOf(appLive(t, e, app)).LastOperation
+					st, _ := time.Parse(time.RFC3339, op.StartedAt)
+					if st.Before(opens) {
+						return fmt.Errorf("operation started at %s, before the window opened at %s", st, opens)
+					}
+					if time.Since(started) < time.Until(opens) {
+						return fmt.Errorf("apply did not wait")
+					}
+					return nil
+				},
+			}},
+		})
+	})
+	t.Run("override", func(t *testing.T) {
+		t.Parallel()
+		env := uniqueName(t, "env")
+		app := uniqueName(t, "app")
+		v1 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("a", "v1")})
+		v2 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("a", "v2")})
+		deny := "deployment_window {\n    kind        = \"deny\"\n    schedule    = \"* * * * *\"\n    duration    = \"1h\"\n    description = \"incident freeze\"\n  }"
+		ctx := context.Background()
+		dyn := e.Cluster.Dynamic(t)
+		resource.UnitTest(t, resource.TestCase{
+			ProtoV6ProviderFactories: testProviderFactories,
+			Steps: []resource.TestStep{
+				// v1 deployed while no window exists.
+				{Config: classConfig(testEnv{e: e}, env, app, v1.PinnedReference, "", "")},
+				// The deny window closes the environment: a plain apply of v2 fails...
+				{Config: classConfig(testEnv{e: e}, env, app, v2.PinnedReference, deny, ""), ExpectError: regexp.MustCompile(`deployment window closed for ` + env)},
+				// ...a manual operation written straight to the Application stays held by the controller...
+				{
+					PreConfig: func() {
+						id := e.ArgoCD.RequestSync(t, app, v2.Digest)
+						held := e.ArgoCD.WaitApplication(t, app, func(a *unstructured.Unstructured) bool {
+							op := argocd.StatusOf(a).LastOperation
+							return op != nil && strings.Contains(op.Message, "blocked by sync window")
+						}, time.Minute)
+						_ = id
+						if rev := argocd.StatusOf(held).Revision; rev != v1.Digest {
+							t.Fatalf("a raw manual sync deployed %s through the deny window", rev)
+						}
+						// Clear the held operation so the override can run (terminating a
+						// window-held operation waits for the window, Argo CD §8).
+						held.Object["operation"] = nil
+						unstructured.RemoveNestedField(held.Object, "status", "operationState")
+						if _, err := dyn.Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace).Update(ctx, held, metav1.UpdateOptions{}); err != nil {
+							t.Fatal(err)
+						}
+					},
+					Config:   classConfig(testEnv{e: e}, env, app, v1.PinnedReference, deny, ""),
+					PlanOnly: true,
+				},
+				// ...and an override with a reason deploys v2, recording the reason.
+				{
+					Config: classConfig(testEnv{e: e}, env, app, v2.PinnedReference, deny, "window_policy   = \"override\"\n  override_reason = \"INC-42 hotfix\""),
+					ConfigStateChecks: []statecheck.StateCheck{
+						statecheck.ExpectKnownValue("ferry_application.app", tfjsonpath.New("synced_revision"), knownvalue.StringExact(v2.Digest)),
+					},
+					Check: func(*terraform.State) error {
+						live := appLive(t, e, app)
+						if got := live.GetAnnotations()[argocd.AnnotationOverride]; got != "INC-42 hotfix" {
+							return fmt.Errorf("override annotation = %q", got)
+						}
+						opState, _, _ := unstructured.NestedMap(live.Object, "status", "operationState")
+						info, _, _ := unstructured.NestedSlice(opState, "operation", "info")
+						if !strings.Contains(fmt.Sprint(info), "INC-42 hotfix") {
+							return fmt.Errorf("operation info %v lacks the override reason", info)
+						}
+						if p, _, _ := unstructured.NestedString(live.Object, "spec", "project"); p != env {
+							return fmt.Errorf("application left in project %q after the override, want %q", p, env)
+						}
+						return nil
+					},
+				},
+			},
+		})
+	})
+}
+
+// TestAccApplicationConflict: ferry never overwrites a running operation.
+func TestAccApplicationConflict(t *testing.T) {
+	e := sharedEnv.Get(t)
+	env := uniqueName(t, "env")
+	app := uniqueName(t, "app")
+	stuck := pushRelease(t, e, "apps/"+app, map[string]string{"deploy.yaml": fmt.Sprintf(neverReadyDeployment, ""), "later.yaml": laterWave})
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: classConfig(testEnv{e: e}, env, app, stuck.PinnedReference, "", "wait = false")},
+			{
+				Config:      classConfig(testEnv{e: e}, env, app, stuck.PinnedReference, "", "wait = false\n  stuck_after = \"6m\""),
+				ExpectError: regexp.MustCompile(`(?s)Sync conflict: an operation started by ferry at \S+ is running.*never overwrites`),
+			},
 		},
 	})
 }

@@ -209,6 +209,21 @@ func (c *Client) DeleteApplication(ctx context.Context, name string, cascade boo
 	if err != nil {
 		return err
 	}
+	// Argo CD does not delete an Application while an operation runs: terminate it first.
+	if running, _, _ := operationInProgress(app); running {
+		if err := c.Terminate(ctx, name); err == nil {
+			_ = c.watchApp(ctx, name, func(a *unstructured.Unstructured) (bool, error) {
+				running, _, _ := operationInProgress(a)
+				return !running, nil
+			})
+		}
+		if app, err = c.get(ctx, ApplicationGVR, name); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil
+			}
+			return err
+		}
+	}
 	if !cascade && len(app.GetFinalizers()) > 0 {
 		var keep []string
 		for _, f := range app.GetFinalizers() {

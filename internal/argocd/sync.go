@@ -1096,5 +1096,6 @@ func (c *Client) syncOverride(ctx context.Context, a App, wait bool, opts SyncOp
 	return res, syncErr
 }
 
-// OverrideProjectName returns the name of a project's override project.
-func OverrideProjectName(project string) string { return project + "-override" }
+// OverrideProjectName returns the name of a project's override project. The dot keeps it apart
+// from every environment name (DNS labels have no dots).
+func OverrideProjectName(project string) string { return project + ".ferry-override" }

@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,10 +81,10 @@ type ArgoCD struct {
 	// RepoURLPrefix is "oci://<registry Addr>", the prefix the repo-creds
 	// Secret covers; "" when no registry was given.
 	RepoURLPrefix string
-	// RepoServerAddr and RedisAddr are "127.0.0.1:PORT" of the repo-server
-	// and Redis.
+	// RepoServerAddr is the repo-server's gRPC address, "127.0.0.1:PORT".
 	RepoServerAddr string
-	RedisAddr      string
+	// RedisAddr is Redis's address, "127.0.0.1:PORT".
+	RedisAddr string
 	// Dir holds Argo CD's files and one <component>.log per process.
 	Dir string
 
@@ -93,18 +95,25 @@ type ArgoCD struct {
 
 // StartArgoCD starts Argo CD for c: Redis on a random loopback port
 // (no persistence), the repo-server and the application controller
-// (one multi-call binary, see argocd.md §17), after installing the CRDs of
-// the pinned Argo CD version from the Go module cache and creating the
-// namespace, argocd-cm, the "default" AppProject, the cluster Secret
-// ArgoCDClusterName and, if reg is not nil, a repo-creds Secret for
-// oci://<reg.Addr> (plain HTTP, with reg's credentials). It waits until both
-// Argo CD processes answer /healthz and registers a t.Cleanup that stops
-// them. Requires redis-server on PATH (Debian package RedisPackage).
+// (one multi-call binary, see argocd.md §17), after installing the
+// Application, AppProject and ApplicationSet CRDs of the pinned Argo CD
+// version from the Go module cache and creating the namespace, argocd-cm
+// (label app.kubernetes.io/part-of: argocd, plus opts.ConfigData), the
+// "default" AppProject (every repository, destination and cluster-scoped
+// kind allowed), the cluster Secret ArgoCDClusterName (c's API server at
+// c.Host with c's token, TLS verified with c.CAData) and, if reg is not nil,
+// a repo-creds Secret for oci://<reg.Addr> (plain HTTP, with reg's
+// credentials). It waits until the Application and AppProject CRDs are
+// established and both Argo CD processes answer /healthz, and registers a
+// t.Cleanup that stops them. (The ApplicationSet CRD, which nothing here
+// uses, may still be being established when StartArgoCD returns; wait for
+// it with c.WaitFor if a test needs it.) Requires redis-server on PATH
+// (Debian package RedisPackage).
 func StartArgoCD(t testing.TB, c *Cluster, reg *Registry, opts ArgoCDOptions) *ArgoCD {
 	t.Helper()
-	a, err := startArgoCDBackends(t.TempDir(), opts, false)
+	a, err := startArgoCDBackends(t.TempDir(), opts, launchMode{})
 	if err == nil {
-		err = a.finish(c, reg, opts, false)
+		err = a.finish(c, reg, opts, launchMode{})
 	}
 	if a != nil {
 		t.Cleanup(func() { finish(t, "Argo CD", a.Dir, a.procs, a.Stop) })
@@ -118,7 +127,7 @@ func StartArgoCD(t testing.TB, c *Cluster, reg *Registry, opts ArgoCDOptions) *A
 // startArgoCDBackends starts the parts of Argo CD that need no cluster:
 // Redis and the repo-server. On error nothing is left running; the returned
 // ArgoCD is nil.
-func startArgoCDBackends(dir string, opts ArgoCDOptions, detached bool) (a *ArgoCD, err error) {
+func startArgoCDBackends(dir string, opts ArgoCDOptions, mode launchMode) (a *ArgoCD, err error) {
 	redisBin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("redis-server not found on PATH; Argo CD needs Redis: install the Debian package %s "+
@@ -153,7 +162,7 @@ func startArgoCDBackends(dir string, opts ArgoCDOptions, detached bool) (a *Argo
 	}
 
 	p, err := startComponent(component{
-		name: "redis", bin: redisBin, dir: dir, detached: detached, timeout: 30 * time.Second,
+		name: "redis", bin: redisBin, dir: dir, mode: mode, timeout: 30 * time.Second,
 		env: childEnv(nil),
 		args: func() ([]string, error) {
 			ports, err := freePorts(1)
@@ -178,7 +187,7 @@ func startArgoCDBackends(dir string, opts ArgoCDOptions, detached bool) (a *Argo
 
 	var metricsAddr string
 	p, err = startComponent(component{
-		name: "argocd-repo-server", bin: argoBin, dir: dir, detached: detached, timeout: argoCDStartTimeout,
+		name: "argocd-repo-server", bin: argoBin, dir: dir, mode: mode, timeout: argoCDStartTimeout,
 		env: a.env("argocd-repo-server", "ARGOCD_ASK_PASS_SOCK="+askSock),
 		args: func() ([]string, error) {
 			ports, err := freePorts(2)
@@ -219,7 +228,7 @@ func (a *ArgoCD) env(role string, extra ...string) []string {
 
 // finish installs Argo CD's objects into c and starts the application
 // controller. On error the caller stops a.
-func (a *ArgoCD) finish(c *Cluster, reg *Registry, opts ArgoCDOptions, detached bool) error {
+func (a *ArgoCD) finish(c *Cluster, reg *Registry, opts ArgoCDOptions, mode launchMode) error {
 	argoBin, err := Tool("argocd")
 	if err != nil {
 		return err
@@ -238,6 +247,7 @@ func (a *ArgoCD) finish(c *Cluster, reg *Registry, opts ArgoCDOptions, detached 
 	if _, err := c.applyObjects(ctx, objs); err != nil {
 		return fmt.Errorf("install Argo CD settings: %w", err)
 	}
+	tracef("Argo CD settings applied")
 
 	resync := opts.AppResync
 	if resync <= 0 {
@@ -249,7 +259,7 @@ func (a *ArgoCD) finish(c *Cluster, reg *Registry, opts ArgoCDOptions, detached 
 	}
 	var metricsAddr string
 	p, err := startComponent(component{
-		name: "argocd-application-controller", bin: argoBin, dir: a.Dir, detached: detached, timeout: argoCDStartTimeout,
+		name: "argocd-application-controller", bin: argoBin, dir: a.Dir, mode: mode, timeout: argoCDStartTimeout,
 		env: a.env("argocd-application-controller"),
 		args: func() ([]string, error) {
 			ports, err := freePorts(1)
@@ -279,36 +289,88 @@ func (a *ArgoCD) finish(c *Cluster, reg *Registry, opts ArgoCDOptions, detached 
 	return nil
 }
 
-// installCRDs applies the Argo CD CRDs from the module cache and waits until
-// they are established.
+// crdFile is one Argo CD CRD as read from the module cache.
+type crdFile struct {
+	name string // metadata.name
+	yaml []byte
+}
+
+// argoCDCRDFiles caches the CRD files (read once per process).
+var argoCDCRDFiles struct {
+	sync.Mutex
+	files []crdFile
+}
+
+// crdNameRE finds metadata.name in a CRD file without decoding 1.5 MB of
+// YAML (controller-gen writes it with a two-space indent).
+var crdNameRE = regexp.MustCompile(`(?m)^metadata:\n(?:  .*\n)*?  name: *["']?([a-z0-9.-]+)["']? *$`)
+
+// loadArgoCDCRDs returns the Argo CD CRDs from the module cache.
+func loadArgoCDCRDs() ([]crdFile, error) {
+	argoCDCRDFiles.Lock()
+	defer argoCDCRDFiles.Unlock()
+	if argoCDCRDFiles.files == nil {
+		dir, err := ArgoCDCRDDir()
+		if err != nil {
+			return nil, err
+		}
+		var files []crdFile
+		for _, f := range []string{"application-crd.yaml", "appproject-crd.yaml", "applicationset-crd.yaml"} {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				return nil, fmt.Errorf("read Argo CD CRD: %w", err)
+			}
+			m := crdNameRE.FindSubmatch(b)
+			if m == nil {
+				return nil, fmt.Errorf("no metadata.name in %s", filepath.Join(dir, f))
+			}
+			files = append(files, crdFile{name: string(m[1]), yaml: b})
+		}
+		argoCDCRDFiles.files = files
+	}
+	return argoCDCRDFiles.files, nil
+}
+
+// lazyCRDs are the CRDs installCRDs does not wait for: only the
+// ApplicationSet controller (not run here) uses them, and establishing the
+// 1.5 MB ApplicationSet schema costs the API server seconds of CPU.
+var lazyCRDs = map[string]bool{"applicationsets.argoproj.io": true}
+
+// installCRDs creates the Argo CD CRDs from the module cache, in parallel,
+// and waits until those the application controller needs are established.
+// The YAML goes to the API server as is (decoding it here costs seconds
+// under the race detector), with a plain create, which is much cheaper than
+// a server-side apply of these schemas; an existing CRD is applied over.
 func (a *ArgoCD) installCRDs(ctx context.Context, c *Cluster) error {
-	dir, err := ArgoCDCRDDir()
+	crds, err := loadArgoCDCRDs()
 	if err != nil {
 		return err
 	}
-	var crds []*unstructured.Unstructured
-	for _, f := range []string{"application-crd.yaml", "appproject-crd.yaml", "applicationset-crd.yaml"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			return fmt.Errorf("read Argo CD CRD: %w", err)
-		}
-		objs, err := DecodeManifests(string(b))
-		if err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
-		crds = append(crds, objs...)
+	errs := make([]error, len(crds))
+	var wg sync.WaitGroup
+	for i, crd := range crds {
+		wg.Go(func() {
+			err := c.postYAML(ctx, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd.yaml)
+			if apierrors.IsAlreadyExists(err) {
+				var objs []*unstructured.Unstructured
+				if objs, err = DecodeManifests(string(crd.yaml)); err == nil {
+					_, err = c.applyObjects(ctx, objs)
+				}
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("install CRD %s: %w", crd.name, err)
+				return
+			}
+			if lazyCRDs[crd.name] {
+				return
+			}
+			_, errs[i] = c.waitFor(ctx, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "", crd.name,
+				func(obj *unstructured.Unstructured) bool { return conditionTrue(obj, "Established") }, time.Minute)
+			tracef("CRD %s established", crd.name)
+		})
 	}
-	if _, err := c.applyObjects(ctx, crds); err != nil {
-		return fmt.Errorf("install Argo CD CRDs: %w", err)
-	}
-	for _, crd := range crds {
-		_, err := c.waitFor(ctx, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "", crd.GetName(),
-			func(obj *unstructured.Unstructured) bool { return conditionTrue(obj, "Established") }, time.Minute)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // objects returns the namespace, argocd-cm, the default AppProject, the

@@ -91,7 +91,7 @@ type Cluster struct {
 // The binaries come from the tool cache (Tool); run `make tools` first.
 func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
-	c, err := startCluster(t.TempDir(), opts, false)
+	c, err := startCluster(t.TempDir(), opts, launchMode{})
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -100,9 +100,8 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 }
 
 // startCluster is StartCluster without a testing.TB: it starts the cluster
-// in dir, and on error leaves nothing running. detached processes outlive
-// this process.
-func startCluster(dir string, opts ClusterOptions, detached bool) (c *Cluster, err error) {
+// in dir, and on error leaves nothing running.
+func startCluster(dir string, opts ClusterOptions, mode launchMode) (c *Cluster, err error) {
 	etcdBin, err := Tool("etcd")
 	if err != nil {
 		return nil, err
@@ -138,7 +137,7 @@ func startCluster(dir string, opts ClusterOptions, detached bool) (c *Cluster, e
 	// etcd
 	etcdData := filepath.Join(dir, "etcd")
 	p, err := startComponent(component{
-		name: "etcd", bin: etcdBin, dir: dir, detached: detached, timeout: etcdStartTimeout,
+		name: "etcd", bin: etcdBin, dir: dir, mode: mode, timeout: etcdStartTimeout,
 		env: childEnv([]string{"ETCD_"}),
 		args: func() ([]string, error) {
 			ports, err := freePorts(2)
@@ -170,7 +169,7 @@ func startCluster(dir string, opts ClusterOptions, detached bool) (c *Cluster, e
 
 	// kube-apiserver
 	p, err = startComponent(component{
-		name: "kube-apiserver", bin: apiBin, dir: dir, detached: detached, timeout: apiServerStartTimeout,
+		name: "kube-apiserver", bin: apiBin, dir: dir, mode: mode, timeout: apiServerStartTimeout,
 		env: childEnv(nil),
 		args: func() ([]string, error) {
 			ports, err := freePorts(1)
@@ -219,7 +218,7 @@ func startCluster(dir string, opts ClusterOptions, detached bool) (c *Cluster, e
 		controllers = DefaultControllers
 	}
 	p, err = startComponent(component{
-		name: "kube-controller-manager", bin: kcmBin, dir: dir, detached: detached, timeout: time.Minute,
+		name: "kube-controller-manager", bin: kcmBin, dir: dir, mode: mode, timeout: time.Minute,
 		env: childEnv([]string{"KUBECONFIG="}),
 		args: func() ([]string, error) {
 			return append([]string{

@@ -3,8 +3,10 @@ package testenv
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,9 +33,12 @@ type Options struct {
 
 // Env is a started environment; the parts not asked for are nil.
 type Env struct {
+	// Registry is the registry; its Addr is the counting proxy in front of it.
 	Registry *Registry
-	Cluster  *Cluster
-	ArgoCD   *ArgoCD
+	// Cluster is the Kubernetes control plane.
+	Cluster *Cluster
+	// ArgoCD is Argo CD, configured for Cluster (and Registry).
+	ArgoCD *ArgoCD
 	// Dir holds every part's files: registry/, cluster/, argocd/.
 	Dir string
 }
@@ -45,7 +50,7 @@ type Env struct {
 // with t.Logf if the test failed.
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
-	e, err := startEnv(t.TempDir(), opts, false, true)
+	e, err := startEnv(t.TempDir(), opts, launchMode{}, true)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -55,7 +60,7 @@ func Start(t testing.TB, opts Options) *Env {
 
 // startEnv starts the environment in dir; on error nothing is left running.
 // counter puts the counting proxy in front of the registry (Registry.Addr).
-func startEnv(dir string, opts Options, detached, counter bool) (e *Env, err error) {
+func startEnv(dir string, opts Options, mode launchMode, counter bool) (e *Env, err error) {
 	if opts.ArgoCD {
 		opts.Cluster = true
 	}
@@ -86,7 +91,7 @@ func startEnv(dir string, opts Options, detached, counter bool) (e *Env, err err
 	}
 	if opts.Registry {
 		part("registry", func(dir string) error {
-			r, err := startRegistry(dir, opts.RegistryOptions, detached)
+			r, err := startRegistry(dir, opts.RegistryOptions, mode)
 			if err != nil {
 				return err
 			}
@@ -105,7 +110,7 @@ func startEnv(dir string, opts Options, detached, counter bool) (e *Env, err err
 	}
 	if opts.Cluster {
 		part("cluster", func(dir string) error {
-			c, err := startCluster(dir, opts.ClusterOptions, detached)
+			c, err := startCluster(dir, opts.ClusterOptions, mode)
 			mu.Lock()
 			e.Cluster = c // also on error, so Stop stops what was started
 			mu.Unlock()
@@ -114,7 +119,7 @@ func startEnv(dir string, opts Options, detached, counter bool) (e *Env, err err
 	}
 	if opts.ArgoCD {
 		part("argocd", func(dir string) error {
-			a, err := startArgoCDBackends(dir, opts.ArgoCDOptions, detached)
+			a, err := startArgoCDBackends(dir, opts.ArgoCDOptions, mode)
 			mu.Lock()
 			e.ArgoCD = a
 			mu.Unlock()
@@ -126,7 +131,7 @@ func startEnv(dir string, opts Options, detached, counter bool) (e *Env, err err
 		return e, errors.Join(errs...)
 	}
 	if opts.ArgoCD {
-		if err := e.ArgoCD.finish(e.Cluster, e.Registry, opts.ArgoCDOptions, detached); err != nil {
+		if err := e.ArgoCD.finish(e.Cluster, e.Registry, opts.ArgoCDOptions, mode); err != nil {
 			return e, err
 		}
 	}
@@ -267,10 +272,11 @@ func (s *Shared) Get(t testing.TB) *Env {
 		shared.Lock()
 		shared.list = append(shared.list, s)
 		shared.Unlock()
-		s.dir, s.err = os.MkdirTemp("", "ferry-testenv-shared-")
+		sweepSharedDirs()
+		s.dir, s.err = os.MkdirTemp("", fmt.Sprintf("%s%d-", sharedDirPrefix, os.Getpid()))
 		if s.err == nil {
 			start := time.Now()
-			s.env, s.err = startEnv(s.dir, s.opts, false, true)
+			s.env, s.err = startEnv(s.dir, s.opts, launchMode{shared: true}, true)
 			if s.err == nil {
 				t.Logf("testenv: shared environment started in %.1fs (files in %s)", time.Since(start).Seconds(), s.dir)
 			}
@@ -285,33 +291,98 @@ func (s *Shared) Get(t testing.TB) *Env {
 	return s.env
 }
 
-// stop stops the environment and removes its files unless keep is set.
-func (s *Shared) stop(keep bool) error {
+// stop stops the environment and removes its files, except the process
+// logs when keepLogs is set.
+func (s *Shared) stop(keepLogs bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
 	if s.env != nil {
 		err = s.env.Stop()
 	}
-	if s.dir != "" && !keep {
-		err = errors.Join(err, os.RemoveAll(s.dir))
+	if s.dir != "" {
+		if keepLogs {
+			err = errors.Join(err, pruneToLogs(s.dir))
+		} else {
+			err = errors.Join(err, os.RemoveAll(s.dir))
+		}
 	}
 	return err
 }
 
+// sharedDirPrefix starts the name of a Shared environment's directory in
+// os.TempDir(), followed by the test binary's pid and "-".
+const sharedDirPrefix = "ferry-testenv-shared-"
+
+// sweepSharedDirs cleans up after test binaries that died without running
+// Main's cleanup (e.g. killed by -timeout): the directories of their Shared
+// environments are cut down to the process logs, and removed after a day.
+// etcd alone preallocates 128 MB there.
+func sweepSharedDirs() {
+	entries, err := os.ReadDir(os.TempDir())
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), sharedDirPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidText, random, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || random == "" || err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("/proc", pidText)); err == nil {
+			continue // its test binary still runs
+		}
+		dir := filepath.Join(os.TempDir(), e.Name())
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 24*time.Hour {
+			_ = os.RemoveAll(dir)
+			continue
+		}
+		_ = pruneToLogs(dir)
+	}
+}
+
+// pruneToLogs removes everything in dir but the *.log files.
+func pruneToLogs(dir string) error {
+	var dirs []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // vanished or unreadable: nothing to keep
+		}
+		if d.IsDir() {
+			dirs = append(dirs, path)
+			return nil
+		}
+		if strings.HasSuffix(path, ".log") {
+			return nil
+		}
+		return os.Remove(path)
+	})
+	for i := len(dirs) - 1; i > 0; i-- { // deepest first; keep dir itself
+		_ = os.Remove(dirs[i]) // fails, as wanted, while a log is inside
+	}
+	if err != nil {
+		return fmt.Errorf("prune %s to its logs: %w", dir, err)
+	}
+	return nil
+}
+
 // stopShared stops every Shared environment (see Main).
-func stopShared(keepFiles bool) error {
+func stopShared(keepLogs bool) error {
 	shared.Lock()
 	list := append([]*Shared(nil), shared.list...)
 	shared.list = nil
 	shared.Unlock()
 	var errs []error
 	for _, s := range list {
-		if err := s.stop(keepFiles); err != nil {
+		if err := s.stop(keepLogs); err != nil {
 			errs = append(errs, err)
 		}
-		if keepFiles && s.dir != "" {
-			fmt.Fprintf(os.Stderr, "testenv: the tests failed; the shared environment's files and logs are kept in %s\n", s.dir)
+		if keepLogs && s.dir != "" {
+			fmt.Fprintf(os.Stderr, "testenv: the tests failed; the shared environment's logs are kept in %s\n", s.dir)
 		}
 	}
 	return errors.Join(errs...)

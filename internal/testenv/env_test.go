@@ -193,6 +193,70 @@ spec:
 	}
 }
 
+// TestDeletion proves the garbage collector and the namespace controller
+// run: owned objects go away with their owner, foreground deletion completes,
+// and a deleted namespace is emptied and removed.
+func TestDeletion(t *testing.T) {
+	c := env.Get(t).Cluster
+	tests := []struct {
+		name        string
+		propagation metav1.DeletionPropagation
+	}{
+		{name: "foreground", propagation: metav1.DeletePropagationForeground},
+		{name: "background", propagation: metav1.DeletePropagationBackground},
+	}
+	ns := c.CreateNamespace(t, "gc")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.Apply(t, fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[1]s, namespace: %[2]s}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: %[1]s}}
+  template:
+    metadata: {labels: {app: %[1]s}}
+    spec: {containers: [{name: main, image: registry.invalid/x:1}]}
+`, tt.name, ns))
+			c.WaitFor(t, "apps/v1", "Deployment", ns, tt.name, func(obj *unstructured.Unstructured) bool {
+				n, _, _ := unstructured.NestedInt64(obj.Object, "status", "replicas")
+				return n == 1
+			}, 30*time.Second)
+			err := c.Resource(t, "apps/v1", "Deployment").Namespace(ns).Delete(context.Background(), tt.name,
+				metav1.DeleteOptions{PropagationPolicy: &tt.propagation})
+			if err != nil {
+				t.Fatalf("delete Deployment: %v", err)
+			}
+			c.WaitFor(t, "apps/v1", "Deployment", ns, tt.name,
+				func(obj *unstructured.Unstructured) bool { return obj == nil }, 30*time.Second)
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				rs, err := c.Resource(t, "apps/v1", "ReplicaSet").Namespace(ns).List(context.Background(),
+					metav1.ListOptions{LabelSelector: "app=" + tt.name})
+				if err != nil {
+					t.Fatalf("list ReplicaSets: %v", err)
+				}
+				if len(rs.Items) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("ReplicaSets of the deleted Deployment = %d after 30s, want 0", len(rs.Items))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
+	}
+	t.Run("namespace", func(t *testing.T) {
+		doomed := c.CreateNamespace(t, "doomed")
+		c.Apply(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: "+doomed+"}\n")
+		if err := c.Resource(t, "v1", "Namespace").Delete(context.Background(), doomed, metav1.DeleteOptions{}); err != nil {
+			t.Fatalf("delete namespace: %v", err)
+		}
+		c.WaitFor(t, "v1", "Namespace", "", doomed,
+			func(obj *unstructured.Unstructured) bool { return obj == nil }, 60*time.Second)
+	})
+}
+
 // pushConfigMapBundle pushes a ferry bundle whose manifests are one
 // ConfigMap and returns the push result.
 func pushConfigMapBundle(t *testing.T, reg *testenv.Registry, repo, namespace, name, value string) *bundle.PushResult {

@@ -27,12 +27,12 @@ const (
 // component describes one child process of an environment for
 // startComponent.
 type component struct {
-	name     string // e.g. "kube-apiserver"; also names the log file <dir>/<name>.log
-	bin      string
-	dir      string // working directory and home of the log file
-	env      []string
-	detached bool // outlive this process (testenv up)
-	timeout  time.Duration
+	name    string // e.g. "kube-apiserver"; also names the log file <dir>/<name>.log
+	bin     string
+	dir     string // working directory and home of the log file
+	env     []string
+	mode    launchMode
+	timeout time.Duration
 	// args returns the command line. It is called again for every attempt,
 	// so it can pick fresh ports (and remember them for ready).
 	args func() ([]string, error)
@@ -59,12 +59,14 @@ func startComponent(c component) (*proc, error) {
 		}
 		fmt.Fprintf(logFile, "--- testenv: starting %s (attempt %d): %s %s\n", c.name, attempt, c.bin, strings.Join(args, " "))
 		offset := fileSize(c.logPath())
-		p, err := launch(procSpec{name: c.name, path: c.bin, args: args, env: c.env, dir: c.dir, log: logFile, detached: c.detached})
+		p, err := launch(procSpec{name: c.name, path: c.bin, args: args, env: c.env, dir: c.dir, log: logFile, mode: c.mode})
 		if err != nil {
 			return nil, err
 		}
+		started := time.Now()
 		err = waitReady(p, c.name, c.timeout, c.logPath(), offset, c.ready)
 		if err == nil {
+			tracef("%s ready in %.2fs", c.name, time.Since(started).Seconds())
 			return p, nil
 		}
 		lastErr = err
@@ -117,6 +119,17 @@ func waitReady(p *proc, name string, timeout time.Duration, logPath string, logO
 				lastLines(readLogFrom(logPath, logOffset), 30))
 		}
 		time.Sleep(probeInterval)
+	}
+}
+
+// traceStart is when this process loaded testenv, for tracef.
+var traceStart = time.Now()
+
+// tracef prints a startup timing line to stderr when FERRY_TESTENV_TRACE is
+// set.
+func tracef(format string, args ...any) {
+	if os.Getenv("FERRY_TESTENV_TRACE") != "" {
+		fmt.Fprintf(os.Stderr, "testenv: %7.2fs "+format+"\n", append([]any{time.Since(traceStart).Seconds()}, args...)...)
 	}
 }
 

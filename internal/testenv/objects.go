@@ -115,6 +115,39 @@ func (c *Cluster) getJSON(ctx context.Context, path string, v any) error {
 	return nil
 }
 
+// postYAML creates the object in the YAML document body by POSTing it to
+// path as is. An API error is returned as *apierrors.StatusError, so
+// apierrors.IsAlreadyExists and friends work.
+func (c *Cluster) postYAML(ctx context.Context, path string, body []byte) error {
+	client, err := rest.HTTPClientFor(c.RESTConfig())
+	if err != nil {
+		return fmt.Errorf("http client: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Host+path+"?fieldManager="+fieldManager, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/yaml")
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("read answer of POST %s: %w", path, err)
+	}
+	if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	var status metav1.Status
+	if json.Unmarshal(answer, &status) == nil && status.Kind == "Status" {
+		return &apierrors.StatusError{ErrStatus: status}
+	}
+	return fmt.Errorf("POST %s: %s: %s", path, resp.Status, bytes.TrimSpace(answer))
+}
+
 // DecodeManifests parses a stream of YAML or JSON documents (separated by
 // "---") into objects, skipping empty documents.
 func DecodeManifests(manifests string) ([]*unstructured.Unstructured, error) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +25,10 @@ type proc struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd.Wait has returned
 	err    error         // cmd.Wait's result, readable after exited is closed
+
+	// shared marks a process of a Shared environment, which outlives the
+	// tests by design and is only checked by Main.
+	shared atomic.Bool
 
 	stopOnce sync.Once
 	stopErr  error
@@ -50,9 +55,16 @@ type procSpec struct {
 	args, env []string
 	dir       string
 	log       *os.File // stdout and stderr; nil discards them
-	// detached starts the process in a session of its own without a
-	// parent-death signal, so it outlives this process (testenv up).
+	mode      launchMode
+}
+
+// launchMode says how an environment's processes relate to this process.
+type launchMode struct {
+	// detached starts processes in a session of their own without a
+	// parent-death signal, so they outlive this process (testenv up).
 	detached bool
+	// shared marks the processes of a Shared environment (see proc.shared).
+	shared bool
 }
 
 // launch starts s and tracks it (see startProc).
@@ -64,7 +76,7 @@ func launch(s procSpec) (*proc, error) {
 		cmd.Stdout = s.log
 		cmd.Stderr = s.log
 	}
-	if s.detached {
+	if s.mode.detached {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	} else {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -80,6 +92,7 @@ func launch(s procSpec) (*proc, error) {
 		stopping: make(chan struct{}),
 	}
 	p.startTime, _ = procStartTime(p.pid)
+	p.shared.Store(s.mode.shared)
 	procs.Lock()
 	procs.list = append(procs.list, p)
 	procs.Unlock()
@@ -156,25 +169,30 @@ func (p *proc) live() []string {
 	return out
 }
 
-// leakedProcesses describes every tracked process that is still alive.
-func leakedProcesses() []string {
+// leakedProcesses describes every tracked process that is still alive,
+// those of Shared environments only if withShared.
+func leakedProcesses(withShared bool) []string {
 	procs.Lock()
 	list := append([]*proc(nil), procs.list...)
 	procs.Unlock()
 	var out []string
 	for _, p := range list {
+		if p.shared.Load() && !withShared {
+			continue
+		}
 		out = append(out, p.live()...)
 	}
 	return out
 }
 
-// CheckNoLeaks fails t if any process started by testenv is still alive. Call
-// it where no testenv environment should be running any more, e.g. at the end
-// of a test whose subtests started registries; Main performs the same check
-// after all tests.
+// CheckNoLeaks fails t if any process started by testenv is still alive,
+// except those of Shared environments (which live until Main stops them).
+// Call it where no other testenv environment should be running any more,
+// e.g. at the end of a test whose subtests started registries; Main performs
+// the same check, Shared environments included, after all tests.
 func CheckNoLeaks(t testing.TB) {
 	t.Helper()
-	if leaks := leakedProcesses(); len(leaks) > 0 {
+	if leaks := leakedProcesses(false); len(leaks) > 0 {
 		t.Errorf("testenv: %d process(es) started by testenv still alive:\n\t%s", len(leaks), strings.Join(leaks, "\n\t"))
 	}
 }
@@ -195,7 +213,7 @@ func Main(m *testing.M) {
 			code = 1
 		}
 	}
-	if leaks := leakedProcesses(); len(leaks) > 0 {
+	if leaks := leakedProcesses(true); len(leaks) > 0 {
 		fmt.Fprintf(os.Stderr, "testenv: %d process(es) started by testenv still alive after the tests:\n\t%s\n",
 			len(leaks), strings.Join(leaks, "\n\t"))
 		procs.Lock()

@@ -81,7 +81,7 @@ type Registry struct {
 func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 	t.Helper()
 	// TempDir first: its removal must run after the kill cleanup below.
-	r, err := startRegistry(t.TempDir(), opts, false)
+	r, err := startRegistry(t.TempDir(), opts, launchMode{})
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -105,8 +105,8 @@ func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 
 // startRegistry is StartRegistry without a testing.TB and without the
 // counting proxy (Addr is RawAddr): it starts the registry in dir; on error
-// nothing is left running. A detached registry outlives this process.
-func startRegistry(dir string, opts RegistryOptions, detached bool) (*Registry, error) {
+// nothing is left running.
+func startRegistry(dir string, opts RegistryOptions, mode launchMode) (*Registry, error) {
 	bin, err := Tool("registry")
 	if err != nil {
 		return nil, err
@@ -148,7 +148,7 @@ func startRegistry(dir string, opts RegistryOptions, detached bool) (*Registry, 
 		fmt.Fprintf(logFile, "--- testenv: starting registry on %s (attempt %d)\n", addr, attempt)
 		logOffset := fileSize(r.logPath)
 		p, err := launch(procSpec{name: "registry " + addr, path: bin, args: []string{"serve", config},
-			env: env, dir: r.Dir, log: logFile, detached: detached})
+			env: env, dir: r.Dir, log: logFile, mode: mode})
 		if err != nil {
 			return nil, err
 		}

@@ -349,6 +349,17 @@ func TestArgoCDCRDDir(t *testing.T) {
 			t.Errorf("ArgoCDCRDDir() = %q without %s: %v", dir, f, err)
 		}
 	}
+	crds, err := loadArgoCDCRDs()
+	if err != nil {
+		t.Fatalf("loadArgoCDCRDs() error = %v", err)
+	}
+	var names []string
+	for _, c := range crds {
+		names = append(names, c.name)
+	}
+	if want := []string{"applications.argoproj.io", "appprojects.argoproj.io", "applicationsets.argoproj.io"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("loadArgoCDCRDs() names = %q, want %q", names, want)
+	}
 }
 
 func TestTool(t *testing.T) {

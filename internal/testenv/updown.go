@@ -50,8 +50,9 @@ type UpState struct {
 	// RegistryAddr is the registry's "127.0.0.1:PORT" (plain HTTP, no auth
 	// unless Options.RegistryOptions.Auth).
 	RegistryAddr string `json:"registryAddr"`
-	// RegistryUsername and RegistryPassword are set when the registry has auth.
+	// RegistryUsername is the registry's htpasswd user, set when it has auth.
 	RegistryUsername string `json:"registryUsername,omitempty"`
+	// RegistryPassword is RegistryUsername's password.
 	RegistryPassword string `json:"registryPassword,omitempty"`
 	// ArgoCDNamespace is Argo CD's control-plane namespace.
 	ArgoCDNamespace string `json:"argocdNamespace"`
@@ -106,7 +107,7 @@ func Up(dir string, opts Options) (*UpState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve state directory: %w", err)
 	}
-	e, err := startEnv(abs, opts, true, false)
+	e, err := startEnv(abs, opts, launchMode{detached: true}, false)
 	if err != nil {
 		return nil, err
 	}

@@ -56,19 +56,21 @@
 // # Next opening and closing
 //
 // When closed at t, NextOpen is the first instant after t at which Evaluate says open and NextClose the first
-// instant after that at which it says closed; when open, the other way round. Both are nil when not found within
-// [HorizonYears] (5 years) or within a fixed amount of work; the Reason of a closed status then ends with "it does
-// not open within 5 years" (or "before <time> (search limit reached)"). The search steps from one change of
-// window state to the next, skipping changes that cannot change the decision, so a window such as
-// "* * * * *" for 1h (an always-active deny) costs about one step per day, and anything pathological stops at
-// the work limit in a few milliseconds.
+// instant after that at which it says closed; when open, the other way round. They are in t's location. Each is
+// nil when not found within [HorizonYears] (5 years) or within a fixed amount of work; the Reason of a closed
+// status then ends with "it does not open within 5 years" (or "before <time> (search limit reached)"). The search
+// steps from one change of window state to the next, skipping changes that cannot change the decision, so a
+// window such as "* * * * *" for 1h (an always-active deny) costs about one step per day, and anything
+// pathological stops at the work limit within milliseconds.
 //
 // # Differences from Argo CD
 //
-// Argo CD (types.go active) converts "now" to wall-clock time with the zone's offset at time.Now() and then does
-// wall-clock arithmetic, so within a duration of a DST change its answer can differ from the one above by the
-// size of the change (1h; 30m for Australia/Lord_Howe): it measures durations in wall-clock time, starts a
-// skipped wall time when the wall clock would have reached it and starts a repeated wall time twice. Argo CD
-// also treats the exact start instant as not yet active (it is active on (s, s+d)); ferry treats the window as
-// active from s. Outside those instants the answers are the same.
+// Argo CD (types.go active) reads "now" on the wall clock, with the zone's offset at that moment, and calls a
+// window active when a matching wall time lies in (wall now − duration, wall now). Within one duration of a DST
+// change this can differ from the rules above by up to the size of the change (1h; 30m for Australia/Lord_Howe):
+// Argo CD measures the duration on the wall clock (a 3h window from 00:00 on a spring-forward day ends at 03:00
+// local time, after 2 real hours), makes a window at a skipped wall time active from the jump until that wall
+// time plus the duration, and makes a window at a repeated wall time active twice. It also counts the exact start
+// instant as inactive (a window is active on (s, s+duration)); ferry counts it as active. Elsewhere the answers
+// are the same.
 package window

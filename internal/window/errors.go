@@ -1,6 +1,9 @@
 package window
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // ErrInvalidWindow is wrapped by every error [Parse] returns: each problem is a [*SpecError]
 // that names the window and the field, and Parse joins them with errors.Join.
@@ -24,13 +27,17 @@ type SpecError struct {
 	Err error
 }
 
-// Error returns "<label>.<field>: <problem>".
+// Error returns "<label>.<field>: <problem>", with line breaks in user input escaped as \n and \r.
 func (e *SpecError) Error() string {
-	if e.Field == "" {
-		return e.Label + ": " + e.Err.Error()
+	s := e.Label + ": " + e.Err.Error()
+	if e.Field != "" {
+		s = e.Label + "." + e.Field + ": " + e.Err.Error()
 	}
-	return e.Label + "." + e.Field + ": " + e.Err.Error()
+	return oneLine.Replace(s)
 }
+
+// oneLine keeps a message on one line.
+var oneLine = strings.NewReplacer("\n", `\n`, "\r", `\r`)
 
 // Unwrap returns ErrInvalidWindow and the cause.
 func (e *SpecError) Unwrap() []error { return []error{ErrInvalidWindow, e.Err} }

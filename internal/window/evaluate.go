@@ -12,7 +12,7 @@ const HorizonYears = 5
 // searchBudget caps the steps (window starts and days examined) that Evaluate spends on
 // NextOpen, NextClose and the end times in Reason, so that pathological windows (a start every
 // minute with overlapping durations) cost a few milliseconds, not a walk over five years.
-const searchBudget = 200_000
+const searchBudget = 100_000
 
 // Status is the answer of [Evaluate].
 type Status struct {
@@ -47,7 +47,7 @@ func Evaluate(ws []Window, at time.Time, manual bool) Status {
 	}
 	x := at.Unix()
 	limit := at.AddDate(HorizonYears, 0, 0).Unix()
-	act := e.actives(x)
+	act := e.actives(x, nil)
 	v := e.decide(act)
 	e.budget = searchBudget
 
@@ -129,8 +129,12 @@ func (e *evaluator) active(i int, x int64) bool {
 	return ok
 }
 
-func (e *evaluator) actives(x int64) []bool {
-	act := make([]bool, len(e.ws))
+// actives reports which windows are active at x, in buf when it is long enough.
+func (e *evaluator) actives(x int64, buf []bool) []bool {
+	act := buf[:0]
+	for range e.ws {
+		act = append(act, false)
+	}
 	for i := range e.ws {
 		act[i] = e.active(i, x)
 	}
@@ -139,12 +143,12 @@ func (e *evaluator) actives(x int64) []bool {
 
 // The rules of Argo CD's CanSync, in order.
 const (
-	ruleDeny              = iota // an active deny blocks
-	ruleDenyManual               // every active deny has manual_sync and the sync is manual
-	ruleAllow                    // an allow is active
-	ruleInactiveAllow            // allows exist, none active
-	ruleInactiveAllowManual      // allows exist, none active, all have manual_sync, manual sync
-	ruleInactiveDenies           // only inactive denies
+	ruleDeny                = iota // an active deny blocks
+	ruleDenyManual                 // every active deny has manual_sync and the sync is manual
+	ruleAllow                      // an allow is active
+	ruleInactiveAllow              // allows exist, none active
+	ruleInactiveAllowManual        // allows exist, none active, all have manual_sync, manual sync
+	ruleInactiveDenies             // only inactive denies
 )
 
 type verdict struct {
@@ -192,12 +196,14 @@ func (e *evaluator) decide(act []bool) verdict {
 // blocking deny or the last end of the runs keeping it open.
 func (e *evaluator) search(x int64, open bool, limit int64) (int64, bool) {
 	cur := x
+	act, next := make([]bool, len(e.ws)), make([]bool, len(e.ws))
+	var idx []int
 	for {
 		e.stopped = cur
 		if e.budget <= 0 {
 			return 0, false
 		}
-		act := e.actives(cur)
+		act = e.actives(cur, act)
 		if e.budget <= 0 {
 			return 0, false
 		}
@@ -211,25 +217,25 @@ func (e *evaluator) search(x int64, open bool, limit int64) (int64, bool) {
 				}
 			}
 			if e.allowRuleBlocks {
-				var keep []int
+				idx = idx[:0]
 				for i, w := range e.ws {
 					if act[i] && (w.kind == Allow || !e.blocking(i)) {
-						keep = append(keep, i)
+						idx = append(idx, i)
 					}
 				}
-				if end, endOK := e.lastEnd(keep, cur, limit); endOK {
+				if end, endOK := e.lastEnd(idx, cur, limit); endOK {
 					t, ok = earliest(t, ok, end, true)
 				}
 			}
 		} else {
-			var blockers []int
+			idx = idx[:0]
 			for i := range e.ws {
 				if act[i] && e.blocking(i) {
-					blockers = append(blockers, i)
+					idx = append(idx, i)
 				}
 			}
-			if len(blockers) > 0 {
-				t, ok = e.lastEnd(blockers, cur, limit)
+			if len(idx) > 0 {
+				t, ok = e.lastEnd(idx, cur, limit)
 			} else {
 				for i, w := range e.ws {
 					if w.kind == Allow || !e.blocking(i) {
@@ -242,7 +248,7 @@ func (e *evaluator) search(x int64, open bool, limit int64) (int64, bool) {
 		if e.budget <= 0 || !ok || t > limit {
 			return 0, false
 		}
-		next := e.actives(t)
+		next = e.actives(t, next)
 		if e.budget <= 0 {
 			return 0, false
 		}

@@ -3,7 +3,7 @@ package window
 import (
 	"fmt"
 	"math/rand/v2"
-		"strconv"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +32,7 @@ var propBases = []string{
 }
 
 const (
-	scanBefore = 49 * 60     // minutes scanned before a base: every window started before that has ended
+	scanBefore = 49 * 60      // minutes scanned before a base: every window started before that has ended
 	scanAfter  = 10 * 24 * 60 // minutes scanned after a base
 	scanLen    = scanBefore + scanAfter
 )
@@ -43,7 +43,7 @@ type field struct {
 	set  [60]bool
 }
 
-func (f field) has(v int) bool { return f.star || f.set[v] }
+func (f *field) has(v int) bool { return f.star || f.set[v] }
 
 func (f field) String() string {
 	if f.star {
@@ -60,11 +60,11 @@ func (f field) String() string {
 
 // propWindow is a random window in the brute-force model.
 type propWindow struct {
-	allow                          bool
+	allow                         bool
 	minute, hour, dom, month, dow field
-	minutes                        int // duration
-	zone                           int // index into propZones
-	manualSync                     bool
+	minutes                       int // duration
+	zone                          int // index into propZones
+	manualSync                    bool
 }
 
 func (w propWindow) spec() Spec {
@@ -91,7 +91,7 @@ func newWallTime(unixMinute int64) wallTime {
 
 // matches reports whether the wall-clock minute t matches the fields, with the cron day rule:
 // either day field being * means both must match.
-func (w propWindow) matches(t wallTime) bool {
+func (w *propWindow) matches(t wallTime) bool {
 	if !w.minute.has(t.minute) || !w.hour.has(t.hour) || !w.month.has(t.month) {
 		return false
 	}
@@ -158,7 +158,7 @@ func newWallScan(base time.Time, zone string) wallScan {
 // fires returns, per real minute of the scan, whether w starts then: when a wall minute not
 // reached before (later than every earlier wall minute) matches, counting the minutes a forward
 // jump skips.
-func (w propWindow) fires(s wallScan) []bool {
+func (w *propWindow) fires(s wallScan) []bool {
 	out := make([]bool, scanLen)
 	seen := s.walls[0] - 1
 	for k, wall := range s.walls {
@@ -176,7 +176,8 @@ func (w propWindow) fires(s wallScan) []bool {
 // bruteOpen returns, per real minute of the scan, whether a sync may start, by Argo CD's CanSync.
 func bruteOpen(ws []propWindow, walls map[string]wallScan, manual bool) []bool {
 	active := make([][]bool, len(ws))
-	for i, w := range ws {
+	for i := range ws {
+		w := &ws[i]
 		fires := w.fires(walls[propZones[w.zone]])
 		active[i] = make([]bool, scanLen)
 		last := -1 << 30
@@ -218,8 +219,8 @@ func bruteOpen(ws []propWindow, walls map[string]wallScan, manual bool) []bool {
 
 func TestEvaluateMatchesBruteForce(t *testing.T) {
 	cases := 720
-	if testing.Short() {
-		cases = 120
+	if testing.Short() || raceEnabled {
+		cases = 240
 	}
 	r := rand.New(rand.NewPCG(2026, 3))
 	walls := map[string]map[string]wallScan{}
@@ -229,7 +230,7 @@ func TestEvaluateMatchesBruteForce(t *testing.T) {
 			walls[b][z] = newWallScan(at(b), z)
 		}
 	}
-	var compared, nils, opens int
+	var compared, evaluations, nils, opens int
 	for n := range cases {
 		base := propBases[n%len(propBases)]
 		var ws []propWindow
@@ -251,12 +252,9 @@ func TestEvaluateMatchesBruteForce(t *testing.T) {
 
 		t.Run(fmt.Sprintf("%d", n), func(t *testing.T) {
 			open := bruteOpen(ws, walls[base], manual)
-			got := Evaluate(mustParse(t, specs...), now, manual)
-			desc := fmt.Sprintf("windows %+v, at %s, manual %v", specs, now.Format(time.RFC3339), manual)
-			if got.Open != open[k] {
-				t.Fatalf("Evaluate().Open = %v, want %v; %s; reason %s", got.Open, open[k], desc, got.Reason)
-			}
-			// first returns the first scanned minute after k whose state is want.
+			parsed := mustParse(t, specs...)
+			minute := func(j int) time.Time { return at(base).Add(time.Duration(j-scanBefore) * time.Minute) }
+			// first returns the first scanned minute after from whose state is want.
 			first := func(from int, want bool) (int, bool) {
 				for j := from + 1; j < scanLen; j++ {
 					if open[j] == want {
@@ -265,38 +263,48 @@ func TestEvaluateMatchesBruteForce(t *testing.T) {
 				}
 				return 0, false
 			}
-			minute := func(j int) time.Time { return at(base).Add(time.Duration(j-scanBefore) * time.Minute) }
-			check := func(name string, got *time.Time, j int, found bool) {
-				switch {
-				case found && got == nil:
-					t.Errorf("Evaluate().%s = nil, want %s; %s", name, minute(j).Format(time.RFC3339), desc)
-				case found && !got.Equal(minute(j)):
-					t.Errorf("Evaluate().%s = %s, want %s; %s", name, fmtTime(got), minute(j).Format(time.RFC3339), desc)
-				case !found && got != nil && got.Before(minute(scanLen)):
-					t.Errorf("Evaluate().%s = %s, want none before %s; %s", name, fmtTime(got), minute(scanLen).Format(time.RFC3339), desc)
+			// evaluate checks Evaluate at now (in scanned minute k) and returns the minute of its
+			// first change, false when there is none in the scan.
+			evaluate := func(now time.Time, k int) (int, bool) {
+				got := Evaluate(parsed, now, manual)
+				desc := fmt.Sprintf("windows %+v, at %s, manual %v", specs, now.Format(time.RFC3339), manual)
+				if got.Open != open[k] {
+					t.Fatalf("Evaluate().Open = %v, want %v; %s; reason %s", got.Open, open[k], desc, got.Reason)
 				}
+				check := func(name string, got *time.Time, j int, found bool) {
+					switch {
+					case found && got == nil:
+						t.Fatalf("Evaluate().%s = nil, want %s; %s", name, minute(j).Format(time.RFC3339), desc)
+					case found && !got.Equal(minute(j)):
+						t.Fatalf("Evaluate().%s = %s, want %s; %s", name, fmtTime(got), minute(j).Format(time.RFC3339), desc)
+					case !found && got != nil && got.Before(minute(scanLen)):
+						t.Fatalf("Evaluate().%s = %s, want none before %s; %s", name, fmtTime(got), minute(scanLen).Format(time.RFC3339), desc)
+					}
+				}
+				firstNext, ok1 := first(k, !open[k])
+				secondNext, ok2 := first(firstNext, open[k])
+				ok2 = ok1 && ok2
+				if open[k] {
+					check("NextClose", got.NextClose, firstNext, ok1)
+					check("NextOpen", got.NextOpen, secondNext, ok2)
+				} else {
+					check("NextOpen", got.NextOpen, firstNext, ok1)
+					check("NextClose", got.NextClose, secondNext, ok2)
+				}
+				if got.NextOpen == nil || got.NextClose == nil {
+					nils++
+				}
+				evaluations++
+				return firstNext, ok1
 			}
-			firstNext, ok1 := first(k, !open[k])
-			secondNext, ok2 := first(firstNext, open[k])
-			ok2 = ok1 && ok2
 			if open[k] {
-				check("NextClose", got.NextClose, firstNext, ok1)
-				check("NextOpen", got.NextOpen, secondNext, ok2)
 				opens++
-			} else {
-				check("NextOpen", got.NextOpen, firstNext, ok1)
-				check("NextClose", got.NextClose, secondNext, ok2)
 			}
-			if ok1 {
+			// Evaluate at a random instant, then at every change it reports, to the end of the scan.
+			for j, ok := evaluate(now, k); ok; j, ok = evaluate(minute(j), j) {
 				compared++
-			}
-			if ok2 {
-				compared++
-			}
-			if got.NextOpen == nil || got.NextClose == nil {
-				nils++
 			}
 		})
 	}
-	t.Logf("%d cases (%d open), %d next times compared minute-exact, %d with a nil next time", cases, opens, compared, nils)
+	t.Logf("%d cases (%d open at the random instant), %d evaluations, %d changes compared minute-exact, %d evaluations with a nil next time", cases, opens, evaluations, compared, nils)
 }

@@ -108,6 +108,8 @@ func TestParseErrors(t *testing.T) {
 			"deployment_window[0].duration: duration '30s' must be at least 1m"},
 		{"fraction of a second", []Spec{with(func(s *Spec) { s.Duration = "1m0.5s" })}, "duration",
 			"deployment_window[0].duration: duration '1m0.5s' must be a whole number of seconds"},
+		{"line break in input", []Spec{with(func(s *Spec) { s.Schedule = "0 2 * *\n* *" })}, "schedule",
+			`deployment_window[0].schedule: cannot parse schedule '0 2 * *\n* *': expected exactly 5 fields, found 6: [0 2 * * * *]`},
 		{"bad kind", []Spec{with(func(s *Spec) { s.Kind = "Allow" })}, "kind",
 			"deployment_window[0].kind: kind 'Allow' mismatch: can only be allow or deny"},
 		{"empty kind", []Spec{with(func(s *Spec) { s.Kind = "" })}, "kind",
