@@ -1,0 +1,152 @@
+package argocd_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
+)
+
+var shared = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true})
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// setup writes an environment and pushes a bundle with manifests; it returns the client and App.
+func setup(t *testing.T, name string, manifests map[string]string) (*testenv.Env, *argocd.Client, argocd.App) {
+	t.Helper()
+	e := shared.Get(t)
+	c, err := argocd.New(e.Cluster.RESTConfig(), e.ArgoCD.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.ApplyEnvironment(ctx, argocd.Environment{
+		Name: name, Namespaces: []string{name}, SourceRepositories: []string{"oci://" + e.Registry.Addr + "/engine/*"},
+		ClusterResources: []string{"Namespace"}, Cluster: argocd.Cluster{Server: e.ArgoCD.ClusterServer, BearerToken: e.Cluster.Token, Insecure: true},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := map[string]string{"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: e\nversion: 1.0.0\nmanifests: m\n"}
+	for k, v := range manifests {
+		files["m/"+k] = v
+	}
+	for p, content := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte(content), 0o644)
+	}
+	bc, _ := bundle.NewClient(bundle.ClientOptions{PlainHTTP: true, Credentials: bundle.StaticCredentials(nil, nil)})
+	ref, _ := bundle.ParseReference(e.Registry.Addr + "/engine/" + name)
+	res, err := bundle.Push(ctx, bc, dir, ref, bundle.PushOptions{PackOptions: bundle.PackOptions{Created: time.Unix(1764115200, 0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, c, argocd.App{Name: name, Project: name, RepoURL: ref.OCIURL(), Digest: res.Digest, Server: e.ArgoCD.ClusterServer, Namespace: name,
+		SyncOptions: []string{argocd.SyncOptionCreateNamespace}, CascadeDelete: true}
+}
+
+func cm(name, v string) string {
+	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\ndata:\n  v: %q\n", name, v)
+}
+
+// TestConcurrentSyncRequests sends 100 sync requests at once on one application: each either runs
+// its own operation to success or is refused as a conflict; none is overwritten or lost (a lost
+// request would never see its own operation and end stuck).
+func TestConcurrentSyncRequests(t *testing.T) {
+	_, c, a := setup(t, "concurrent", map[string]string{"cm.yaml": cm("a", "1")})
+	ctx := context.Background()
+	if _, err := c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: 2 * time.Minute}); err != nil {
+		t.Fatalf("first Sync() error = %v", err)
+	}
+	const n = 100
+	classes := make([]argocd.Class, n)
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Go(func() {
+			res, err := c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: 4 * time.Minute, PickupTimeout: time.Minute})
+			var se *argocd.SyncError
+			switch {
+			case err == nil:
+				classes[i], ids[i] = argocd.ClassSuccess, res.LastOperation.RequestID
+			case errors.As(err, &se):
+				classes[i] = se.Class
+			default:
+				t.Errorf("request %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	count := map[argocd.Class]int{}
+	seen := map[string]bool{}
+	for i, cl := range classes {
+		count[cl]++
+		if cl == argocd.ClassSuccess {
+			if ids[i] == "" || seen[ids[i]] {
+				t.Errorf("request %d succeeded with request id %q, want its own unique operation", i, ids[i])
+			}
+			seen[ids[i]] = true
+		}
+	}
+	t.Logf("100 concurrent requests: %v", count)
+	if count[argocd.ClassSuccess] == 0 || count[argocd.ClassSuccess]+count[argocd.ClassConflict] != n {
+		t.Errorf("outcomes = %v, want only successes (at least one) and conflicts", count)
+	}
+}
+
+// TestStaleSyncedIsNotSuccess: an application Synced and Healthy at the previous revision is never
+// reported as a success for the new digest.
+func TestStaleSyncedIsNotSuccess(t *testing.T) {
+	_, c, a := setup(t, "stale", map[string]string{"cm.yaml": cm("a", "1")})
+	ctx := context.Background()
+	if _, err := c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: 2 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	other := "sha256:" + fmt.Sprintf("%064d", 7)
+	_, err := c.Wait(ctx, a.Name, other, argocd.SyncOptions{Timeout: 15 * time.Second})
+	var se *argocd.SyncError
+	if !errors.As(err, &se) || se.Class != argocd.ClassTimeout {
+		t.Errorf("Wait(other digest) on an app Synced at %s = %v, want a timeout, never success", a.Digest, err)
+	}
+}
+
+// TestTimeoutTerminatesOwnOperation: when the timeout runs out, ferry terminates the operation
+// it started, and Argo CD ends it as "Operation terminated".
+func TestTimeoutTerminatesOwnOperation(t *testing.T) {
+	deploy := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, annotations: {argocd.argoproj.io/sync-wave: "0"}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: api, image: "registry.example.com/api@sha256:1111111111111111111111111111111111111111111111111111111111111111"}]}
+`
+	e, c, a := setup(t, "timeout", map[string]string{"deploy.yaml": deploy, "later.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"})
+	_, err := c.Sync(context.Background(), a, true, argocd.SyncOptions{Timeout: 25 * time.Second, StuckAfter: 10 * time.Minute})
+	var se *argocd.SyncError
+	if !errors.As(err, &se) || se.Class != argocd.ClassTimeout || se.RequestID == "" {
+		t.Fatalf("Sync() = %v, want ClassTimeout with a request id", err)
+	}
+	app := e.ArgoCD.WaitApplication(t, a.Name, func(app *unstructured.Unstructured) bool {
+		op := argocd.StatusOf(app).LastOperation
+		return op != nil && op.Phase == "Failed"
+	}, time.Minute)
+	if op := argocd.StatusOf(app).LastOperation; op.Message != "Operation terminated" || op.RequestID != se.RequestID {
+		t.Errorf("operation after the timeout = %+v, want ferry's own (%s) terminated", op, se.RequestID)
+	}
+	if err := c.DeleteApplication(context.Background(), a.Name, true); err != nil {
+		t.Errorf("DeleteApplication() = %v", err)
+	}
+}
