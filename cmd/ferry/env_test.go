@@ -1,6 +1,8 @@
 package main
 
 import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/window"
 )
@@ -11,3 +13,5 @@ var sharedEnv = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true})
 func windowSpecs(kind, schedule, duration, tz string) []window.Spec {
 	return []window.Spec{{Kind: kind, Schedule: schedule, Duration: duration, TimeZone: tz}}
 }
+
+type unstructuredObj = unstructured.Unstructured

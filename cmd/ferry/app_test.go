@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/window"
+)
+
+const stuckDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, annotations: {argocd.argoproj.io/sync-wave: "0"}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: api, image: "registry.example.com/api@sha256:1111111111111111111111111111111111111111111111111111111111111111"}]}
+`
+
+// appFixture writes an environment and an Application (not synced) of a pushed bundle.
+func appFixture(t *testing.T, e *testenv.Env, name, server string, windows []window.Spec, manifests map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := argocd.New(e.Cluster.RESTConfig(), e.ArgoCD.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ApplyEnvironment(ctx, argocd.Environment{
+		Name: name, Namespaces: []string{name}, SourceRepositories: []string{"oci://" + e.Registry.Addr + "/cli/*"}, ClusterResources: []string{"Namespace"},
+		Cluster: argocd.Cluster{Server: server, BearerToken: e.Cluster.Token, Insecure: true}, Windows: windows,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := map[string]string{"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: c\nversion: 1.0.0\nmanifests: m\n"}
+	for k, v := range manifests {
+		files["m/"+k] = v
+	}
+	for p, content := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte(content), 0o644)
+	}
+	bc, _ := bundle.NewClient(bundle.ClientOptions{PlainHTTP: true, Credentials: bundle.StaticCredentials(nil, nil)})
+	ref, _ := bundle.ParseReference(e.Registry.Addr + "/cli/" + name)
+	res, err := bundle.Push(ctx, bc, dir, ref, bundle.PushOptions{PackOptions: bundle.PackOptions{Created: time.Unix(1764115200, 0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ApplyApplication(ctx, argocd.App{Name: name, Project: name, RepoURL: ref.OCIURL(), Digest: res.Digest, Server: server, Namespace: name,
+		SyncOptions: []string{argocd.SyncOptionCreateNamespace}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCLIAppClasses runs `ferry app sync` on real Argo CD scenarios and checks one exit code per
+// failure class (docs/cli.md) and the JSON outcome.
+func TestCLIAppClasses(t *testing.T) {
+	e := sharedEnv.Get(t)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := "https://" + l.Addr().String()
+	l.Close()
+	later := time.Now().UTC().Add(12 * time.Hour)
+	cmOK := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\ndata: {a: b}\n"
+	tests := []struct {
+		name      string
+		server    string
+		windows   []window.Spec
+		manifests map[string]string
+		args      []string
+		code      int
+		class     string
+	}{
+		{"success", "", nil, map[string]string{"cm.yaml": cmOK}, nil, 0, "success"},
+		{"permanent", "", nil, map[string]string{"role.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: cli-forbidden}\nrules: []\n"}, nil, 2, "permanent"},
+		{"transient", closed, nil, map[string]string{"cm.yaml": cmOK}, nil, 3, "transient"},
+		{"window", "", []window.Spec{{Kind: "allow", Schedule: fmt.Sprintf("0 %d * * *", later.Hour()), Duration: "1h"}}, map[string]string{"cm.yaml": cmOK}, nil, 4, "window"},
+		{"stuck", "", nil, map[string]string{"deploy.yaml": stuckDeployment, "later.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"}, []string{"--stuck-after", "10s"}, 5, "stuck"},
+	}
+	env := []string{"KUBE_CONFIG_PATH=" + e.Cluster.Kubeconfig}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			name := "cli-" + tt.name
+			server := tt.server
+			if server == "" {
+				server = e.ArgoCD.ClusterServer
+			}
+			appFixture(t, e, name, server, tt.windows, tt.manifests)
+			args := append([]string{"app", "sync", name, "--argocd-namespace", e.ArgoCD.Namespace, "--format", "json", "--timeout", "3m"}, tt.args...)
+			r := ferry(t, env, "", args...)
+			var out struct {
+				Class    string
+				Error    string
+				NextOpen string
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+				t.Fatalf("ferry app sync --format json: %v\n%s\n%s", err, r.stdout, r.stderr)
+			}
+			if r.code != tt.code || out.Class != tt.class {
+				t.Errorf("ferry app sync = exit %d class %q (%s), want exit %d class %q", r.code, out.Class, out.Error, tt.code, tt.class)
+			}
+			if tt.class == "window" && out.NextOpen == "" {
+				t.Errorf("window outcome has no nextOpen: %s", r.stdout)
+			}
+		})
+	}
+}
+
+// TestCLIAppConflictStatusTerminate: a second sync while ferry's first operation runs is a
+// conflict (exit 6); status shows the operation; terminate ends it.
+func TestCLIAppConflictStatusTerminate(t *testing.T) {
+	e := sharedEnv.Get(t)
+	name := "cli-conflict"
+	appFixture(t, e, name, e.ArgoCD.ClusterServer, nil, map[string]string{"deploy.yaml": stuckDeployment, "later.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"})
+	env := []string{"KUBE_CONFIG_PATH=" + e.Cluster.Kubeconfig}
+	ns := []string{"--argocd-namespace", e.ArgoCD.Namespace}
+	if r := ferry(t, env, "", append([]string{"app", "sync", name, "--no-wait"}, ns...)...); r.code != 0 {
+		t.Fatalf("sync --no-wait = exit %d: %s", r.code, r.stderr)
+	}
+	r := ferry(t, env, "", append([]string{"app", "sync", name}, ns...)...)
+	if r.code != 6 || !strings.Contains(r.stderr, "Sync conflict: an operation started by ferry") {
+		t.Errorf("second sync = exit %d %q, want 6 and the conflict", r.code, r.stderr)
+	}
+	e.ArgoCD.WaitApplication(t, name, func(a *unstructuredObj) bool {
+		op := argocd.StatusOf(a).LastOperation
+		return op != nil && op.Phase == "Running"
+	}, time.Minute)
+	r = ferry(t, env, "", append([]string{"app", "status", name, "--format", "json"}, ns...)...)
+	var st argocd.Status
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || !st.OperationRunning || st.LastOperation == nil || st.LastOperation.InitiatedBy != "ferry" {
+		t.Errorf("status = %s (%v), want a running operation by ferry", r.stdout, err)
+	}
+	if r := ferry(t, env, "", append([]string{"app", "terminate", name}, ns...)...); r.code != 0 {
+		t.Errorf("terminate = exit %d %s", r.code, r.stderr)
+	}
+	e.ArgoCD.WaitApplication(t, name, func(a *unstructuredObj) bool {
+		op := argocd.StatusOf(a).LastOperation
+		return op != nil && op.Phase == "Failed" && op.Message == "Operation terminated"
+	}, time.Minute)
+	if r := ferry(t, env, "", append([]string{"app", "wait", "missing-app"}, ns...)...); r.code != 2 {
+		t.Errorf("wait on a missing app = exit %d, want 2", r.code)
+	}
+}
