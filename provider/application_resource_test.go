@@ -306,3 +306,70 @@ func TestAccApplicationConflict(t *testing.T) {
 		},
 	})
 }
+
+// TestAccApplicationOrdering: infrastructure (terraform_data) → environment → application with
+// depends_on; the sync starts only after the infrastructure exists (asserted by timestamps).
+func TestAccApplicationOrdering(t *testing.T) {
+	e := sharedEnv.Get(t)
+	env := uniqueName(t, "env")
+	app := uniqueName(t, "app")
+	v1 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("a", "v1")})
+	stamp := filepath.Join(t.TempDir(), "infra-created")
+	cfg := kubeProviderConfig(e) + fmt.Sprintf(`
+resource "terraform_data" "infra" {
+  provisioner "local-exec" {
+    command = "sleep 2; date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ > %[7]s"
+  }
+}
+
+resource "ferry_environment" "env" {
+  name                = %[1]q
+  namespaces          = [%[1]q]
+  source_repositories = ["oci://%[2]s/apps/*"]
+  cluster_resources   = ["Namespace"]
+  cluster {
+    server          = %[3]q
+    bearer_token_wo = %[4]q
+    insecure        = true
+  }
+  depends_on = [terraform_data.infra]
+}
+
+resource "ferry_application" "app" {
+  name        = %[5]q
+  environment = ferry_environment.env.project
+  bundle      = %[6]q
+  namespace   = %[1]q
+  sync_options {
+    create_namespace = true
+  }
+  depends_on = [terraform_data.infra]
+}
+`, env, e.Registry.Addr, e.ArgoCD.ClusterServer, e.Cluster.Token, app, v1.PinnedReference, stamp)
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		ExternalProviders:        map[string]resource.ExternalProvider{},
+		Steps: []resource.TestStep{{
+			Config: cfg,
+			Check: func(*terraform.State) error {
+				raw, err := os.ReadFile(stamp)
+				if err != nil {
+					return fmt.Errorf("infrastructure never ran: %v", err)
+				}
+				infra, err := time.Parse(time.RFC3339, strings.TrimSpace(string(raw)))
+				if err != nil {
+					return err
+				}
+				op := argocd.StatusOf(appLive(t, e, app)).LastOperation
+				started, err := time.Parse(time.RFC3339, op.StartedAt)
+				if err != nil {
+					return err
+				}
+				if started.Before(infra) {
+					return fmt.Errorf("sync started at %s, before the infrastructure was created at %s", started, infra)
+				}
+				return nil
+			},
+		}},
+	})
+}
