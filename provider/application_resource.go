@@ -243,16 +243,7 @@ func firstNonEmptyString(s ...string) string {
 }
 
 func (r *applicationResource) client(diags *diag.Diagnostics) *argocd.Client {
-	if r.data == nil {
-		diags.AddError("Provider Not Configured", "The ferry provider was not configured.")
-		return nil
-	}
-	c, err := r.data.argocd()
-	if err != nil {
-		diags.AddAttributeError(path.Root("kubernetes"), "Unable to Reach the Argo CD Cluster", err.Error()+"\n\nConfigure the provider's kubernetes block (or KUBE_* environment variables) for the cluster where Argo CD runs.")
-		return nil
-	}
-	return c
+	return r.data.argocdClient(diags)
 }
 
 func (r *applicationResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {

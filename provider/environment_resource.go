@@ -257,16 +257,7 @@ func (r *environmentResource) ModifyPlan(ctx context.Context, req resource.Modif
 }
 
 func (r *environmentResource) client(diags *diag.Diagnostics) *argocd.Client {
-	if r.data == nil {
-		diags.AddError("Provider Not Configured", "The ferry provider was not configured.")
-		return nil
-	}
-	c, err := r.data.argocd()
-	if err != nil {
-		diags.AddAttributeError(path.Root("kubernetes"), "Unable to Reach the Argo CD Cluster", err.Error()+"\n\nConfigure the provider's kubernetes block (or KUBE_* environment variables) for the cluster where Argo CD runs.")
-		return nil
-	}
-	return c
+	return r.data.argocdClient(diags)
 }
 
 func (r *environmentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/function"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
@@ -60,6 +61,20 @@ func (d *providerData) argocd() (*argocd.Client, error) {
 		}
 	})
 	return d.argo, d.argoErr
+}
+
+// argocdClient returns the Argo CD client, or adds a diagnostic naming the kubernetes block.
+func (d *providerData) argocdClient(diags *diag.Diagnostics) *argocd.Client {
+	if d == nil {
+		diags.AddError("Provider Not Configured", "The ferry provider was not configured.")
+		return nil
+	}
+	c, err := d.argocd()
+	if err != nil {
+		diags.AddAttributeError(path.Root("kubernetes"), "Unable to Reach the Argo CD Cluster", err.Error()+"\n\nConfigure the provider's kubernetes block (or KUBE_* environment variables) for the cluster where Argo CD runs.")
+		return nil
+	}
+	return c
 }
 
 // DefaultArgoCDNamespace is the namespace Argo CD runs in unless argocd_namespace says otherwise.

@@ -273,19 +273,7 @@ func (c *Client) ReadEnvironment(ctx context.Context, name, token string) (*Live
 			e.ClusterResources = append(e.ClusterResources, k)
 		}
 	}
-	sws, _, _ := unstructured.NestedSlice(p.Object, "spec", "syncWindows")
-	for _, sw := range sws {
-		m, ok := sw.(map[string]any)
-		if !ok {
-			continue
-		}
-		w := window.Spec{}
-		w.Kind, _ = m["kind"].(string)
-		w.Schedule, _ = m["schedule"].(string)
-		w.Duration, _ = m["duration"].(string)
-		w.TimeZone, _ = m["timeZone"].(string)
-		w.ManualSync, _ = m["manualSync"].(bool)
-		w.Description, _ = m["description"].(string)
+	for _, w := range ProjectWindows(p) {
 		if w.Description == FrozenWindowDescription && w.Kind == "deny" {
 			e.Frozen = true
 			continue
