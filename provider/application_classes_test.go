@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,4 +121,26 @@ func TestAccApplicationFailureClasses(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestAccApplicationNeedsApproval: a prune Argo CD must have confirmed is the approval class, with
+// the command that approves it.
+func TestAccApplicationNeedsApproval(t *testing.T) {
+	e := sharedEnv.Get(t)
+	env := uniqueName(t, "env")
+	app := uniqueName(t, "app")
+	confirm := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: precious\n  annotations:\n    argocd.argoproj.io/sync-options: Prune=confirm\ndata: {a: b}\n"
+	v1 := pushRelease(t, e, "apps/"+app, map[string]string{"precious.yaml": confirm, "cm.yaml": configMap("other", "1")})
+	v2 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("other", "2")})
+	prune := "sync_options {\n    prune            = true\n    create_namespace = true\n  }"
+	cfg := func(pinned string) string {
+		return strings.Replace(classConfig(testEnv{e: e}, env, app, pinned, "", ""), "  sync_options {\n    create_namespace = true\n  }\n", "  "+prune+"\n", 1)
+	}
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg(v1.PinnedReference)},
+			{Config: cfg(v2.PinnedReference), ExpectError: regexp.MustCompile(`(?s)Sync needs approval: Argo CD waits for a pruning confirmation.*argocd\.argoproj\.io/deletion-approved=`)},
+		},
+	})
 }

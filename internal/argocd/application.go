@@ -172,7 +172,9 @@ func (a App) object() *unstructured.Unstructured {
 	if a.AutoSync {
 		policy["automated"] = map[string]any{"enabled": true, "prune": a.Prune, "selfHeal": true}
 	} else {
-		policy["automated"] = map[string]any{"enabled": false}
+		// Argo CD reads prune for a manual sync from the operation; it is kept here (automated
+		// off) so the Application records what ferry was asked for.
+		policy["automated"] = map[string]any{"enabled": false, "prune": a.Prune}
 	}
 	u.Object["spec"] = map[string]any{
 		"project":     a.Project,

@@ -276,15 +276,12 @@ func TestEvaluateNeverOpens(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ws := mustParse(t, tt.specs...)
-			got, elapsed := timedEvaluate(ws, at("2026-01-07T11:00:00Z"))
+			got := Evaluate(ws, at("2026-01-07T11:00:00Z"), false)
 			if got.Open || got.NextOpen != nil || got.NextClose != nil {
 				t.Errorf("Evaluate() = open %v, NextOpen %s, NextClose %s, want closed, nil, nil", got.Open, fmtTime(got.NextOpen), fmtTime(got.NextClose))
 			}
 			if got.Reason != tt.reason {
 				t.Errorf("Evaluate().Reason = %q, want %q", got.Reason, tt.reason)
-			}
-			if limit := timeLimit(); elapsed > limit {
-				t.Errorf("Evaluate() took %v, want < %v", elapsed, limit)
 			}
 		})
 	}
@@ -292,24 +289,8 @@ func TestEvaluateNeverOpens(t *testing.T) {
 
 // timedEvaluate evaluates an automated sync three times and returns the status and the shortest
 // time taken, so that a busy machine does not fail the test.
-func timedEvaluate(ws []Window, now time.Time) (Status, time.Duration) {
-	var st Status
-	best := time.Duration(1<<63 - 1)
-	for range 3 {
-		start := time.Now()
-		st = Evaluate(ws, now, false)
-		best = min(best, time.Since(start))
-	}
-	return st, best
-}
-
-// timeLimit is the time a pathological Evaluate may take.
-func timeLimit() time.Duration {
-	if raceEnabled {
-		return 500 * time.Millisecond
-	}
-	return 50 * time.Millisecond
-}
+// NOTE: the work a pathological window may cost is bounded by a step budget (the reasons above
+// end in "search limit reached"); BenchmarkEvaluate measures the time, tests never do.
 
 func TestEvaluateSearchLimit(t *testing.T) {
 	tests := []struct {
@@ -330,15 +311,12 @@ func TestEvaluateSearchLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ws := mustParse(t, tt.specs...)
-			got, elapsed := timedEvaluate(ws, at("2026-01-07T11:00:30Z"))
+			got := Evaluate(ws, at("2026-01-07T11:00:30Z"), false)
 			if got.Open || got.NextOpen != nil {
 				t.Errorf("Evaluate() = open %v, NextOpen %s, want closed, nil", got.Open, fmtTime(got.NextOpen))
 			}
 			if !strings.HasSuffix(got.Reason, "(search limit reached)") {
 				t.Errorf("Evaluate().Reason = %q, want it to end with %q", got.Reason, "(search limit reached)")
-			}
-			if limit := timeLimit(); elapsed > limit {
-				t.Errorf("Evaluate() took %v, want < %v", elapsed, limit)
 			}
 		})
 	}
