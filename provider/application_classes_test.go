@@ -132,7 +132,8 @@ func TestAccApplicationNeedsApproval(t *testing.T) {
 	confirm := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: precious\n  annotations:\n    argocd.argoproj.io/sync-options: Prune=confirm\ndata: {a: b}\n"
 	v1 := pushRelease(t, e, "apps/"+app, map[string]string{"precious.yaml": confirm, "cm.yaml": configMap("other", "1")})
 	v2 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("other", "2")})
-	prune := "sync_options {\n    prune            = true\n    create_namespace = true\n  }"
+	// Argo CD's cascade deletion would wait for the same confirmation: keep the resources on destroy.
+	prune := "cascade_delete = false\n  sync_options {\n    prune            = true\n    create_namespace = true\n  }"
 	cfg := func(pinned string) string {
 		return strings.Replace(classConfig(testEnv{e: e}, env, app, pinned, "", ""), "  sync_options {\n    create_namespace = true\n  }\n", "  "+prune+"\n", 1)
 	}

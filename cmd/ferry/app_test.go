@@ -86,6 +86,7 @@ func TestCLIAppClasses(t *testing.T) {
 		{"transient", closed, nil, map[string]string{"cm.yaml": cmOK}, nil, 3, "transient"},
 		{"window", "", []window.Spec{{Kind: "allow", Schedule: fmt.Sprintf("0 %d * * *", later.Hour()), Duration: "1h"}}, map[string]string{"cm.yaml": cmOK}, nil, 4, "window"},
 		{"stuck", "", nil, map[string]string{"deploy.yaml": stuckDeployment, "later.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"}, []string{"--stuck-after", "10s"}, 5, "stuck"},
+		{"timeout", "", nil, map[string]string{"deploy.yaml": stuckDeployment, "later.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"}, []string{"--timeout", "20s"}, 5, "timeout"},
 	}
 	env := []string{"KUBE_CONFIG_PATH=" + e.Cluster.Kubeconfig}
 	for _, tt := range tests {
