@@ -22,7 +22,7 @@ var shared = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true})
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // setup writes an environment and pushes a bundle with manifests; it returns the client and App.
-func setup(t *testing.T, name string, manifests map[string]string) (*testenv.Env, *argocd.Client, argocd.App) {
+func setup(t testing.TB, name string, manifests map[string]string) (*testenv.Env, *argocd.Client, argocd.App) {
 	t.Helper()
 	e := shared.Get(t)
 	c, err := argocd.New(e.Cluster.RESTConfig(), e.ArgoCD.Namespace)
@@ -149,4 +149,11 @@ spec:
 	if err := c.DeleteApplication(context.Background(), a.Name, true); err != nil {
 		t.Errorf("DeleteApplication() = %v", err)
 	}
+}
+
+// setupB is setup for benchmarks: one ConfigMap whose value is v.
+func setupB(b *testing.B, e *testenv.Env, name, v string) (*testenv.Env, *argocd.Client, argocd.App) {
+	b.Helper()
+	_ = e
+	return setup(b, name, map[string]string{"cm.yaml": cm("a", v)})
 }
