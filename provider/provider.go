@@ -63,6 +63,19 @@ func (d *providerData) argocd() (*argocd.Client, error) {
 	return d.argo, d.argoErr
 }
 
+// providerDataFrom is the shared Configure of data sources and resources: nil before the provider
+// is configured, an error for anything but *providerData.
+func providerDataFrom(v any, kind string, diags *diag.Diagnostics) *providerData {
+	if v == nil {
+		return nil
+	}
+	data, ok := v.(*providerData)
+	if !ok {
+		diags.AddError("Unexpected "+kind+" Configure Type", fmt.Sprintf("Expected *providerData, got %T. Please report this issue to the provider developers.", v))
+	}
+	return data
+}
+
 // argocdClient returns the Argo CD client, or adds a diagnostic naming the kubernetes block.
 func (d *providerData) argocdClient(diags *diag.Diagnostics) *argocd.Client {
 	if d == nil {
