@@ -45,6 +45,11 @@ type ClusterOptions struct {
 	// NoControllerManager starts no kube-controller-manager at all:
 	// objects are stored but nothing acts on them.
 	NoControllerManager bool
+	// SimulatedKubelet runs a stand-in kubelet (see runSimulatedKubelet):
+	// one Ready Node named SimulatedNodeName on which every Pod is bound,
+	// reported Running and ready, and deleted when asked. Without it Pods
+	// are never scheduled and Deployments never become Available.
+	SimulatedKubelet bool
 	// ExtraAPIServerArgs are appended to kube-apiserver's command line.
 	ExtraAPIServerArgs []string
 	// ExtraControllerManagerArgs are appended to kube-controller-manager's
@@ -237,6 +242,13 @@ func startCluster(dir string, opts ClusterOptions, mode launchMode) (c *Cluster,
 		return c, err
 	}
 	c.procs = append(c.procs, p)
+	if opts.SimulatedKubelet {
+		p, err := startSimulatedKubelet(c, mode)
+		if err != nil {
+			return c, err
+		}
+		c.procs = append(c.procs, p)
+	}
 	return c, nil
 }
 

@@ -193,6 +193,96 @@ spec:
 	}
 }
 
+// TestSimulatedKubelet proves the stand-in kubelet runs Pods far enough for
+// Deployments to become Available (so Argo CD reports them Healthy), and
+// finishes their graceful deletion.
+func TestSimulatedKubelet(t *testing.T) {
+	t.Parallel()
+	c := testenv.StartCluster(t, testenv.ClusterOptions{SimulatedKubelet: true})
+	ns := c.CreateNamespace(t, "kubelet")
+	c.Apply(t, fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: %s
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: api}
+  strategy:
+    rollingUpdate: {maxUnavailable: 0, maxSurge: 1}
+  template:
+    metadata:
+      labels: {app: api}
+    spec:
+      initContainers:
+      - name: migrate
+        image: registry.invalid/migrate:1
+      containers:
+      - name: main
+        image: registry.invalid/api:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+        readinessProbe:
+          httpGet: {path: /ready, port: 8080}
+`, ns))
+	available := func(obj *unstructured.Unstructured) bool {
+		if obj == nil {
+			return false
+		}
+		status, _ := testenv.ConditionStatus(obj, "Available")
+		ready, _, _ := unstructured.NestedInt64(obj.Object, "status", "readyReplicas")
+		updated, _, _ := unstructured.NestedInt64(obj.Object, "status", "updatedReplicas")
+		observed, _, _ := unstructured.NestedInt64(obj.Object, "status", "observedGeneration")
+		return status == "True" && ready == 3 && updated == 3 && observed == obj.GetGeneration()
+	}
+	c.WaitFor(t, "apps/v1", "Deployment", ns, "api", available, 2*time.Minute)
+	pods, err := c.Resource(t, "v1", "Pod").Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 3 {
+		t.Fatalf("Pods = %d, want 3", len(pods.Items))
+	}
+	for _, p := range pods.Items {
+		if got := str(&p, "spec", "nodeName"); got != testenv.SimulatedNodeName {
+			t.Errorf("Pod %s nodeName = %q, want %q", p.GetName(), got, testenv.SimulatedNodeName)
+		}
+		if got := str(&p, "status", "phase"); got != "Running" {
+			t.Errorf("Pod %s phase = %q, want Running", p.GetName(), got)
+		}
+		if status, _ := testenv.ConditionStatus(&p, "Ready"); status != "True" {
+			t.Errorf("Pod %s Ready = %q, want True", p.GetName(), status)
+		}
+	}
+
+	// A rolling update replaces every Pod: the old ones are deleted
+	// gracefully and only go away because the kubelet confirms it.
+	c.Apply(t, fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: %s
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: api}
+  template:
+    metadata:
+      labels: {app: api, version: "2"}
+    spec:
+      containers:
+      - name: main
+        image: registry.invalid/api:2
+`, ns))
+	c.WaitFor(t, "apps/v1", "Deployment", ns, "api", func(obj *unstructured.Unstructured) bool {
+		_, reason := testenv.ConditionStatus(obj, "Progressing")
+		total, _, _ := unstructured.NestedInt64(obj.Object, "status", "replicas")
+		return available(obj) && reason == "NewReplicaSetAvailable" && total == 3
+	}, 2*time.Minute)
+	for _, p := range pods.Items {
+		c.WaitFor(t, "v1", "Pod", ns, p.GetName(), func(obj *unstructured.Unstructured) bool { return obj == nil }, 2*time.Minute)
+	}
+}
+
 // TestDeletion proves the garbage collector and the namespace controller
 // run: owned objects go away with their owner, foreground deletion completes,
 // and a deleted namespace is emptied and removed.
@@ -451,7 +541,7 @@ func TestUpDown(t *testing.T) {
 			t.Errorf("testenv up output = %q, want it to contain %q", out, want)
 		}
 	}
-	if got, want := len(s.Processes), 7; got != want {
+	if got, want := len(s.Processes), 8; got != want { // registry, etcd, apiserver, kcm, simulated kubelet, redis, repo-server, controller
 		t.Errorf("recorded processes = %d, want %d", got, want)
 	}
 	// up has returned: the processes outlive it, and are not our children.
@@ -474,6 +564,18 @@ func TestUpDown(t *testing.T) {
 	if _, err := dyn.Resource(schemaNamespaces).Get(context.Background(), "argocd", metav1.GetOptions{}); err != nil {
 		t.Errorf("get namespace argocd through the kubeconfig: %v", err)
 	}
+	// The simulated kubelet (this binary re-executed, detached) registered its Node.
+	if _, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "nodes"}).Get(context.Background(), testenv.SimulatedNodeName, metav1.GetOptions{}); err != nil {
+		t.Errorf("get node %s: %v", testenv.SimulatedNodeName, err)
+	}
+	// The token and CA files let a ferry_environment reach the cluster.
+	token, err := os.ReadFile(s.ClusterTokenFile)
+	if err != nil || !strings.Contains(readFile(t, s.Kubeconfig), "token: "+string(token)) {
+		t.Errorf("token file %s (%v) does not hold the kubeconfig's token", s.ClusterTokenFile, err)
+	}
+	if ca := readFile(t, s.ClusterCAFile); !strings.HasPrefix(ca, "-----BEGIN CERTIFICATE-----") {
+		t.Errorf("CA file %s = %q, want a PEM certificate", s.ClusterCAFile, ca)
+	}
 	if resp, err := http.Get("http://" + s.RegistryAddr + "/v2/"); err != nil {
 		t.Errorf("GET registry /v2/: %v", err)
 	} else {
@@ -493,6 +595,15 @@ func TestUpDown(t *testing.T) {
 		t.Errorf("state directory after down: %v, want it removed", err)
 	}
 	run("down") // idempotent
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // BenchmarkStartWarm measures how long Start takes for a registry, a

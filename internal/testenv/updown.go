@@ -47,6 +47,11 @@ type UpState struct {
 	Kubeconfig string `json:"kubeconfig"`
 	// ClusterServer is the API server's URL (also Argo CD's destination server).
 	ClusterServer string `json:"clusterServer"`
+	// ClusterCAFile is the PEM file of the CA of the API server's certificate.
+	ClusterCAFile string `json:"clusterCAFile"`
+	// ClusterTokenFile holds the cluster-admin bearer token of the
+	// kubeconfig (mode 0600), e.g. for a ferry_environment's cluster block.
+	ClusterTokenFile string `json:"clusterTokenFile"`
 	// RegistryAddr is the registry's "127.0.0.1:PORT" (plain HTTP, no auth
 	// unless Options.RegistryOptions.Auth).
 	RegistryAddr string `json:"registryAddr"`
@@ -62,6 +67,7 @@ type UpState struct {
 
 // Exports returns the state as shell export lines: KUBECONFIG,
 // FERRY_TESTENV_DIR, FERRY_TESTENV_REGISTRY, FERRY_TESTENV_CLUSTER_SERVER,
+// FERRY_TESTENV_CLUSTER_CA_FILE, FERRY_TESTENV_CLUSTER_TOKEN_FILE,
 // FERRY_TESTENV_ARGOCD_NAMESPACE (and the registry credentials, if any).
 func (s *UpState) Exports() string {
 	var b strings.Builder
@@ -76,6 +82,8 @@ func (s *UpState) Exports() string {
 	export("FERRY_TESTENV_REGISTRY_USERNAME", s.RegistryUsername)
 	export("FERRY_TESTENV_REGISTRY_PASSWORD", s.RegistryPassword)
 	export("FERRY_TESTENV_CLUSTER_SERVER", s.ClusterServer)
+	export("FERRY_TESTENV_CLUSTER_CA_FILE", s.ClusterCAFile)
+	export("FERRY_TESTENV_CLUSTER_TOKEN_FILE", s.ClusterTokenFile)
 	export("FERRY_TESTENV_ARGOCD_NAMESPACE", s.ArgoCDNamespace)
 	return b.String()
 }
@@ -112,8 +120,11 @@ func Up(dir string, opts Options) (*UpState, error) {
 		return nil, err
 	}
 	s := &UpState{Dir: abs}
+	var errs []error
 	if e.Cluster != nil {
 		s.Kubeconfig, s.ClusterServer = e.Cluster.Kubeconfig, e.Cluster.Host
+		s.ClusterCAFile, s.ClusterTokenFile = filepath.Join(abs, "cluster", "ca.pem"), filepath.Join(abs, "cluster", "token")
+		errs = append(errs, os.WriteFile(s.ClusterCAFile, e.Cluster.CAData, 0o644), os.WriteFile(s.ClusterTokenFile, []byte(e.Cluster.Token), 0o600))
 	}
 	if e.Registry != nil {
 		s.RegistryAddr, s.RegistryUsername, s.RegistryPassword = e.Registry.Addr, e.Registry.Username, e.Registry.Password
@@ -129,7 +140,7 @@ func Up(dir string, opts Options) (*UpState, error) {
 	if err == nil {
 		err = os.WriteFile(filepath.Join(abs, stateFile), append(b, '\n'), 0o600)
 	}
-	if err != nil {
+	if err = errors.Join(append(errs, err)...); err != nil {
 		return nil, errors.Join(fmt.Errorf("write state: %w", err), e.Stop())
 	}
 	return s, nil

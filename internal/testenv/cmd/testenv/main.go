@@ -33,7 +33,8 @@ func main() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: testenv up [-argocd=false] [-registry-auth]   start registry, cluster and Argo CD, detached
+	fmt.Fprint(w, `usage: testenv up [-argocd=false] [-kubelet=false] [-registry-auth]
+                                                     start registry, cluster and Argo CD, detached
        testenv env                                   print the export lines of the running environment
        testenv status                                list the environment's processes
        testenv down                                  stop every process and remove the state
@@ -54,6 +55,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		flags.SetOutput(stderr)
 		argocd := flags.Bool("argocd", true, "start Argo CD")
 		auth := flags.Bool("registry-auth", false, "give the registry htpasswd auth")
+		kubelet := flags.Bool("kubelet", true, "run the simulated kubelet, so Pods run and Deployments become Available")
 		if err := flags.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -62,6 +64,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			Registry:        true,
 			RegistryOptions: testenv.RegistryOptions{Auth: *auth},
 			Cluster:         true,
+			ClusterOptions:  testenv.ClusterOptions{SimulatedKubelet: *kubelet},
 			ArgoCD:          *argocd,
 		})
 		if err != nil {
