@@ -39,7 +39,7 @@ func (m *environmentResourceModel) environment(ctx context.Context, diags *diag.
 		}
 		e.RegistryCredentials = &argocd.RegistryCredentials{URL: url, Username: r.Username.ValueString(), Password: r.Password.ValueString(), PlainHTTP: r.PlainHTTP.ValueBool()}
 	}
-	e.Windows, _ = windowSpecs(m.Windows)
+	e.Windows, _ = windowSpecs(ctx, m.Windows)
 	return e
 }
 
@@ -138,17 +138,19 @@ func (m *environmentResourceModel) fromLive(ctx context.Context, live *argocd.Li
 	}
 	m.RepositorySecret = types.StringValue(live.RepositorySecret)
 
-	var ws []windowModel
+	priorWs, _ := windowModels(ctx, m.Windows)
+	ws := []windowModel{}
 	for i, w := range e.Windows {
 		var p windowModel
-		if i < len(m.Windows) {
-			p = m.Windows[i]
+		if i < len(priorWs) {
+			p = priorWs[i]
 		} else {
 			p = windowModel{TimeZone: types.StringNull(), ManualSync: types.BoolNull(), Description: types.StringNull()}
 		}
 		ws = append(ws, windowModelOf(p, w))
 	}
-	m.Windows = ws
+	m.Windows, d = types.ListValueFrom(ctx, types.ObjectType{AttrTypes: windowAttrTypes}, ws)
+	diags.Append(d...)
 }
 
 func windowModelOf(prior windowModel, w window.Spec) windowModel {

@@ -147,7 +147,7 @@ func (r *environmentResource) ValidateConfig(ctx context.Context, req resource.V
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	specs, known := windowSpecs(m.Windows)
+	specs, known := windowSpecs(ctx, m.Windows)
 	if known {
 		resp.Diagnostics.Append(windowDiagnostics(specs, path.Root("deployment_window"))...)
 	}
@@ -174,7 +174,11 @@ func (r *environmentResource) ValidateConfig(ctx context.Context, req resource.V
 }
 
 // windowSpecs converts the blocks; known is false while any value is unknown.
-func windowSpecs(blocks []windowModel) ([]window.Spec, bool) {
+func windowSpecs(ctx context.Context, l types.List) ([]window.Spec, bool) {
+	blocks, known := windowModels(ctx, l)
+	if !known {
+		return nil, false
+	}
 	var specs []window.Spec
 	for _, w := range blocks {
 		for _, v := range []types.String{w.Kind, w.Schedule, w.Duration, w.TimeZone, w.Description} {
@@ -228,7 +232,7 @@ func (r *environmentResource) ModifyPlan(ctx context.Context, req resource.Modif
 	if len(m.Namespaces.Elements()) == 0 && m.Namespaces.IsUnknown() && !m.Name.IsUnknown() {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("namespaces"), []string{m.Name.ValueString()})...)
 	}
-	specs, known := windowSpecs(m.Windows)
+	specs, known := windowSpecs(ctx, m.Windows)
 	if !known || m.Frozen.IsUnknown() {
 		return
 	}

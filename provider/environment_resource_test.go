@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -338,4 +339,64 @@ func TestAccEnvironmentInvalid(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestAccEnvironmentDynamicWindows builds the windows with a dynamic block over values that are
+// unknown at validation (a variable) and at plan (another resource's output), as a per-customer
+// module does with its list of windows.
+func TestAccEnvironmentDynamicWindows(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv.Get(t)
+	name := uniqueName(t, "env")
+	windows := `
+  dynamic "deployment_window" {
+    for_each = terraform_data.windows.output == null ? [] : terraform_data.windows.output
+    content {
+      kind        = deployment_window.value.kind
+      schedule    = deployment_window.value.schedule
+      duration    = deployment_window.value.duration
+      description = deployment_window.value.description
+    }
+  }
+`
+	cfg := func() string {
+		return environmentConfig(e, envConfig{name: name, windows: windows}) + `
+variable "windows" {
+  type = list(object({ kind = string, schedule = string, duration = string, description = string }))
+}
+
+resource "terraform_data" "windows" {
+  input = var.windows
+}
+`
+	}
+	vars := func(n int) config.Variables {
+		var ws []config.Variable
+		for i := range n {
+			ws = append(ws, config.ObjectVariable(map[string]config.Variable{
+				"kind": config.StringVariable("deny"), "schedule": config.StringVariable(fmt.Sprintf("0 0 %d 12 *", 24+i)),
+				"duration": config.StringVariable("24h"), "description": config.StringVariable(fmt.Sprintf("holiday %d", i)),
+			}))
+		}
+		return config.Variables{"windows": config.ListVariable(ws...)}
+	}
+	addr := "ferry_environment.acme"
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg(), ConfigVariables: vars(2),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("deployment_window").AtSliceIndex(1).AtMapKey("schedule"), knownvalue.StringExact("0 0 25 12 *")),
+				},
+			},
+			{Config: cfg(), ConfigVariables: vars(2), PlanOnly: true},
+			{
+				Config: cfg(), ConfigVariables: vars(0),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("deployment_window"), knownvalue.ListExact([]knownvalue.Check{})),
+				},
+			},
+		},
+	})
 }

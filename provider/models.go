@@ -1,6 +1,9 @@
 package provider
 
 import (
+	"context"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 )
 
@@ -100,7 +103,7 @@ type environmentResourceModel struct {
 	SourceRepositories  types.List                `tfsdk:"source_repositories"`
 	ClusterResources    types.List                `tfsdk:"cluster_resources"`
 	RegistryCredentials *registryCredentialsModel `tfsdk:"registry_credentials"`
-	Windows             []windowModel             `tfsdk:"deployment_window"`
+	Windows             types.List                `tfsdk:"deployment_window"` // of windowModel; unknown while a dynamic block's for_each is
 	Frozen              types.Bool                `tfsdk:"frozen"`
 	Project             types.String              `tfsdk:"project"`
 	ClusterSecret       types.String              `tfsdk:"cluster_secret"`
@@ -128,6 +131,24 @@ type registryCredentialsModel struct {
 }
 
 // windowModel is one deployment_window block. //< environmentResourceModel
+// windowAttrTypes is windowModel's object type.
+var windowAttrTypes = map[string]attr.Type{
+	"kind": types.StringType, "schedule": types.StringType, "duration": types.StringType,
+	"time_zone": types.StringType, "manual_sync": types.BoolType, "description": types.StringType,
+}
+
+// windowModels reads the deployment_window blocks; known is false while the list or any value in it
+// is unknown (e.g. a dynamic block over an unknown variable at validation).
+func windowModels(ctx context.Context, l types.List) (ws []windowModel, known bool) {
+	if l.IsUnknown() {
+		return nil, false
+	}
+	if diags := l.ElementsAs(ctx, &ws, false); diags.HasError() {
+		return nil, false
+	}
+	return ws, true
+}
+
 type windowModel struct {
 	Kind        types.String `tfsdk:"kind"`
 	Schedule    types.String `tfsdk:"schedule"`

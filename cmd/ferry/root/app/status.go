@@ -39,10 +39,11 @@ func statusCmd() *cobra.Command {
 				return classError(err)
 			}
 			return opts.Format.Render(cmd.OutOrStdout(), s, func(w io.Writer) error {
-				fmt.Fprintf(w, "Name:      %s\nProject:   %s\nSource:    %s @ %s\nSync:      %s at %s\nHealth:    %s %s\nReconciled: %s\n",
-					s.Name, s.Project, s.RepoURL, s.TargetRevision, s.SyncStatus, s.Revision, s.HealthStatus, s.HealthMessage, s.ReconciledAt)
+				health := strings.TrimSpace(s.HealthStatus + " " + s.HealthMessage)
+				fmt.Fprintf(w, "Name:       %s\nProject:    %s\nSource:     %s @ %s\nSync:       %s at %s\nHealth:     %s\nReconciled: %s\n",
+					s.Name, s.Project, s.RepoURL, s.TargetRevision, s.SyncStatus, s.Revision, health, s.ReconciledAt)
 				if op := s.LastOperation; op != nil {
-					fmt.Fprintf(w, "Operation: %s by %s (request %s), started %s, finished %s, retries %d\n           %s\n",
+					fmt.Fprintf(w, "Operation:  %s by %s (request %s), started %s, finished %s, retries %d\n            %s\n",
 						op.Phase, op.InitiatedBy, op.RequestID, op.StartedAt, op.FinishedAt, op.RetryCount, op.Message)
 				}
 				if len(s.Conditions) > 0 {
