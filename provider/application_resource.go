@@ -157,17 +157,21 @@ func (r *applicationResource) Configure(_ context.Context, req resource.Configur
 
 // ValidateConfig refuses a tag-pinned bundle and an override without a reason at plan time.
 func (r *applicationResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var m applicationResourceModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	// Single attributes rather than the whole model: Terraform validates every resource of a plan,
+	// and the framework's struct conversion is most of a large plan's provider time.
+	var bundleRef, policy, reason types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("bundle"), &bundleRef)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("window_policy"), &policy)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("override_reason"), &reason)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if !m.Bundle.IsUnknown() && !m.Bundle.IsNull() {
-		if _, _, err := pinnedBundle(m.Bundle.ValueString()); err != nil {
+	if !bundleRef.IsUnknown() && !bundleRef.IsNull() {
+		if _, _, err := pinnedBundle(bundleRef.ValueString()); err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("bundle"), "Bundle Not Pinned By Digest", err.Error())
 		}
 	}
-	if m.WindowPolicy.ValueString() == string(argocd.WindowOverride) && !m.OverrideReason.IsUnknown() && strings.TrimSpace(m.OverrideReason.ValueString()) == "" {
+	if policy.ValueString() == string(argocd.WindowOverride) && !reason.IsUnknown() && strings.TrimSpace(reason.ValueString()) == "" {
 		resp.Diagnostics.AddAttributeError(path.Root("override_reason"), "Missing Override Reason",
 			"window_policy = \"override\" deploys through a closed deployment window; set override_reason to why. It is recorded on the Application and in the operation.")
 	}
@@ -194,23 +198,37 @@ func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
 		return
 	}
-	var state, plan applicationResourceModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || plan.Bundle.IsUnknown() || !plan.Wait.ValueBool() {
+	// Single attributes rather than whole models (see ValidateConfig).
+	var (
+		name, planBundle, stateBundle, syncedRevision, syncStatus types.String
+		wait                                                     types.Bool
+	)
+	for _, g := range []struct {
+		from interface {
+			GetAttribute(context.Context, path.Path, any) diag.Diagnostics
+		}
+		attr   string
+		target any
+	}{
+		{req.Plan, "name", &name}, {req.Plan, "bundle", &planBundle}, {req.Plan, "wait", &wait},
+		{req.State, "bundle", &stateBundle}, {req.State, "synced_revision", &syncedRevision}, {req.State, "sync_status", &syncStatus},
+	} {
+		resp.Diagnostics.Append(g.from.GetAttribute(ctx, path.Root(g.attr), g.target)...)
+	}
+	if resp.Diagnostics.HasError() || planBundle.IsUnknown() || !wait.ValueBool() {
 		// NOTE: with wait = false ferry does not follow the sync, so it does not plan re-syncs either.
 		return
 	}
-	_, digest, err := pinnedBundle(plan.Bundle.ValueString())
+	_, digest, err := pinnedBundle(planBundle.ValueString())
 	if err != nil {
 		return
 	}
 	why := ""
 	switch {
-	case state.SyncedRevision.ValueString() != digest:
-		why = fmt.Sprintf("it is at revision %s, not %s", firstNonEmptyString(state.SyncedRevision.ValueString(), "(none)"), digest)
-	case state.SyncStatus.ValueString() != "Synced":
-		why = "it is " + firstNonEmptyString(state.SyncStatus.ValueString(), "not synced") + " (changed outside Terraform)"
+	case syncedRevision.ValueString() != digest:
+		why = fmt.Sprintf("it is at revision %s, not %s", firstNonEmptyString(syncedRevision.ValueString(), "(none)"), digest)
+	case syncStatus.ValueString() != "Synced":
+		why = "it is " + firstNonEmptyString(syncStatus.ValueString(), "not synced") + " (changed outside Terraform)"
 	}
 	if why == "" {
 		return
@@ -219,9 +237,9 @@ func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 	resp.Plan.SetAttribute(ctx, path.Root("health_status"), types.StringUnknown())
 	resp.Plan.SetAttribute(ctx, path.Root("synced_revision"), types.StringUnknown())
 	resp.Plan.SetAttribute(ctx, path.Root("last_operation"), types.ObjectUnknown(lastOperationAttrTypes))
-	if state.Bundle.Equal(plan.Bundle) {
+	if stateBundle.Equal(planBundle) {
 		resp.Diagnostics.AddWarning("Application Drifted",
-			fmt.Sprintf("Application %s will be synced again: %s.", plan.Name.ValueString(), why))
+			fmt.Sprintf("Application %s will be synced again: %s.", name.ValueString(), why))
 	}
 }
 

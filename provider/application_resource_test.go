@@ -27,7 +27,7 @@ import (
 
 // pushRelease pushes a release with the given manifests to the shared registry and returns the
 // pinned reference.
-func pushRelease(t *testing.T, e *testenv.Env, repo string, manifests map[string]string) *bundle.PushResult {
+func pushRelease(t testing.TB, e *testenv.Env, repo string, manifests map[string]string) *bundle.PushResult {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: 1.0.0\nmanifests: m\n"}
@@ -371,5 +371,109 @@ resource "ferry_application" "app" {
 				return nil
 			},
 		}},
+	})
+}
+
+// TestAccApplicationAutoSync: with auto_sync = true ferry turns on Argo CD's automated sync and
+// waits for it to reach each bundle digest, without starting an operation of its own.
+func TestAccApplicationAutoSync(t *testing.T) {
+	e := sharedEnv.Get(t)
+	env := uniqueName(t, "env")
+	app := uniqueName(t, "app")
+	v1 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("settings", "v1")})
+	v2 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("settings", "v2")})
+	addr := "ferry_application.app"
+	apps := e.Cluster.Dynamic(t).Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace)
+	automated := func(digest string) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			a, err := apps.Get(context.Background(), app, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if _, found, _ := unstructured.NestedMap(a.Object, "spec", "syncPolicy", "automated"); !found {
+				return fmt.Errorf("spec.syncPolicy.automated missing: %v", a.Object["spec"])
+			}
+			if enabled, found, _ := unstructured.NestedBool(a.Object, "spec", "syncPolicy", "automated", "enabled"); found && !enabled {
+				return fmt.Errorf("spec.syncPolicy.automated.enabled = false, want automated sync on")
+			}
+			if by, _, _ := unstructured.NestedBool(a.Object, "status", "operationState", "operation", "initiatedBy", "automated"); !by {
+				return fmt.Errorf("the last operation was not started by Argo CD's automated sync: %v", a.Object["status"].(map[string]any)["operationState"])
+			}
+			if rev, _, _ := unstructured.NestedString(a.Object, "status", "sync", "revision"); rev != digest {
+				return fmt.Errorf("synced revision = %s, want %s", rev, digest)
+			}
+			return nil
+		}
+	}
+	step := func(r *bundle.PushResult) resource.TestStep {
+		return resource.TestStep{
+			Config: appConfig(e, env, app, r.PinnedReference, "  auto_sync = true\n"),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("sync_status"), knownvalue.StringExact("Synced")),
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("health_status"), knownvalue.StringExact("Healthy")),
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("synced_revision"), knownvalue.StringExact(r.Digest)),
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("auto_sync"), knownvalue.Bool(true)),
+			},
+			Check: automated(r.Digest),
+		}
+	}
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			step(v1),
+			step(v2),
+			{Config: appConfig(e, env, app, v2.PinnedReference, "  auto_sync = true\n"), ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+		},
+	})
+}
+
+// TestAccApplicationRetry: the retry block becomes Argo CD's own retry policy, copied into the
+// operation ferry requests; a sync that keeps failing ends after Argo CD's retries, with the count.
+func TestAccApplicationRetry(t *testing.T) {
+	e := sharedEnv.Get(t)
+	env := uniqueName(t, "env")
+	app := uniqueName(t, "app")
+	// A ConfigMap with an invalid name: the API server rejects it at every attempt.
+	bad := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("Not_A_Valid_Name", "v1")})
+	good := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("settings", "v1")})
+	retry := `  retry {
+    limit                = 2
+    backoff_duration     = "1s"
+    backoff_factor       = 2
+    backoff_max_duration = "3s"
+  }
+`
+	apps := e.Cluster.Dynamic(t).Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace)
+	addr := "ferry_application.app"
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      appConfig(e, env, app, bad.PinnedReference, retry),
+				ExpectError: regexp.MustCompile(`(?s)Sync failed.*Not_A_Valid_Name`),
+			},
+			{
+				// Argo CD ran the failed operation with the retry policy ferry copied in, and retried it.
+				PreConfig: func() {
+					a, err := apps.Get(context.Background(), app, metav1.GetOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					limit, _, _ := unstructured.NestedInt64(a.Object, "status", "operationState", "operation", "retry", "limit")
+					backoff, _, _ := unstructured.NestedString(a.Object, "status", "operationState", "operation", "retry", "backoff", "duration")
+					count, _, _ := unstructured.NestedInt64(a.Object, "status", "operationState", "retryCount")
+					if limit != 2 || backoff != "1s" || count != 2 {
+						t.Fatalf("failed operation: retry limit %d backoff %q retryCount %d, want 2, 1s, 2", limit, backoff, count)
+					}
+				},
+				Config: appConfig(e, env, app, good.PinnedReference, retry),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("synced_revision"), knownvalue.StringExact(good.Digest)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("retry").AtMapKey("limit"), knownvalue.Int64Exact(2)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("retry").AtMapKey("backoff_max_duration"), knownvalue.StringExact("3s")),
+				},
+			},
+			{Config: appConfig(e, env, app, good.PinnedReference, retry), ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+		},
 	})
 }

@@ -28,8 +28,12 @@ spec:
     spec: {containers: [{name: api, image: "registry.example.com/api@sha256:1111111111111111111111111111111111111111111111111111111111111111"}]}
 `
 
-// appFixture writes an environment and an Application (not synced) of a pushed bundle.
-func appFixture(t *testing.T, e *testenv.Env, name, server string, windows []window.Spec, manifests map[string]string) {
+// withPrune makes appFixture's Application prune.
+func withPrune(a *argocd.App) { a.Prune = true }
+
+// appFixture writes an environment and an Application (not synced) of a pushed bundle; edit
+// changes the Application before it is applied.
+func appFixture(t *testing.T, e *testenv.Env, name, server string, windows []window.Spec, manifests map[string]string, edit ...func(*argocd.App)) {
 	t.Helper()
 	ctx := context.Background()
 	c, err := argocd.New(e.Cluster.RESTConfig(), e.ArgoCD.Namespace)
@@ -57,8 +61,12 @@ func appFixture(t *testing.T, e *testenv.Env, name, server string, windows []win
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ApplyApplication(ctx, argocd.App{Name: name, Project: name, RepoURL: ref.OCIURL(), Digest: res.Digest, Server: server, Namespace: name,
-		SyncOptions: []string{argocd.SyncOptionCreateNamespace}}); err != nil {
+	a := argocd.App{Name: name, Project: name, RepoURL: ref.OCIURL(), Digest: res.Digest, Server: server, Namespace: name,
+		SyncOptions: []string{argocd.SyncOptionCreateNamespace}}
+	for _, f := range edit {
+		f(&a)
+	}
+	if _, err := c.ApplyApplication(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -115,6 +123,46 @@ func TestCLIAppClasses(t *testing.T) {
 				t.Errorf("window outcome has no nextOpen: %s", r.stdout)
 			}
 		})
+	}
+}
+
+// TestCLIAppNeedsApproval: a prune Argo CD must have confirmed ends `ferry app sync` with the
+// approval class and its own exit code, naming the resource.
+func TestCLIAppNeedsApproval(t *testing.T) {
+	e := sharedEnv.Get(t)
+	name := "cli-approval"
+	confirm := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: precious\n  annotations:\n    argocd.argoproj.io/sync-options: Prune=confirm\ndata: {a: b}\n"
+	appFixture(t, e, name, e.ArgoCD.ClusterServer, nil, map[string]string{"precious.yaml": confirm, "cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other}\ndata: {v: \"1\"}\n"})
+	env := []string{"KUBE_CONFIG_PATH=" + e.Cluster.Kubeconfig}
+	args := []string{"app", "sync", name, "--argocd-namespace", e.ArgoCD.Namespace, "--format", "json", "--timeout", "3m"}
+	if r := ferry(t, env, "", args...); r.code != 0 {
+		t.Fatalf("first sync: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// The next release drops the ConfigMap, with pruning on.
+	appFixture(t, e, name, e.ArgoCD.ClusterServer, nil, map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other}\ndata: {v: \"2\"}\n"}, withPrune)
+	r := ferry(t, env, "", args...)
+	var out struct {
+		Class     string
+		Error     string
+		Resources []struct{ Kind, Name string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("ferry app sync --format json: %v\n%s\n%s", err, r.stdout, r.stderr)
+	}
+	if r.code != 7 || out.Class != "approval" {
+		t.Fatalf("ferry app sync = exit %d class %q (%s), want exit 7 class approval", r.code, out.Class, out.Error)
+	}
+	found := false
+	for _, res := range out.Resources {
+		found = found || (res.Kind == "ConfigMap" && res.Name == "precious")
+	}
+	if !found {
+		t.Errorf("resources = %+v, want ConfigMap precious", out.Resources)
+	}
+	// Without JSON, the error says how to approve.
+	r = ferry(t, env, "", "app", "wait", name, "--argocd-namespace", e.ArgoCD.Namespace, "--timeout", "1m")
+	if r.code != 7 || !strings.Contains(r.stderr, "argocd.argoproj.io/deletion-approved") {
+		t.Errorf("ferry app wait = exit %d\n%s%s, want exit 7 naming the approval annotation", r.code, r.stdout, r.stderr)
 	}
 }
 

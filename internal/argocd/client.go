@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,11 +53,31 @@ func New(cfg *rest.Config, namespace string) (*Client, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "ferry"
 	}
+	// client-go's default of 5 requests per second would make a plan of hundreds of applications
+	// wait on the client side; these are kubectl's limits.
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		cfg.QPS, cfg.Burst = 50, 300
+	}
+	if cfg.WarningHandler == nil && cfg.WarningHandlerWithContext == nil {
+		cfg.WarningHandler = quietFinalizerWarning{rest.WarningLogger{}}
+	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	return &Client{dyn: dyn, namespace: namespace}, nil
+}
+
+// quietFinalizerWarning drops the API server's warning about Argo CD's own finalizer name
+// ("resources-finalizer.argocd.argoproj.io" is not path-qualified), which every write of a
+// cascading Application would otherwise print; other warnings go to next.
+type quietFinalizerWarning struct{ next rest.WarningHandler }
+
+func (q quietFinalizerWarning) HandleWarningHeader(code int, agent, text string) {
+	if strings.Contains(text, ResourcesFinalizer) && strings.Contains(text, "domain-qualified finalizer") {
+		return
+	}
+	q.next.HandleWarningHeader(code, agent, text)
 }
 
 // NewFromDynamic returns a client over an existing dynamic client.

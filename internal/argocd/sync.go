@@ -775,9 +775,8 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 			return nil, true, &SyncError{Class: ClassWindow, Summary: "deployment window closed for " + f.a.Project + " while the sync was queued", LastMessage: op.Message, RequestID: f.rid,
 				Advice: "Argo CD runs the queued operation when the window opens; terminate it with `ferry app terminate " + f.a.Name + "` once the window is open if it must not run."}
 		}
-		if strings.HasPrefix(op.Message, "waiting for pruning confirmation") {
-			return nil, true, &SyncError{Class: ClassApproval, Summary: "Sync needs approval: Argo CD waits for a pruning confirmation", LastMessage: op.Message, RequestID: f.rid,
-				Advice: fmt.Sprintf("Approve with: kubectl -n %s annotate application %s argocd.argoproj.io/deletion-approved=%s", f.c.namespace, f.a.Name, now.UTC().Format(time.RFC3339))}
+		if err := approvalError(f.c.namespace, f.a.Name, op.Message, f.rid, now); err != nil {
+			return nil, true, err
 		}
 		if op.FinishedAt != "" && op.RetryCount > 0 {
 			f.opts.progress("Argo CD is retrying the sync (attempt %d): %s", op.RetryCount, op.Message)
@@ -916,6 +915,36 @@ func classifyMessage(msg string, app *unstructured.Unstructured) Class {
 
 // failingResources lists the resources of the last sync result that failed, then the unhealthy
 // ones Argo CD reports.
+// pruneConfirmationPrefix starts the message of an operation that waits for a Prune=confirm
+// resource to be approved (argocd.md §6, failure 14).
+const pruneConfirmationPrefix = "waiting for pruning confirmation of "
+
+// approvalError is the approval class for a running operation with message msg, or nil when the
+// operation is not waiting for a confirmation.
+func approvalError(namespace, app, msg, rid string, now time.Time) *SyncError {
+	if !strings.HasPrefix(msg, pruneConfirmationPrefix) {
+		return nil
+	}
+	return &SyncError{Class: ClassApproval, Summary: "Sync needs approval: Argo CD waits for a pruning confirmation", LastMessage: msg, RequestID: rid,
+		Resources: waitingFor(msg, pruneConfirmationPrefix, "RequiresPruningConfirmation"),
+		Advice:    fmt.Sprintf("Approve with: kubectl -n %s annotate application %s argocd.argoproj.io/deletion-approved=%s", namespace, app, now.UTC().Format(time.RFC3339))}
+}
+
+// waitingFor returns the resource a Running operation's message names after prefix, in Argo CD's
+// "<group>/<kind>/<name>[ and N more resources]" form (argocd.md §6), with status.
+func waitingFor(msg, prefix, status string) []Resource {
+	rest, ok := strings.CutPrefix(msg, prefix)
+	if !ok {
+		return nil
+	}
+	rest, _, _ = strings.Cut(rest, " and ")
+	parts := strings.SplitN(rest, "/", 3)
+	if len(parts) != 3 || parts[1] == "" || parts[2] == "" {
+		return nil
+	}
+	return []Resource{{Group: parts[0], Kind: parts[1], Name: parts[2], Status: status}}
+}
+
 func failingResources(app *unstructured.Unstructured) []Resource {
 	if app == nil {
 		return nil
@@ -1015,6 +1044,11 @@ func (c *Client) Wait(ctx context.Context, name, digest string, opts SyncOptions
 		if s.OperationRunning {
 			if s.LastOperation != nil && strings.Contains(s.LastOperation.Message, "blocked by sync window") && opts.WindowPolicy != WindowWait {
 				return true, &SyncError{Class: ClassWindow, Summary: "deployment window closed for " + s.Project, LastMessage: s.LastOperation.Message}
+			}
+			if s.LastOperation != nil {
+				if err := approvalError(c.namespace, name, s.LastOperation.Message, s.LastOperation.RequestID, opts.Now()); err != nil {
+					return true, err
+				}
 			}
 			return false, nil
 		}

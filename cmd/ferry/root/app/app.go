@@ -21,6 +21,7 @@ const (
 	ExitWindow   = 4
 	ExitStuck    = 5
 	ExitConflict = 6
+	ExitApproval = 7
 )
 
 // New returns the `ferry app` command.
@@ -73,6 +74,8 @@ func classError(err error) error {
 		code = ExitStuck
 	case argocd.ClassConflict:
 		code = ExitConflict
+	case argocd.ClassApproval:
+		code = ExitApproval
 	}
 	return &option.Error{Err: fmt.Errorf("%s [%s]", se.Error(), se.Class), Recommendation: se.Detail(), Code: code}
 }

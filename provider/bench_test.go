@@ -1,0 +1,193 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
+)
+
+// BenchmarkPlanRefresh measures `terraform plan` of a configuration with N ferry_application
+// resources (default 500, FERRY_BENCH_APPS overrides), every one Synced and Healthy in the real
+// Argo CD, against the same plan of N terraform_data resources, and reports the ratio
+// (target ≤ 1.5). Both plans refresh every resource with Terraform's default parallelism and must
+// find nothing to change. The provider is the real binary, as Terraform runs it.
+func BenchmarkPlanRefresh(b *testing.B) {
+	n := 500
+	if v := os.Getenv("FERRY_BENCH_APPS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("FERRY_BENCH_APPS=%q: want a positive number", v)
+		}
+	}
+	// A resync period like Argo CD's default (3 min) rather than the tests' 10 s, so the
+	// controller is not comparing all N applications in a loop while Terraform is timed.
+	e := testenv.Start(b, testenv.Options{Registry: true, ArgoCD: true, ArgoCDOptions: testenv.ArgoCDOptions{AppResync: 3 * time.Minute}})
+	ctx := context.Background()
+	c, err := argocd.New(e.Cluster.RESTConfig(), e.ArgoCD.Namespace)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rel := pushRelease(b, e, "apps/bench", map[string]string{"cm.yaml": configMap("settings", "v1")})
+	ref, err := bundle.ParseReference(e.Registry.Addr + "/apps/bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench-%03d", i)
+	}
+	if err := c.ApplyEnvironment(ctx, argocd.Environment{
+		Name: "bench", Namespaces: names, SourceRepositories: []string{"oci://" + e.Registry.Addr + "/apps/*"},
+		ClusterResources: []string{"Namespace"},
+		Cluster:          argocd.Cluster{Server: e.ArgoCD.ClusterServer, BearerToken: e.Cluster.Token, Insecure: true},
+	}); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	var g errgroup.Group
+	g.SetLimit(16)
+	for _, name := range names {
+		g.Go(func() error {
+			_, err := c.Sync(ctx, argocd.App{
+				Name: name, Project: "bench", RepoURL: ref.OCIURL(), Digest: rel.Digest, Server: e.ArgoCD.ClusterServer,
+				Namespace: name, SyncOptions: []string{argocd.SyncOptionCreateNamespace}, CascadeDelete: true,
+			}, true, argocd.SyncOptions{Timeout: 10 * time.Minute})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatalf("sync the %d applications: %v", n, err)
+	}
+	b.Logf("%d applications Synced and Healthy in %s", n, time.Since(start).Round(time.Second))
+
+	// The provider binary, used through dev_overrides (no init, no download).
+	tmp := b.TempDir()
+	bin := filepath.Join(tmp, "bin")
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "terraform-provider-ferry"), "../cmd/terraform-provider-ferry").CombinedOutput(); err != nil {
+		b.Fatalf("build the provider: %v\n%s", err, out)
+	}
+	rc := filepath.Join(tmp, "dev.tfrc")
+	writeFile(b, rc, fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/ferry-dev/ferry\" = %q\n  }\n  direct {}\n}\n", bin))
+
+	var ferryCfg, dataCfg strings.Builder
+	ferryCfg.WriteString(kubeProviderConfig(e) + "terraform {\n  required_providers {\n    ferry = { source = \"ferry-dev/ferry\" }\n  }\n}\n")
+	for i, name := range names {
+		fmt.Fprintf(&ferryCfg, `
+resource "ferry_application" "a%[1]d" {
+  name        = %[2]q
+  environment = "bench"
+  bundle      = %[3]q
+  namespace   = %[2]q
+  sync_options {
+    create_namespace = true
+  }
+}
+
+import {
+  to = ferry_application.a%[1]d
+  id = %[2]q
+}
+`, i, name, rel.PinnedReference)
+		fmt.Fprintf(&dataCfg, `
+resource "terraform_data" "a%[1]d" {
+  input = {
+    name        = %[2]q
+    environment = "bench"
+    bundle      = %[3]q
+    namespace   = %[2]q
+    sync_options = { create_namespace = true }
+  }
+}
+`, i, name, rel.PinnedReference)
+	}
+	ferryDir, dataDir := filepath.Join(tmp, "ferry"), filepath.Join(tmp, "data")
+	writeFile(b, filepath.Join(ferryDir, "main.tf"), ferryCfg.String())
+	writeFile(b, filepath.Join(dataDir, "main.tf"), dataCfg.String())
+	tf := func(dir string, args ...string) (time.Duration, error) {
+		cmd := exec.Command(os.Getenv("TF_ACC_TERRAFORM_PATH"), args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
+		started := time.Now()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return 0, fmt.Errorf("terraform %s in %s: %w\n%s", strings.Join(args, " "), filepath.Base(dir), err, tail(string(out), 40))
+		}
+		return time.Since(started), nil
+	}
+	// State: the applications imported (a read each, no sync), the terraform_data created.
+	if _, err := tf(ferryDir, "apply", "-auto-approve", "-no-color"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tf(dataDir, "apply", "-auto-approve", "-no-color"); err != nil {
+		b.Fatal(err)
+	}
+	plan := []string{"plan", "-detailed-exitcode", "-no-color", "-lock=false"}
+	if os.Getenv("FERRY_BENCH_DIAG") != "" {
+		for _, extra := range [][]string{{"-refresh=false"}, {"-parallelism=50"}} {
+			d1, err1 := tf(ferryDir, append(plan, extra...)...)
+			d2, err2 := tf(dataDir, append(plan, extra...)...)
+			b.Logf("diag %v: ferry %s (%v) data %s (%v)", extra, d1, err1, d2, err2)
+		}
+	}
+	var ferryTotal, dataTotal time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// Alternate the order so neither always runs on a warmer machine.
+		first, second := ferryDir, dataDir
+		if i%2 == 1 {
+			first, second = dataDir, ferryDir
+		}
+		for _, dir := range []string{first, second} {
+			d, err := tf(dir, plan...)
+			var exit *exec.ExitError
+			if errors.As(err, &exit) && exit.ExitCode() == 2 {
+				b.Fatalf("the plan in %s is not empty: %v", filepath.Base(dir), err)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if dir == ferryDir {
+				ferryTotal += d
+			} else {
+				dataTotal += d
+			}
+		}
+	}
+	b.StopTimer()
+	ferryS, dataS := ferryTotal.Seconds()/float64(b.N), dataTotal.Seconds()/float64(b.N)
+	b.ReportMetric(ferryS, "ferry-plan-s")
+	b.ReportMetric(dataS, "terraform_data-plan-s")
+	b.ReportMetric(ferryS/dataS, "ratio")
+	b.Logf("terraform plan of %d resources: ferry_application %.2fs, terraform_data %.2fs, ratio %.2f (target ≤ 1.5)", n, ferryS, dataS, ferryS/dataS)
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
