@@ -201,7 +201,7 @@ func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 	// Single attributes rather than whole models (see ValidateConfig).
 	var (
 		name, planBundle, stateBundle, syncedRevision, syncStatus types.String
-		wait                                                     types.Bool
+		wait                                                      types.Bool
 	)
 	for _, g := range []struct {
 		from interface {
