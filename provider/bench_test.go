@@ -24,6 +24,8 @@ import (
 // Argo CD, against the same plan of N terraform_data resources, and reports the ratio
 // (target ≤ 1.5). Both plans refresh every resource with Terraform's default parallelism and must
 // find nothing to change. The provider is the real binary, as Terraform runs it.
+// FERRY_BENCH_DIAG=1 logs every terraform run's wall and CPU time (Terraform's plus its provider's)
+// and also times plan -refresh=false and -parallelism=50.
 func BenchmarkPlanRefresh(b *testing.B) {
 	n := 500
 	if v := os.Getenv("FERRY_BENCH_APPS"); v != "" {
@@ -122,6 +124,9 @@ resource "terraform_data" "a%[1]d" {
 		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
 		started := time.Now()
 		out, err := cmd.CombinedOutput()
+		if os.Getenv("FERRY_BENCH_DIAG") != "" && cmd.ProcessState != nil {
+			b.Logf("%s %v: wall %s cpu user %s sys %s", filepath.Base(dir), args, time.Since(started), cmd.ProcessState.UserTime(), cmd.ProcessState.SystemTime())
+		}
 		if err != nil {
 			return 0, fmt.Errorf("terraform %s in %s: %w\n%s", strings.Join(args, " "), filepath.Base(dir), err, tail(string(out), 40))
 		}
