@@ -477,3 +477,117 @@ func TestAccApplicationRetry(t *testing.T) {
 		},
 	})
 }
+
+// TestAccApplicationKustomizeHelm: the kustomize and helm blocks reach Argo CD, which renders the
+// bundle's kustomize base or chart with them (the repo-server runs the real kustomize and helm).
+func TestAccApplicationKustomizeHelm(t *testing.T) {
+	e := sharedEnv.Get(t)
+	ctx := context.Background()
+	dyn := e.Cluster.Dynamic(t)
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	tests := []struct {
+		name      string
+		manifests map[string]string
+		extra     string
+		check     func(ns string) error
+	}{
+		{
+			name: "kustomize",
+			manifests: map[string]string{
+				"kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- cm.yaml\n- deploy.yaml\n",
+				"cm.yaml":            configMap("settings", "base"),
+				"deploy.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: api, image: "registry.example.com/api:1"}]}
+`,
+			},
+			extra: fmt.Sprintf(`  kustomize {
+    name_prefix   = "acme-"
+    name_suffix   = "-v2"
+    common_labels = { customer = "acme" }
+    images        = ["registry.example.com/api=registry.example.com/api@%s"]
+    patches = [<<-EOT
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: settings
+      data:
+        value: patched
+    EOT
+    ]
+  }
+`, digest),
+			check: func(ns string) error {
+				cm, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}).Namespace(ns).Get(ctx, "acme-settings-v2", metav1.GetOptions{})
+				if err != nil {
+					return fmt.Errorf("the ConfigMap renamed by name_prefix/name_suffix: %w", err)
+				}
+				if v, _, _ := unstructured.NestedString(cm.Object, "data", "value"); v != "patched" {
+					return fmt.Errorf("ConfigMap value = %q, want the patch's", v)
+				}
+				if cm.GetLabels()["customer"] != "acme" {
+					return fmt.Errorf("ConfigMap labels = %v, want customer=acme", cm.GetLabels())
+				}
+				d, err := dyn.Resource(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}).Namespace(ns).Get(ctx, "acme-api-v2", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				cs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+				if img := cs[0].(map[string]any)["image"]; img != "registry.example.com/api@"+digest {
+					return fmt.Errorf("Deployment image = %v, want the kustomize images override", img)
+				}
+				return nil
+			},
+		},
+		{
+			name: "helm",
+			manifests: map[string]string{
+				"Chart.yaml":        "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+				"values.yaml":       "greeting: hello\nreplicas: 1\n",
+				"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: \"{{ .Values.greeting }}\"\n  replicas: \"{{ .Values.replicas }}\"\n",
+			},
+			extra: "  helm {\n    values = \"greeting: bonjour\\n\"\n  }\n",
+			check: func(ns string) error {
+				cm, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}).Namespace(ns).Get(ctx, "settings", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				g, _, _ := unstructured.NestedString(cm.Object, "data", "greeting")
+				r, _, _ := unstructured.NestedString(cm.Object, "data", "replicas")
+				if g != "bonjour" || r != "1" {
+					return fmt.Errorf("ConfigMap greeting %q replicas %q, want bonjour (values) and 1 (the chart's default)", g, r)
+				}
+				return nil
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := uniqueName(t, "env")
+			app := uniqueName(t, "app")
+			rel := pushRelease(t, e, "apps/"+app, tt.manifests)
+			cfg := appConfig(e, env, app, rel.PinnedReference, tt.extra)
+			resource.UnitTest(t, resource.TestCase{
+				ProtoV6ProviderFactories: testProviderFactories,
+				Steps: []resource.TestStep{
+					{
+						Config: cfg,
+						ConfigStateChecks: []statecheck.StateCheck{
+							statecheck.ExpectKnownValue("ferry_application.app", tfjsonpath.New("sync_status"), knownvalue.StringExact("Synced")),
+							statecheck.ExpectKnownValue("ferry_application.app", tfjsonpath.New("health_status"), knownvalue.StringExact("Healthy")),
+						},
+						Check: func(*terraform.State) error { return tt.check(env) },
+					},
+					{Config: cfg, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+				},
+			})
+		})
+	}
+}

@@ -137,6 +137,15 @@ func startArgoCDBackends(dir string, opts ArgoCDOptions, mode launchMode) (a *Ar
 	if err != nil {
 		return nil, err
 	}
+	// The repo-server execs kustomize and helm from PATH.
+	var renderers []string
+	for _, name := range []string{"kustomize", "helm"} {
+		bin, err := Tool(name)
+		if err != nil {
+			return nil, err
+		}
+		renderers = append(renderers, filepath.Dir(bin))
+	}
 	a = &ArgoCD{Dir: dir, Namespace: opts.Namespace, ClusterName: ArgoCDClusterName}
 	if a.Namespace == "" {
 		a.Namespace = DefaultArgoCDNamespace
@@ -188,7 +197,8 @@ func startArgoCDBackends(dir string, opts ArgoCDOptions, mode launchMode) (a *Ar
 	var metricsAddr string
 	p, err = startComponent(component{
 		name: "argocd-repo-server", bin: argoBin, dir: dir, mode: mode, timeout: argoCDStartTimeout,
-		env: a.env("argocd-repo-server", "ARGOCD_ASK_PASS_SOCK="+askSock),
+		env: append(filterEnvPrefix(a.env("argocd-repo-server", "ARGOCD_ASK_PASS_SOCK="+askSock), "PATH="),
+			"PATH="+strings.Join(append(renderers, os.Getenv("PATH")), string(os.PathListSeparator))),
 		args: func() ([]string, error) {
 			ports, err := freePorts(2)
 			if err != nil {

@@ -50,6 +50,9 @@ var Tools = []ToolSpec{
 	{Name: "registry", Package: "github.com/distribution/distribution/v3/cmd/registry", Version: "v3.0.0"},
 	{Name: "oras", Package: "oras.land/oras/cmd/oras", Version: "v1.3.0"},
 	{Name: "tfplugindocs", Package: "github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs", Version: "v0.25.0"},
+	// The repo-server runs kustomize and helm for sources with kustomize or helm options.
+	{Name: "kustomize", Package: "sigs.k8s.io/kustomize/kustomize/v5", Version: "v5.8.0"},
+	{Name: "helm", Package: "helm.sh/helm/v3/cmd/helm", Version: "v3.22.0"},
 	{Name: "kubernetes", Package: "k8s.io/kubernetes", Version: "v1.34.4", LocalReplace: "v0.34.4", Binaries: []ToolBinary{
 		{Name: "kube-apiserver", Package: "k8s.io/kubernetes/cmd/kube-apiserver"},
 		{Name: "kube-controller-manager", Package: "k8s.io/kubernetes/cmd/kube-controller-manager"},
