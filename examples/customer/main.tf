@@ -93,8 +93,8 @@ resource "ferry_application" "shop" {
   namespace   = module.infrastructure.namespace
 
   sync_options {
-    create_namespace = true
-    prune            = true
+    create_namespace  = true
+    prune             = true
     server_side_apply = true
   }
 
