@@ -25,7 +25,7 @@ func isTransient(ctx context.Context, err error) bool {
 	if errors.As(err, &resp) {
 		return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout
 	}
-	return isNetworkError(err)
+	return isNetworkError(err) && !isTLSError(err) // a certificate does not verify on the next attempt either
 }
 
 func isNetworkError(err error) bool {
@@ -49,12 +49,12 @@ func isTLSError(err error) bool {
 	return errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &certInvalid) || errors.As(err, &recordErr)
 }
 
-// registryClass maps a registry error to one of three classes, or nil when it is none of them.
-type registryClass struct{ notFound, unauthorized, unreachable error }
+// registryClass maps a registry error to one of four classes, or nil when it is none of them.
+type registryClass struct{ notFound, unauthorized, unreachable, untrusted error }
 
 var (
-	imageClass  = registryClass{ErrImageNotFound, ErrImageUnauthorized, ErrImageUnreachable}
-	bundleClass = registryClass{ErrNotFound, ErrUnauthorized, ErrUnreachable}
+	imageClass  = registryClass{ErrImageNotFound, ErrImageUnauthorized, ErrImageUnreachable, ErrImageUntrusted}
+	bundleClass = registryClass{ErrNotFound, ErrUnauthorized, ErrUnreachable, ErrUntrusted}
 )
 
 func (c registryClass) of(err error) error {
@@ -77,7 +77,10 @@ func (c registryClass) of(err error) error {
 		}
 		return nil
 	}
-	if isTLSError(err) || isNetworkError(err) {
+	if isTLSError(err) {
+		return c.untrusted
+	}
+	if isNetworkError(err) {
 		return c.unreachable
 	}
 	return nil
@@ -92,6 +95,8 @@ func (c registryClass) reason(class error) string {
 		return "unauthorized"
 	case c.unreachable:
 		return "unreachable"
+	case c.untrusted:
+		return "TLS"
 	}
 	return "failed"
 }

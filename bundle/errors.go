@@ -22,8 +22,13 @@ var (
 	ErrImageUnauthorized = errors.New("image access unauthorized")
 
 	// ErrImageUnreachable is returned by [Push] and [ResolveImages] when the registry of an image
-	// cannot be reached (DNS, connection refused, timeout, TLS).
+	// cannot be reached (DNS, connection refused, timeout).
 	ErrImageUnreachable = errors.New("image registry unreachable")
+
+	// ErrImageUntrusted is returned by [Push] and [ResolveImages] when the TLS certificate of an
+	// image's registry does not verify (unknown authority, wrong host name, expired) or the registry
+	// does not speak TLS. Never retried.
+	ErrImageUntrusted = errors.New("image registry certificate not trusted")
 
 	// ErrOfflineTag is returned by [Push] with PushOptions.Offline when an image is referenced by
 	// tag only, since a tag cannot be resolved without its registry.
@@ -52,6 +57,10 @@ var (
 	// ErrUnreachable is returned by [Push], [Inspect] and [Pull] when the bundle registry cannot be
 	// reached, after retries.
 	ErrUnreachable = errors.New("registry unreachable")
+
+	// ErrUntrusted is returned by [Push], [Inspect] and [Pull] when the bundle registry's TLS
+	// certificate does not verify or the registry does not speak TLS. Never retried.
+	ErrUntrusted = errors.New("registry certificate not trusted")
 
 	// ErrManifest is returned by [Pack] and [Push] when a file of the manifests directory or a render
 	// output is not valid YAML.

@@ -56,6 +56,8 @@ func recommendation(err error) string {
 	switch {
 	case errors.Is(err, bundle.ErrUnauthorized), errors.Is(err, bundle.ErrImageUnauthorized):
 		return "Log in with `ferry login HOST` (or docker/oras login), or check the credential helper in ~/.docker/config.json."
+	case errors.Is(err, bundle.ErrUntrusted), errors.Is(err, bundle.ErrImageUntrusted):
+		return "Trust the registry's CA with --ca-file FILE (or the system trust store), skip verification with --insecure (lab registries only), or use --plain-http for a registry without TLS."
 	case errors.Is(err, bundle.ErrUnreachable), errors.Is(err, bundle.ErrImageUnreachable):
 		return "Check the address and network; use --plain-http for a registry without TLS, --ca-file or --insecure for a private CA."
 	case errors.Is(err, bundle.ErrInvalidSpec):
@@ -83,7 +85,8 @@ func ExitCode(err error) int {
 		errors.Is(err, bundle.ErrOfflineTag), errors.Is(err, bundle.ErrRender), errors.Is(err, bundle.ErrLayout),
 		errors.Is(err, bundle.ErrManifest), errors.Is(err, bundle.ErrNotBundle), errors.Is(err, bundle.ErrNotFound),
 		errors.Is(err, bundle.ErrUnauthorized), errors.Is(err, bundle.ErrDigestMismatch),
-		errors.Is(err, bundle.ErrUnsafeArchive), errors.Is(err, bundle.ErrArchiveLimit):
+		errors.Is(err, bundle.ErrUnsafeArchive), errors.Is(err, bundle.ErrArchiveLimit),
+		errors.Is(err, bundle.ErrUntrusted), errors.Is(err, bundle.ErrImageUntrusted):
 		return ExitPermanent
 	}
 	return ExitError
