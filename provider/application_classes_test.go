@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"regexp"
@@ -9,6 +10,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
 )
 
 const neverReadyDeployment = `apiVersion: apps/v1
@@ -142,6 +149,42 @@ func TestAccApplicationNeedsApproval(t *testing.T) {
 		Steps: []resource.TestStep{
 			{Config: cfg(v1.PinnedReference)},
 			{Config: cfg(v2.PinnedReference), ExpectError: regexp.MustCompile(`(?s)Sync needs approval: Argo CD waits for a pruning confirmation.*argocd\.argoproj\.io/deletion-approved=`)},
+		},
+	})
+}
+
+// TestAccApplicationDeletionNeedsApproval: Argo CD's cascade deletion waits for a confirmation of
+// a Delete=confirm resource; destroy fails at once with the approval class, the resource and the
+// command, and succeeds once the deletion is approved.
+func TestAccApplicationDeletionNeedsApproval(t *testing.T) {
+	e := sharedEnv.Get(t)
+	env := uniqueName(t, "env")
+	app := uniqueName(t, "app")
+	confirm := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: precious\n  annotations:\n    argocd.argoproj.io/sync-options: Delete=confirm\ndata: {a: b}\n"
+	v1 := pushRelease(t, e, "apps/"+app, map[string]string{"precious.yaml": confirm})
+	cfg := classConfig(testEnv{e: e}, env, app, v1.PinnedReference, "", "")
+	dyn := e.Cluster.Dynamic(t)
+	ctx := context.Background()
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg},
+			{Config: cfg, Destroy: true, ExpectError: regexp.MustCompile(`(?s)Deletion needs approval.*ConfigMap.*precious.*argocd\.argoproj\.io/deletion-approved=`)},
+			{
+				PreConfig: func() {
+					patch := fmt.Sprintf(`{"metadata":{"annotations":{"argocd.argoproj.io/deletion-approved":%q}}}`, time.Now().UTC().Format(time.RFC3339))
+					if _, err := dyn.Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace).Patch(ctx, app, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: cfg, Destroy: true,
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			if _, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}).Namespace(env).Get(ctx, "precious", metav1.GetOptions{}); err == nil {
+				return fmt.Errorf("ConfigMap precious still exists after the approved deletion")
+			}
+			return nil
 		},
 	})
 }

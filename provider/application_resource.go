@@ -366,7 +366,13 @@ func (r *applicationResource) Delete(ctx context.Context, req resource.DeleteReq
 	resp.Diagnostics.Append(d...)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := c.DeleteApplication(ctx, m.Name.ValueString(), m.CascadeDelete.ValueBool()); err != nil {
+	err := c.DeleteApplication(ctx, m.Name.ValueString(), m.CascadeDelete.ValueBool())
+	var se *argocd.SyncError
+	if errors.As(err, &se) {
+		addSyncError(&resp.Diagnostics, m.Name.ValueString(), err)
+		return
+	}
+	if err != nil {
 		resp.Diagnostics.AddError("Unable to Delete Application", fmt.Sprintf("Deleting %s failed.\n\nWith cascade_delete Argo CD deletes the deployed resources first; check its controller and the resources' finalizers.\n\nOriginal Error: %v", m.Name.ValueString(), err))
 	}
 }

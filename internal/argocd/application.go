@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,11 @@ import (
 
 // ResourcesFinalizer makes Argo CD delete an Application's resources before the Application.
 const ResourcesFinalizer = "resources-finalizer.argocd.argoproj.io"
+
+// AnnotationDeletionApproved on an Application approves the pruning or deletion of its
+// Prune=confirm and Delete=confirm resources when it holds an RFC 3339 time at or after the
+// operation's start (pruning) or the Application's deletion.
+const AnnotationDeletionApproved = "argocd.argoproj.io/deletion-approved"
 
 // Sync options ferry exposes, as Argo CD spells them.
 const (
@@ -255,6 +261,9 @@ func (c *Client) waitGone(ctx context.Context, name string) error {
 			}
 			return err
 		}
+		if err := c.deletionApproval(obj); err != nil {
+			return err
+		}
 		w, err := c.res(ApplicationGVR).Watch(ctx, metav1.ListOptions{
 			FieldSelector:   fields.OneTermEqualSelector("metadata.name", name).String(),
 			ResourceVersion: obj.GetResourceVersion(),
@@ -263,21 +272,61 @@ func (c *Client) waitGone(ctx context.Context, name string) error {
 			return err
 		}
 		gone := false
+		var blocked error
 		for ev := range w.ResultChan() {
 			if ev.Type == watch.Deleted {
 				gone = true
 				break
+			}
+			if u, ok := ev.Object.(*unstructured.Unstructured); ok {
+				if blocked = c.deletionApproval(u); blocked != nil {
+					break
+				}
 			}
 		}
 		w.Stop()
 		if gone {
 			return nil
 		}
+		if blocked != nil {
+			return blocked
+		}
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("application %s still exists (deletion waits for Argo CD to delete its resources): %w", name, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// deletionApproval returns the approval class when Argo CD's cascade deletion of app waits for a
+// confirmation: a resource marked Delete=confirm or Prune=confirm (status.resources[]
+// .requiresDeletionConfirmation) and no deletion-approved annotation at or after the deletion
+// (argocd.md; the controller's finalizer then does nothing until it is approved).
+func (c *Client) deletionApproval(app *unstructured.Unstructured) *SyncError {
+	deleted := app.GetDeletionTimestamp()
+	if deleted == nil || !slices.ContainsFunc(app.GetFinalizers(), func(f string) bool { return strings.HasPrefix(f, ResourcesFinalizer) }) {
+		return nil
+	}
+	if v := app.GetAnnotations()[AnnotationDeletionApproved]; v != "" {
+		if at, err := time.Parse(time.RFC3339, v); err == nil && !at.Before(deleted.Time) {
+			return nil
+		}
+	}
+	var waiting []Resource
+	live, _, _ := unstructured.NestedSlice(app.Object, "status", "resources")
+	for _, r := range live {
+		if m, ok := r.(map[string]any); ok && m["requiresDeletionConfirmation"] == true {
+			waiting = append(waiting, resourceOf(m, "RequiresDeletionConfirmation"))
+		}
+	}
+	if len(waiting) == 0 {
+		return nil
+	}
+	return &SyncError{Class: ClassApproval, Summary: "Deletion needs approval: Argo CD waits for a deletion confirmation before it deletes the application's resources",
+		Resources: waiting,
+		Advice: fmt.Sprintf("Approve with: kubectl -n %s annotate application %s %s=%s, then run the deletion again; "+
+			"or, to keep the resources, set cascade_delete = false on the ferry_application and destroy again.",
+			c.namespace, app.GetName(), AnnotationDeletionApproved, time.Now().UTC().Format(time.RFC3339))}
 }
 
 // AppFromLive returns the App an existing Application describes, so callers outside Terraform can

@@ -927,7 +927,7 @@ func approvalError(namespace, app, msg, rid string, now time.Time) *SyncError {
 	}
 	return &SyncError{Class: ClassApproval, Summary: "Sync needs approval: Argo CD waits for a pruning confirmation", LastMessage: msg, RequestID: rid,
 		Resources: waitingFor(msg, pruneConfirmationPrefix, "RequiresPruningConfirmation"),
-		Advice:    fmt.Sprintf("Approve with: kubectl -n %s annotate application %s argocd.argoproj.io/deletion-approved=%s", namespace, app, now.UTC().Format(time.RFC3339))}
+		Advice:    fmt.Sprintf("Approve with: kubectl -n %s annotate application %s %s=%s", namespace, app, AnnotationDeletionApproved, now.UTC().Format(time.RFC3339))}
 }
 
 // waitingFor returns the resource a Running operation's message names after prefix, in Argo CD's
