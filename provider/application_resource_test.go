@@ -57,6 +57,17 @@ func configMap(name, value string) string {
 	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\ndata:\n  value: %q\n", name, value)
 }
 
+// twoReleases returns the shared environment, an environment and an application name unique to
+// the test, and two releases of a ConfigMap "settings" (value v1, then v2) pushed for the app.
+func twoReleases(t *testing.T) (e *testenv.Env, env, app string, v1, v2 *bundle.PushResult) {
+	t.Helper()
+	e = sharedEnv.Get(t)
+	env, app = uniqueName(t, "env"), uniqueName(t, "app")
+	v1 = pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("settings", "v1")})
+	v2 = pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("settings", "v2")})
+	return e, env, app, v1, v2
+}
+
 // appConfig is an environment plus an application of the pushed bundle.
 func appConfig(e *testenv.Env, env, app, pinned, extra string) string {
 	return kubeProviderConfig(e) + fmt.Sprintf(`
@@ -86,11 +97,7 @@ resource "ferry_application" "app" {
 }
 
 func TestAccApplicationSync(t *testing.T) {
-	e := sharedEnv.Get(t)
-	env := uniqueName(t, "env")
-	app := uniqueName(t, "app")
-	v1 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("settings", "v1")})
-	v2 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("settings", "v2")})
+	e, env, app, v1, v2 := twoReleases(t)
 	addr := "ferry_application.app"
 	synced := func(digest string) []statecheck.StateCheck {
 		return []statecheck.StateCheck{
@@ -377,11 +384,7 @@ resource "ferry_application" "app" {
 // TestAccApplicationAutoSync: with auto_sync = true ferry turns on Argo CD's automated sync and
 // waits for it to reach each bundle digest, without starting an operation of its own.
 func TestAccApplicationAutoSync(t *testing.T) {
-	e := sharedEnv.Get(t)
-	env := uniqueName(t, "env")
-	app := uniqueName(t, "app")
-	v1 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("settings", "v1")})
-	v2 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("settings", "v2")})
+	e, env, app, v1, v2 := twoReleases(t)
 	addr := "ferry_application.app"
 	apps := e.Cluster.Dynamic(t).Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace)
 	automated := func(digest string) resource.TestCheckFunc {

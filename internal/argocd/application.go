@@ -272,7 +272,7 @@ func (c *Client) waitGone(ctx context.Context, name string) error {
 			return err
 		}
 		gone := false
-		var blocked error
+		var blocked *SyncError // a typed nil must not become a non-nil error
 		for ev := range w.ResultChan() {
 			if ev.Type == watch.Deleted {
 				gone = true

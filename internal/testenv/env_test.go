@@ -200,22 +200,7 @@ func TestSimulatedKubelet(t *testing.T) {
 	t.Parallel()
 	c := testenv.StartCluster(t, testenv.ClusterOptions{SimulatedKubelet: true})
 	ns := c.CreateNamespace(t, "kubelet")
-	c.Apply(t, fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: api
-  namespace: %s
-spec:
-  replicas: 3
-  selector:
-    matchLabels: {app: api}
-  strategy:
-    rollingUpdate: {maxUnavailable: 0, maxSurge: 1}
-  template:
-    metadata:
-      labels: {app: api}
-    spec:
-      initContainers:
+	c.Apply(t, apiDeployment(ns, "{app: api}", `      initContainers:
       - name: migrate
         image: registry.invalid/migrate:1
       containers:
@@ -223,7 +208,7 @@ spec:
         image: registry.invalid/api:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
         readinessProbe:
           httpGet: {path: /ready, port: 8080}
-`, ns))
+`))
 	available := func(obj *unstructured.Unstructured) bool {
 		if obj == nil {
 			return false
@@ -256,23 +241,10 @@ spec:
 
 	// A rolling update replaces every Pod: the old ones are deleted
 	// gracefully and only go away because the kubelet confirms it.
-	c.Apply(t, fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: api
-  namespace: %s
-spec:
-  replicas: 3
-  selector:
-    matchLabels: {app: api}
-  template:
-    metadata:
-      labels: {app: api, version: "2"}
-    spec:
-      containers:
+	c.Apply(t, apiDeployment(ns, `{app: api, version: "2"}`, `      containers:
       - name: main
         image: registry.invalid/api:2
-`, ns))
+`))
 	c.WaitFor(t, "apps/v1", "Deployment", ns, "api", func(obj *unstructured.Unstructured) bool {
 		_, reason := testenv.ConditionStatus(obj, "Progressing")
 		total, _, _ := unstructured.NestedInt64(obj.Object, "status", "replicas")
@@ -281,6 +253,27 @@ spec:
 	for _, p := range pods.Items {
 		c.WaitFor(t, "v1", "Pod", ns, p.GetName(), func(obj *unstructured.Unstructured) bool { return obj == nil }, 2*time.Minute)
 	}
+}
+
+// apiDeployment is a Deployment "api" of 3 replicas with the given template labels and pod spec
+// lines (indented for spec.template.spec).
+func apiDeployment(ns, labels, podSpec string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: %s
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: api}
+  strategy:
+    rollingUpdate: {maxUnavailable: 0, maxSurge: 1}
+  template:
+    metadata:
+      labels: %s
+    spec:
+%s`, ns, labels, podSpec)
 }
 
 // TestDeletion proves the garbage collector and the namespace controller
