@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 	"net"
 	"regexp"
 	"strings"
@@ -36,6 +37,27 @@ spec:
       containers:
       - name: api
         image: registry.example.com/shop/api@sha256:1111111111111111111111111111111111111111111111111111111111111111
+`
+
+// crashLoopDeployment is a Deployment "api" whose one Pod is pinned to the simulated kubelet's
+// Node and whose container exits with code 1 at once: a crash loop, as a node reports it.
+var crashLoopDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: api}
+  template:
+    metadata:
+      labels: {app: api}
+    spec:
+      nodeName: ` + testenv.SimulatedNodeName + `
+      containers:
+      - name: api
+        image: registry.example.com/shop/api@sha256:2222222222222222222222222222222222222222222222222222222222222222
+        command: ["false"]
 `
 
 const laterWave = `apiVersion: v1
@@ -101,6 +123,8 @@ func TestAccApplicationFailureClasses(t *testing.T) {
 			want: `(?s)Sync failed: .*nope.*permanent failure`},
 		{name: "degraded", manifests: map[string]string{"deploy.yaml": fmt.Sprintf(neverReadyDeployment, "progressDeadlineSeconds: 10")},
 			want: `(?s)Sync failed: apps/Deployment \S+/api is degraded.*permanent failure`},
+		{name: "crash loop", manifests: map[string]string{"deploy.yaml": crashLoopDeployment, "later.yaml": laterWave},
+			want: `(?s)Sync failed: Deployment \S+/api is crash-looping: container api of Pod api-\S+ exited with code 1 \(Error\) and was restarted \d+ times.*permanent failure.*logs\s+api-\S+\s+-c\s+api\s+--previous.*terminated\s+its\s+own\s+operation`},
 		{name: "stuck", manifests: map[string]string{"deploy.yaml": fmt.Sprintf(neverReadyDeployment, ""), "later.yaml": laterWave}, appExtra: `stuck_after = "15s"`,
 			want: `(?s)Sync stuck: no progress for 15s: waiting for healthy state of apps/Deployment/api.*stuck failure`},
 		{name: "timeout", manifests: map[string]string{"deploy.yaml": fmt.Sprintf(neverReadyDeployment, ""), "later.yaml": laterWave}, appExtra: "timeouts {\n    create = \"40s\"\n  }",

@@ -75,17 +75,22 @@ func BenchmarkPlanRefresh(b *testing.B) {
 	}
 	b.Logf("%d applications Synced and Healthy in %s", n, time.Since(start).Round(time.Second))
 
-	// The provider binary, used through dev_overrides (no init, no download).
+	// The provider binaries, used through dev_overrides (no init, no download): ferry and the
+	// floor provider (internal/benchprovider), a minimal framework resource with the same four
+	// arguments whose Read makes no call: what any framework provider costs Terraform.
 	tmp := b.TempDir()
 	bin := filepath.Join(tmp, "bin")
-	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "terraform-provider-ferry"), "../cmd/terraform-provider-ferry").CombinedOutput(); err != nil {
-		b.Fatalf("build the provider: %v\n%s", err, out)
+	for name, pkg := range map[string]string{"terraform-provider-ferry": "../cmd/terraform-provider-ferry", "terraform-provider-floor": "../internal/benchprovider"} {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, name), pkg).CombinedOutput(); err != nil {
+			b.Fatalf("build %s: %v\n%s", name, err, out)
+		}
 	}
 	rc := filepath.Join(tmp, "dev.tfrc")
-	writeFile(b, rc, fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/ferry-dev/ferry\" = %q\n  }\n  direct {}\n}\n", bin))
+	writeFile(b, rc, fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/ferry-dev/ferry\" = %[1]q\n    \"registry.terraform.io/ferry-dev/floor\" = %[1]q\n  }\n  direct {}\n}\n", bin))
 
-	var ferryCfg, dataCfg strings.Builder
+	var ferryCfg, importCfg, floorCfg, dataCfg strings.Builder
 	ferryCfg.WriteString(kubeProviderConfig(e) + "terraform {\n  required_providers {\n    ferry = { source = \"ferry-dev/ferry\" }\n  }\n}\n")
+	floorCfg.WriteString("terraform {\n  required_providers {\n    floor = { source = \"ferry-dev/floor\" }\n  }\n}\n")
 	for i, name := range names {
 		fmt.Fprintf(&ferryCfg, `
 resource "ferry_application" "a%[1]d" {
@@ -97,10 +102,14 @@ resource "ferry_application" "a%[1]d" {
     create_namespace = true
   }
 }
-
-import {
-  to = ferry_application.a%[1]d
-  id = %[2]q
+`, i, name, rel.PinnedReference)
+		fmt.Fprintf(&importCfg, "\nimport {\n  to = ferry_application.a%d\n  id = %q\n}\n", i, name)
+		fmt.Fprintf(&floorCfg, `
+resource "floor_item" "a%[1]d" {
+  name        = %[2]q
+  environment = "bench"
+  bundle      = %[3]q
+  namespace   = %[2]q
 }
 `, i, name, rel.PinnedReference)
 		fmt.Fprintf(&dataCfg, `
@@ -115,8 +124,10 @@ resource "terraform_data" "a%[1]d" {
 }
 `, i, name, rel.PinnedReference)
 	}
-	ferryDir, dataDir := filepath.Join(tmp, "ferry"), filepath.Join(tmp, "data")
+	ferryDir, floorDir, dataDir := filepath.Join(tmp, "ferry"), filepath.Join(tmp, "floor"), filepath.Join(tmp, "data")
 	writeFile(b, filepath.Join(ferryDir, "main.tf"), ferryCfg.String())
+	writeFile(b, filepath.Join(ferryDir, "import.tf"), importCfg.String())
+	writeFile(b, filepath.Join(floorDir, "main.tf"), floorCfg.String())
 	writeFile(b, filepath.Join(dataDir, "main.tf"), dataCfg.String())
 	tf := func(dir string, args ...string) (time.Duration, error) {
 		cmd := exec.Command(os.Getenv("TF_ACC_TERRAFORM_PATH"), args...)
@@ -132,12 +143,18 @@ resource "terraform_data" "a%[1]d" {
 		}
 		return time.Since(started), nil
 	}
-	// State: the applications imported (a read each, no sync), the terraform_data created.
+	// State: the applications imported (a read each, no sync; the import blocks are then removed),
+	// the floor items and terraform_data created.
 	if _, err := tf(ferryDir, "apply", "-auto-approve", "-no-color"); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := tf(dataDir, "apply", "-auto-approve", "-no-color"); err != nil {
+	if err := os.Remove(filepath.Join(ferryDir, "import.tf")); err != nil {
 		b.Fatal(err)
+	}
+	for _, dir := range []string{floorDir, dataDir} {
+		if _, err := tf(dir, "apply", "-auto-approve", "-no-color"); err != nil {
+			b.Fatal(err)
+		}
 	}
 	plan := []string{"plan", "-detailed-exitcode", "-no-color", "-lock=false"}
 	if os.Getenv("FERRY_BENCH_DIAG") != "" {
@@ -147,15 +164,23 @@ resource "terraform_data" "a%[1]d" {
 			b.Logf("diag %v: ferry %s (%v) data %s (%v)", extra, d1, err1, d2, err2)
 		}
 	}
-	var ferryTotal, dataTotal time.Duration
+	if hold := os.Getenv("FERRY_BENCH_HOLD"); hold != "" {
+		// Keep everything up for manual measurements until the file named by FERRY_BENCH_HOLD is removed.
+		writeFile(b, hold, fmt.Sprintf("export TF_CLI_CONFIG_FILE=%s\n# dirs: %s %s %s\n", rc, ferryDir, floorDir, dataDir))
+		for {
+			if _, err := os.Stat(hold); err != nil {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	dirs := []string{ferryDir, floorDir, dataDir}
+	total := map[string]time.Duration{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		// Alternate the order so neither always runs on a warmer machine.
-		first, second := ferryDir, dataDir
-		if i%2 == 1 {
-			first, second = dataDir, ferryDir
-		}
-		for _, dir := range []string{first, second} {
+		// Rotate the order so no configuration always runs on a warmer machine.
+		for k := range dirs {
+			dir := dirs[(i+k)%len(dirs)]
 			d, err := tf(dir, plan...)
 			var exit *exec.ExitError
 			if errors.As(err, &exit) && exit.ExitCode() == 2 {
@@ -164,19 +189,20 @@ resource "terraform_data" "a%[1]d" {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if dir == ferryDir {
-				ferryTotal += d
-			} else {
-				dataTotal += d
-			}
+			total[dir] += d
 		}
 	}
 	b.StopTimer()
-	ferryS, dataS := ferryTotal.Seconds()/float64(b.N), dataTotal.Seconds()/float64(b.N)
+	per := func(dir string) float64 { return total[dir].Seconds() / float64(b.N) }
+	ferryS, floorS, dataS := per(ferryDir), per(floorDir), per(dataDir)
 	b.ReportMetric(ferryS, "ferry-plan-s")
+	b.ReportMetric(floorS, "floor-plan-s")
 	b.ReportMetric(dataS, "terraform_data-plan-s")
 	b.ReportMetric(ferryS/dataS, "ratio")
-	b.Logf("terraform plan of %d resources: ferry_application %.2fs, terraform_data %.2fs, ratio %.2f (target ≤ 1.5)", n, ferryS, dataS, ferryS/dataS)
+	b.ReportMetric(floorS/dataS, "floor-ratio")
+	b.ReportMetric(ferryS/floorS, "ferry/floor")
+	b.Logf("terraform plan of %d resources: ferry_application %.2fs, minimal framework resource %.2fs, terraform_data %.2fs; "+
+		"ratio %.2f (target ≤ 1.5), floor ratio %.2f, ferry over the floor %.2f", n, ferryS, floorS, dataS, ferryS/dataS, floorS/dataS, ferryS/floorS)
 }
 
 func writeFile(t testing.TB, path, content string) {

@@ -9,7 +9,10 @@ import (
 )
 
 // sharedEnv is the registry, Kubernetes control plane and Argo CD the resource tests share.
-var sharedEnv = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true})
+// Its simulated kubelet runs only Pods pinned to its Node (crash loops); every other Pod stays
+// Pending, so Deployments that must never become ready stay that way.
+var sharedEnv = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true,
+	ClusterOptions: testenv.ClusterOptions{SimulatedKubelet: true, SimulatedKubeletNoScheduler: true}})
 
 // kubeProviderConfig configures the provider for the shared environment's cluster and registry.
 func kubeProviderConfig(e *testenv.Env) string {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,21 @@ spec:
   template:
     metadata: {labels: {app: api}}
     spec: {containers: [{name: api, image: "registry.example.com/api@sha256:1111111111111111111111111111111111111111111111111111111111111111"}]}
+`
+
+// crashLoopDeployment's one Pod runs on the simulated kubelet's Node and exits with code 1: a
+// crash loop in the last wave, so Argo CD's operation succeeds and the health stays Progressing.
+var crashLoopDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      nodeName: ` + testenv.SimulatedNodeName + `
+      containers: [{name: api, image: "registry.example.com/api@sha256:2222222222222222222222222222222222222222222222222222222222222222", command: ["false"]}]
 `
 
 // withPrune makes appFixture's Application prune.
@@ -93,6 +109,7 @@ func TestCLIAppClasses(t *testing.T) {
 		{"permanent", "", nil, map[string]string{"role.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: cli-forbidden}\nrules: []\n"}, nil, 2, "permanent"},
 		{"transient", closed, nil, map[string]string{"cm.yaml": cmOK}, nil, 3, "transient"},
 		{"window", "", []window.Spec{{Kind: "allow", Schedule: fmt.Sprintf("0 %d * * *", later.Hour()), Duration: "1h"}}, map[string]string{"cm.yaml": cmOK}, nil, 4, "window"},
+		{"crash loop", "", nil, map[string]string{"deploy.yaml": crashLoopDeployment}, nil, 2, "permanent"},
 		{"stuck", "", nil, map[string]string{"deploy.yaml": stuckDeployment, "later.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"}, []string{"--stuck-after", "10s"}, 5, "stuck"},
 		{"timeout", "", nil, map[string]string{"deploy.yaml": stuckDeployment, "later.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"}, []string{"--timeout", "20s"}, 5, "timeout"},
 	}
@@ -100,7 +117,7 @@ func TestCLIAppClasses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			name := "cli-" + tt.name
+			name := "cli-" + strings.ReplaceAll(tt.name, " ", "-")
 			server := tt.server
 			if server == "" {
 				server = e.ArgoCD.ClusterServer
@@ -118,6 +135,9 @@ func TestCLIAppClasses(t *testing.T) {
 			}
 			if r.code != tt.code || out.Class != tt.class {
 				t.Errorf("ferry app sync = exit %d class %q (%s), want exit %d class %q", r.code, out.Class, out.Error, tt.code, tt.class)
+			}
+			if tt.name == "crash loop" && !regexp.MustCompile(`^Sync failed: Deployment \S+/api is crash-looping: container api of Pod api-\S+ exited with code 1`).MatchString(out.Error) {
+				t.Errorf("crash loop error = %q, want it named with the container's exit", out.Error)
 			}
 			if tt.class == "window" && out.NextOpen == "" {
 				t.Errorf("window outcome has no nextOpen: %s", r.stdout)

@@ -8,7 +8,10 @@ import (
 )
 
 // sharedEnv is the registry, Kubernetes control plane and Argo CD the CLI tests share.
-var sharedEnv = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true})
+// Its simulated kubelet runs only Pods pinned to its Node (crash loops); every other Pod stays
+// Pending, so Deployments that must never become ready stay that way.
+var sharedEnv = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true,
+	ClusterOptions: testenv.ClusterOptions{SimulatedKubelet: true, SimulatedKubeletNoScheduler: true}})
 
 func windowSpecs(kind, schedule, duration, tz string) []window.Spec {
 	return []window.Spec{{Kind: kind, Schedule: schedule, Duration: duration, TimeZone: tz}}

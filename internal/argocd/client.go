@@ -45,6 +45,8 @@ var ErrNotFound = errors.New("not found")
 type Client struct {
 	dyn       dynamic.Interface
 	namespace string
+	cfg       *rest.Config // nil for NewFromDynamic: destination clusters are not diagnosed
+	dests     destinations
 }
 
 // New returns a client for Argo CD in namespace. It does not contact the cluster.
@@ -65,7 +67,7 @@ func New(cfg *rest.Config, namespace string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return &Client{dyn: dyn, namespace: namespace}, nil
+	return &Client{dyn: dyn, namespace: namespace, cfg: cfg}, nil
 }
 
 // quietFinalizerWarning drops the API server's warning about Argo CD's own finalizer name

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
 
-var shared = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true})
+// Its simulated kubelet runs only Pods pinned to its Node (TestCrashLoop).
+var shared = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true,
+	ClusterOptions: testenv.ClusterOptions{SimulatedKubelet: true, SimulatedKubeletNoScheduler: true}})
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
@@ -156,4 +159,65 @@ func setupB(b *testing.B, e *testenv.Env, name, v string) (*testenv.Env, *argocd
 	b.Helper()
 	_ = e
 	return setup(b, name, map[string]string{"cm.yaml": cm("a", v)})
+}
+
+// TestCrashLoop: a Deployment whose container keeps exiting fails the sync at once as permanent,
+// named crash-looping with the container's exit, whether Argo CD's operation still waits for it
+// (a later wave: ferry terminates its own operation) or already succeeded (the last wave), and
+// `Wait` reports it the same way.
+func TestCrashLoop(t *testing.T) {
+	deploy := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      nodeName: ` + testenv.SimulatedNodeName + `
+      containers: [{name: api, image: "registry.example.com/api:1", command: ["sh", "-c", "exit 2"]}]
+`
+	later := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"
+	for _, tt := range []struct {
+		name      string
+		manifests map[string]string
+		phase     string // of ferry's operation once it failed
+	}{
+		{"crash-wave", map[string]string{"deploy.yaml": deploy, "later.yaml": later}, "Failed"},
+		{"crash-last", map[string]string{"deploy.yaml": deploy}, "Succeeded"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, c, a := setup(t, tt.name, tt.manifests)
+			ctx := context.Background()
+			_, err := c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: 2 * time.Minute})
+			var se *argocd.SyncError
+			if !errors.As(err, &se) || se.Class != argocd.ClassPermanent || se.Summary != "Sync failed: Deployment "+a.Namespace+"/api is crash-looping" ||
+				!strings.Contains(se.LastMessage, "container api of Pod api-") || !strings.Contains(se.LastMessage, "exited with code 2 (Error)") {
+				t.Fatalf("Sync() = %v, want permanent: Deployment %s/api is crash-looping with the exit code", err, a.Namespace)
+			}
+			if len(se.Resources) == 0 || se.Resources[0].Kind != "Deployment" || !strings.Contains(se.Advice, "--previous") {
+				t.Errorf("resources %v, advice %q: want the Deployment first and how to see the output", se.Resources, se.Advice)
+			}
+			// ferry's own operation does not keep running for a crash loop.
+			deadline := time.Now().Add(time.Minute)
+			for {
+				st, err := c.Status(ctx, a.Name)
+				if err == nil && st.LastOperation != nil && st.LastOperation.RequestID == se.RequestID && st.LastOperation.Phase == tt.phase {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("operation %s: status %+v, want phase %s", se.RequestID, st, tt.phase)
+				}
+				time.Sleep(time.Second)
+			}
+			_, err = c.Wait(ctx, a.Name, a.Digest, argocd.SyncOptions{Timeout: time.Minute})
+			if !errors.As(err, &se) || se.Class != argocd.ClassPermanent || !strings.Contains(se.Summary, "is crash-looping") {
+				if tt.phase == "Succeeded" {
+					t.Errorf("Wait() = %v, want the crash loop", err)
+				}
+			}
+		})
+	}
 }

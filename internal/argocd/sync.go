@@ -703,11 +703,12 @@ type follower struct {
 	terminatedBy string // "stuck" or "timeout" once ferry terminated its own operation
 	stuckMsg     string
 	last         *unstructured.Unstructured
+	rollout      rolloutWatch
 }
 
 // follow watches the Application until the operation with request id rid has a certain outcome.
 func (c *Client) follow(ctx context.Context, a App, rid string, opts SyncOptions, deadline time.Time) (*Result, error) {
-	f := &follower{c: c, a: a, rid: rid, opts: opts, written: opts.Now(), msgSince: opts.Now()}
+	f := &follower{c: c, a: a, rid: rid, opts: opts, written: opts.Now(), msgSince: opts.Now(), rollout: rolloutWatch{c: c}}
 	var res *Result
 	err := c.watchApp(ctx, a.Name, func(app *unstructured.Unstructured) (bool, error) {
 		f.last = app
@@ -783,6 +784,20 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 			f.msgSince = now // a pending retry is progress
 			return nil, false, nil
 		}
+		if strings.HasPrefix(op.Message, "waiting for healthy state of") && f.terminatedBy == "" {
+			// A wave waits for a workload: fail as soon as its Pods cannot become ready by
+			// themselves (a crash loop), terminating ferry's own operation.
+			if err := f.rollout.failure(ctx, app, now, f.rid); err != nil {
+				tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				if terr := f.c.Terminate(tctx, f.a.Name); terr != nil {
+					err.Advice += " ferry could not terminate its operation: " + terr.Error()
+				} else {
+					err.Advice += " ferry terminated its own operation."
+				}
+				cancel()
+				return nil, true, err
+			}
+		}
 		if f.terminatedBy == "" && now.Sub(f.msgSince) > f.opts.StuckAfter {
 			f.terminatedBy, f.stuckMsg = "stuck", op.Message
 			tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -833,6 +848,11 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 		}
 		if s.Revision != f.a.Digest {
 			return nil, false, nil // a stale status of the previous revision is never success
+		}
+		if s.HealthStatus == "Progressing" || s.HealthStatus == "Degraded" {
+			if err := f.rollout.failure(ctx, app, now, f.rid); err != nil {
+				return nil, true, err
+			}
 		}
 		switch s.HealthStatus {
 		case "Degraded", "Missing":
@@ -1035,6 +1055,7 @@ func (c *Client) Wait(ctx context.Context, name, digest string, opts SyncOptions
 	var res *Result
 	var last *unstructured.Unstructured
 	degraded := time.Time{}
+	rollout := rolloutWatch{c: c}
 	err := c.watchApp(ctx, name, func(app *unstructured.Unstructured) (bool, error) {
 		last = app
 		s := StatusOf(app)
@@ -1049,6 +1070,11 @@ func (c *Client) Wait(ctx context.Context, name, digest string, opts SyncOptions
 				if err := approvalError(c.namespace, name, s.LastOperation.Message, s.LastOperation.RequestID, opts.Now()); err != nil {
 					return true, err
 				}
+				if strings.HasPrefix(s.LastOperation.Message, "waiting for healthy state of") {
+					if err := rollout.failure(ctx, app, opts.Now(), s.LastOperation.RequestID); err != nil {
+						return true, err
+					}
+				}
 			}
 			return false, nil
 		}
@@ -1062,6 +1088,15 @@ func (c *Client) Wait(ctx context.Context, name, digest string, opts SyncOptions
 		if s.SyncStatus == "Synced" && s.HealthStatus == "Healthy" {
 			res = resultOf(app)
 			return true, nil
+		}
+		if s.HealthStatus == "Progressing" || s.HealthStatus == "Degraded" {
+			rid := ""
+			if s.LastOperation != nil {
+				rid = s.LastOperation.RequestID
+			}
+			if err := rollout.failure(ctx, app, opts.Now(), rid); err != nil {
+				return true, err
+			}
 		}
 		if s.HealthStatus == "Degraded" || s.HealthStatus == "Missing" {
 			if degraded.IsZero() {

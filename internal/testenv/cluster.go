@@ -50,6 +50,12 @@ type ClusterOptions struct {
 	// reported Running and ready, and deleted when asked. Without it Pods
 	// are never scheduled and Deployments never become Available.
 	SimulatedKubelet bool
+	// SimulatedKubeletNoScheduler keeps the simulated kubelet from binding
+	// Pods: it runs only those whose spec.nodeName already names its Node
+	// (SimulatedNodeName), as a kubelet on a cluster without a scheduler.
+	// Other Pods stay Pending, so tests can have Deployments that never
+	// become ready next to Pods that run (or crash-loop) on the Node.
+	SimulatedKubeletNoScheduler bool
 	// ExtraAPIServerArgs are appended to kube-apiserver's command line.
 	ExtraAPIServerArgs []string
 	// ExtraControllerManagerArgs are appended to kube-controller-manager's
@@ -243,7 +249,7 @@ func startCluster(dir string, opts ClusterOptions, mode launchMode) (c *Cluster,
 	}
 	c.procs = append(c.procs, p)
 	if opts.SimulatedKubelet {
-		p, err := startSimulatedKubelet(c, mode)
+		p, err := startSimulatedKubelet(c, !opts.SimulatedKubeletNoScheduler, mode)
 		if err != nil {
 			return c, err
 		}

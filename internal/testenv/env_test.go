@@ -255,6 +255,63 @@ func TestSimulatedKubelet(t *testing.T) {
 	}
 }
 
+// TestSimulatedKubeletCrashLoop: without its scheduler part the kubelet runs only Pods bound to
+// its Node, and a container whose command exits crash-loops there as on a real node: Running but
+// not ready, waiting in CrashLoopBackOff, its restart count growing, its exit code recorded.
+func TestSimulatedKubeletCrashLoop(t *testing.T) {
+	t.Parallel()
+	c := testenv.StartCluster(t, testenv.ClusterOptions{SimulatedKubelet: true, SimulatedKubeletNoScheduler: true})
+	ns := c.CreateNamespace(t, "crash")
+	c.Apply(t, strings.Replace(apiDeployment(ns, "{app: api}", fmt.Sprintf(`      nodeName: %s
+      containers:
+      - name: main
+        image: registry.invalid/api:1
+        command: ["sh", "-c", "exit 3"]
+`, testenv.SimulatedNodeName)), "replicas: 3", "replicas: 1", 1))
+	c.Apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: unscheduled, namespace: %s}
+spec:
+  containers:
+  - {name: main, image: registry.invalid/api:1}
+`, ns))
+	var crashed *unstructured.Unstructured
+	deadline := time.Now().Add(time.Minute)
+	for crashed == nil && time.Now().Before(deadline) {
+		pods, err := c.Resource(t, "v1", "Pod").Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=api"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range pods.Items {
+			statuses, _, _ := unstructured.NestedSlice(p.Object, "status", "containerStatuses")
+			if len(statuses) == 1 {
+				if n, _, _ := unstructured.NestedInt64(statuses[0].(map[string]any), "restartCount"); n >= 3 {
+					crashed = &pods.Items[i]
+				}
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if crashed == nil {
+		t.Fatal("no Pod of the crashing Deployment was restarted 3 times within a minute")
+	}
+	cs, _, _ := unstructured.NestedSlice(crashed.Object, "status", "containerStatuses")
+	st := cs[0].(map[string]any)
+	reason, _, _ := unstructured.NestedString(st, "state", "waiting", "reason")
+	code, _, _ := unstructured.NestedInt64(st, "lastState", "terminated", "exitCode")
+	ready, _, _ := unstructured.NestedBool(st, "ready")
+	if reason != "CrashLoopBackOff" || code != 3 || ready || str(crashed, "status", "phase") != "Running" {
+		t.Errorf("crashing container: waiting %q, exit code %d, ready %v, phase %q; want CrashLoopBackOff, 3, false, Running", reason, code, ready, str(crashed, "status", "phase"))
+	}
+	if status, _ := testenv.ConditionStatus(crashed, "Ready"); status != "False" {
+		t.Errorf("crashing Pod Ready = %q, want False", status)
+	}
+	p, err := c.Resource(t, "v1", "Pod").Namespace(ns).Get(context.Background(), "unscheduled", metav1.GetOptions{})
+	if err != nil || p == nil || str(p, "spec", "nodeName") != "" || str(p, "status", "phase") != "Pending" {
+		t.Errorf("a Pod not bound to the Node was handled: %v", p)
+	}
+}
+
 // apiDeployment is a Deployment "api" of 3 replicas with the given template labels and pod spec
 // lines (indented for spec.template.spec).
 func apiDeployment(ns, labels, podSpec string) string {

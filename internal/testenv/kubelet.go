@@ -31,10 +31,15 @@ const SimulatedNodeName = "ferry-testenv-node"
 // every other part and outlives `testenv up`.
 const simulatedKubeletEnv = "FERRY_TESTENV_SIMULATED_KUBELET"
 
+// simulatedKubeletNoSchedulerEnv, set to "1", keeps the simulated kubelet
+// from binding Pods: it runs only Pods already bound to its Node
+// (ClusterOptions.SimulatedKubeletNoScheduler).
+const simulatedKubeletNoSchedulerEnv = "FERRY_TESTENV_SIMULATED_KUBELET_NO_SCHEDULER"
+
 func init() {
 	if kubeconfig := os.Getenv(simulatedKubeletEnv); kubeconfig != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-		err := runSimulatedKubelet(ctx, kubeconfig, SimulatedNodeName)
+		err := runSimulatedKubelet(ctx, kubeconfig, SimulatedNodeName, os.Getenv(simulatedKubeletNoSchedulerEnv) != "1")
 		stop()
 		if err != nil && !errors.Is(err, context.Canceled) {
 			fmt.Fprintf(os.Stderr, "simulated kubelet: %v\n", err)
@@ -46,7 +51,7 @@ func init() {
 
 // startSimulatedKubelet starts the simulated kubelet for c as a child
 // process (this binary, re-executed) and waits until its Node is Ready.
-func startSimulatedKubelet(c *Cluster, mode launchMode) (*proc, error) {
+func startSimulatedKubelet(c *Cluster, schedule bool, mode launchMode) (*proc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("simulated kubelet: find this executable: %w", err)
@@ -54,7 +59,8 @@ func startSimulatedKubelet(c *Cluster, mode launchMode) (*proc, error) {
 	probe := httpProbe(c.Host+"/api/v1/nodes/"+SimulatedNodeName, c.CAData, c.Token)
 	return startComponent(component{
 		name: "simulated-kubelet", bin: self, dir: c.Dir, mode: mode, timeout: time.Minute,
-		env:  childEnv([]string{"KUBECONFIG=", simulatedKubeletEnv + "="}, simulatedKubeletEnv+"="+c.Kubeconfig),
+		env: childEnv([]string{"KUBECONFIG=", simulatedKubeletEnv + "=", simulatedKubeletNoSchedulerEnv + "="},
+			simulatedKubeletEnv+"="+c.Kubeconfig, simulatedKubeletNoSchedulerEnv+"="+map[bool]string{true: "0", false: "1"}[schedule]),
 		args: func() ([]string, error) { return nil, nil },
 		ready: func(ctx context.Context) error {
 			// The Node exists once the kubelet registered it; it marks
@@ -66,12 +72,21 @@ func startSimulatedKubelet(c *Cluster, mode launchMode) (*proc, error) {
 
 // runSimulatedKubelet stands in for a kubelet on a cluster without a
 // container runtime, the way kwok does: it registers one Ready Node, binds
-// every unscheduled Pod to it (there is no kube-scheduler either), reports
-// each bound Pod Running with every container started and ready (probes are
-// not run: the images are never pulled), and finishes the graceful deletion
-// of its Pods. So Deployments become Available and Argo CD reports them
-// Healthy. It runs until ctx ends.
-func runSimulatedKubelet(ctx context.Context, kubeconfig, node string) error {
+// every unscheduled Pod to it when schedule is set (there is no
+// kube-scheduler either), reports each bound Pod Running with every
+// container started and ready (probes are not run: the images are never
+// pulled), and finishes the graceful deletion of its Pods. So Deployments
+// become Available and Argo CD reports them Healthy.
+//
+// It runs no process, so it takes a container's exit from its command, as
+// the process would decide it: a container whose command is `false` or
+// `sh -c "exit N"` (N > 0) exits at once with 1 or N, and the kubelet
+// restarts it with Kubernetes' back-off scaled down tenfold (1 s doubling
+// up to 30 s instead of 10 s up to 5 min): the Pod stays Running but not
+// ready, the container waits in CrashLoopBackOff with its restart count
+// growing and its last termination recorded — a crash loop, as a node
+// reports it. It runs until ctx ends.
+func runSimulatedKubelet(ctx context.Context, kubeconfig, node string, schedule bool) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
@@ -112,14 +127,18 @@ func runSimulatedKubelet(ctx context.Context, kubeconfig, node string) error {
 					return
 				}
 				obj, exists, err := informer.GetIndexer().GetByKey(key)
+				var again time.Duration
 				if err == nil && exists {
-					err = handlePod(ctx, cs, node, obj.(*corev1.Pod))
+					again, err = handlePod(ctx, cs, node, schedule, obj.(*corev1.Pod))
 				}
 				if err != nil && !apierrors.IsNotFound(err) {
 					fmt.Fprintf(os.Stderr, "simulated kubelet: pod %s: %v\n", key, err)
 					q.AddRateLimited(key)
 				} else {
 					q.Forget(key)
+					if again > 0 {
+						q.AddAfter(key, again)
+					}
 				}
 				q.Done(key)
 			}
@@ -170,30 +189,108 @@ func registerNode(ctx context.Context, cs kubernetes.Interface, name string) err
 	return nil
 }
 
-// handlePod moves p one step as a kubelet (and scheduler) would.
-func handlePod(ctx context.Context, cs kubernetes.Interface, node string, p *corev1.Pod) error {
+// handlePod moves p one step as a kubelet (and scheduler) would; a positive
+// duration asks to be called again for p after it (a crash loop's restart).
+func handlePod(ctx context.Context, cs kubernetes.Interface, node string, schedule bool, p *corev1.Pod) (time.Duration, error) {
 	pods := cs.CoreV1().Pods(p.Namespace)
 	switch {
 	case p.DeletionTimestamp != nil:
-		if p.Spec.NodeName != node && p.Spec.NodeName != "" {
-			return nil
+		if p.Spec.NodeName != node && (p.Spec.NodeName != "" || !schedule) {
+			return 0, nil
 		}
 		// A kubelet confirms a graceful deletion once its containers stopped.
 		grace := int64(0)
-		return pods.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace, Preconditions: &metav1.Preconditions{UID: &p.UID}})
+		return 0, pods.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace, Preconditions: &metav1.Preconditions{UID: &p.UID}})
 	case p.Spec.NodeName == "":
-		if p.Spec.SchedulerName != "" && p.Spec.SchedulerName != corev1.DefaultSchedulerName {
-			return nil
+		if !schedule || (p.Spec.SchedulerName != "" && p.Spec.SchedulerName != corev1.DefaultSchedulerName) {
+			return 0, nil
 		}
-		return pods.Bind(ctx, &corev1.Binding{
+		return 0, pods.Bind(ctx, &corev1.Binding{
 			ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID},
 			Target:     corev1.ObjectReference{Kind: "Node", Name: node},
 		}, metav1.CreateOptions{})
-	case p.Spec.NodeName == node && p.Status.Phase == corev1.PodPending:
+	case p.Spec.NodeName != node:
+		return 0, nil
+	case p.Status.Phase == corev1.PodPending:
 		_, err := pods.UpdateStatus(ctx, runningStatus(p), metav1.UpdateOptions{})
-		return err
+		return time.Second, err
+	case p.Status.Phase == corev1.PodRunning:
+		next, wait := restartCrashed(p, time.Now())
+		if next == nil {
+			return wait, nil
+		}
+		_, err := pods.UpdateStatus(ctx, next, metav1.UpdateOptions{})
+		return crashBackoff(1), err
 	}
-	return nil
+	return 0, nil
+}
+
+// containerExit is the exit code a container's command decides at once:
+// 1 for `false`, N for `sh -c "exit N"`; 0 for anything else (it runs).
+func containerExit(c corev1.Container) int32 {
+	cmd := append(append([]string{}, c.Command...), c.Args...)
+	if len(cmd) == 1 && (cmd[0] == "false" || cmd[0] == "/bin/false") {
+		return 1
+	}
+	if len(cmd) == 3 && (cmd[0] == "sh" || cmd[0] == "/bin/sh") && cmd[1] == "-c" {
+		var n int32
+		if _, err := fmt.Sscanf(strings.TrimSpace(cmd[2]), "exit %d", &n); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 0
+}
+
+// crashBackoff is the kubelet's restart back-off after restarts restarts,
+// scaled down tenfold: 1 s, 2 s, 4 s … up to 30 s.
+func crashBackoff(restarts int32) time.Duration {
+	d := time.Second
+	for i := int32(1); i < restarts && d < 30*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Second)
+}
+
+// crashedStatus sets the status of container c, which exited with code
+// after restarts restarts and now waits in CrashLoopBackOff.
+func crashedStatus(p *corev1.Pod, s *corev1.ContainerStatus, code, restarts int32, now metav1.Time) {
+	started := false
+	s.Ready, s.Started, s.RestartCount = false, &started, restarts
+	s.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
+		Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", crashBackoff(restarts), s.Name, p.Name, p.Namespace, p.UID)}}
+	s.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		ExitCode: code, Reason: "Error", StartedAt: now, FinishedAt: now, ContainerID: s.ContainerID}}
+}
+
+// restartCrashed returns p with its crash-looping containers restarted (and
+// crashed again) once their back-off elapsed, or nil and how long until the
+// next restart is due (0 when nothing crashes).
+func restartCrashed(p *corev1.Pod, now time.Time) (*corev1.Pod, time.Duration) {
+	var next *corev1.Pod
+	wait := time.Duration(0)
+	for i, c := range p.Spec.Containers {
+		code := containerExit(c)
+		if code == 0 || i >= len(p.Status.ContainerStatuses) {
+			continue
+		}
+		s := p.Status.ContainerStatuses[i]
+		t := s.LastTerminationState.Terminated
+		if t == nil {
+			continue
+		}
+		due := t.FinishedAt.Add(crashBackoff(s.RestartCount))
+		if now.Before(due) {
+			if w := due.Sub(now); wait == 0 || w < wait {
+				wait = w
+			}
+			continue
+		}
+		if next == nil {
+			next = p.DeepCopy()
+		}
+		crashedStatus(next, &next.Status.ContainerStatuses[i], code, s.RestartCount+1, metav1.NewTime(now))
+	}
+	return next, wait
 }
 
 // runningStatus is p with the status of a Pod whose containers all started
@@ -226,6 +323,21 @@ func runningStatus(p *corev1.Pod) *corev1.Pod {
 		return out
 	}
 	p.Status.ContainerStatuses = statuses(p.Spec.Containers)
+	var crashing []string
+	for i, c := range p.Spec.Containers {
+		if code := containerExit(c); code != 0 {
+			crashedStatus(p, &p.Status.ContainerStatuses[i], code, 1, now)
+			crashing = append(crashing, c.Name)
+		}
+	}
+	if len(crashing) > 0 {
+		msg := fmt.Sprintf("containers with unready status: [%s]", strings.Join(crashing, " "))
+		for i, cond := range p.Status.Conditions {
+			if cond.Type == corev1.ContainersReady || cond.Type == corev1.PodReady {
+				p.Status.Conditions[i].Status, p.Status.Conditions[i].Reason, p.Status.Conditions[i].Message = corev1.ConditionFalse, "ContainersNotReady", msg
+			}
+		}
+	}
 	var inits []corev1.ContainerStatus
 	for _, c := range p.Spec.InitContainers {
 		inits = append(inits, corev1.ContainerStatus{
