@@ -22,10 +22,13 @@ import (
 // BenchmarkPlanRefresh measures `terraform plan` of a configuration with N ferry_application
 // resources (default 500, FERRY_BENCH_APPS overrides), every one Synced and Healthy in the real
 // Argo CD, against the same plan of N terraform_data resources, and reports the ratio
-// (target ≤ 1.5). Both plans refresh every resource with Terraform's default parallelism and must
-// find nothing to change. The provider is the real binary, as Terraform runs it.
-// FERRY_BENCH_DIAG=1 logs every terraform run's wall and CPU time (Terraform's plus its provider's)
-// and also times plan -refresh=false and -parallelism=50.
+// (target ≤ 1.5). It also plans N resources of a minimal framework provider
+// (internal/benchprovider) to report the floor any framework resource starts from. Every plan
+// refreshes every resource with Terraform's default parallelism and must find nothing to change.
+// The providers are the real binaries, as Terraform runs them. FERRY_BENCH_DIAG=1 logs every
+// terraform run's wall and CPU time (Terraform's plus its provider's) and also times
+// plan -refresh=false and -parallelism=50; FERRY_BENCH_HOLD=FILE keeps everything up, for
+// profiling by hand, until FILE is removed (docs/performance.md).
 func BenchmarkPlanRefresh(b *testing.B) {
 	n := 500
 	if v := os.Getenv("FERRY_BENCH_APPS"); v != "" {
