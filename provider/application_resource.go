@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,7 +78,7 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 			"path": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("."),
 				MarkdownDescription: "Path inside the manifests layer. Default `.`."},
 			"wait": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
-				MarkdownDescription: "Wait until Synced at the digest and Healthy. Default `true`."},
+				MarkdownDescription: "Wait until Synced at the digest and Healthy. Default `true`. With `false` the apply returns once the sync is requested, and drift is planned only once that sync has settled."},
 			"health_timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultHealthTimeout),
 				Validators:          []validator.String{durationValidator},
 				MarkdownDescription: "How long the application may take to become Healthy after the operation. Default `" + defaultHealthTimeout + "` (past Kubernetes' 10-minute progress deadline)."},
@@ -215,8 +216,14 @@ func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 	} {
 		resp.Diagnostics.Append(g.from.GetAttribute(ctx, path.Root(g.attr), g.target)...)
 	}
-	if resp.Diagnostics.HasError() || planBundle.IsUnknown() || !wait.ValueBool() {
-		// NOTE: with wait = false ferry does not follow the sync, so it does not plan re-syncs either.
+	if resp.Diagnostics.HasError() || planBundle.IsUnknown() {
+		return
+	}
+	// With wait = false an apply leaves the sync running, so a sync still settling (requested,
+	// running, or not reconciled since it finished) is not drift: the next plan looks again. With
+	// wait = true ferry waited for it to settle; one running now is someone else's, and the
+	// re-sync it plans fails as a conflict that names it rather than hiding it.
+	if settling, d := req.Private.GetKey(ctx, privateSettling); !wait.ValueBool() && !d.HasError() && string(settling) == "true" {
 		return
 	}
 	_, digest, err := pinnedBundle(planBundle.ValueString())
@@ -264,7 +271,7 @@ func (r *applicationResource) Create(ctx context.Context, req resource.CreateReq
 	}
 	timeout, d := m.Timeouts.Create(ctx, defaultTimeout)
 	resp.Diagnostics.Append(d...)
-	r.sync(ctx, &m, timeout, &resp.State, &resp.Diagnostics)
+	r.sync(ctx, &m, timeout, &resp.State, resp.Private, &resp.Diagnostics)
 }
 
 func (r *applicationResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -275,13 +282,18 @@ func (r *applicationResource) Update(ctx context.Context, req resource.UpdateReq
 	}
 	timeout, d := m.Timeouts.Update(ctx, defaultTimeout)
 	resp.Diagnostics.Append(d...)
-	r.sync(ctx, &m, timeout, &resp.State, &resp.Diagnostics)
+	r.sync(ctx, &m, timeout, &resp.State, resp.Private, &resp.Diagnostics)
+}
+
+// privateState is where a response keeps provider-private data (privateSettling).
+type privateState interface {
+	SetKey(context.Context, string, []byte) diag.Diagnostics
 }
 
 // sync runs the engine and stores what it saw, also on failure, so the next plan re-syncs.
 func (r *applicationResource) sync(ctx context.Context, m *applicationResourceModel, timeout time.Duration, state interface {
 	Set(context.Context, any) diag.Diagnostics
-}, diags *diag.Diagnostics) {
+}, private privateState, diags *diag.Diagnostics) {
 	c := r.client(diags)
 	if c == nil {
 		return
@@ -297,6 +309,7 @@ func (r *applicationResource) sync(ctx context.Context, m *applicationResourceMo
 	m.ID = types.StringValue(app.Name)
 	if live, gerr := c.GetApplication(ctx, app.Name); gerr == nil {
 		m.fromStatus(argocd.StatusOf(live))
+		diags.Append(private.SetKey(ctx, privateSettling, []byte(strconv.FormatBool(argocd.SyncSettling(live))))...)
 	} else {
 		m.fromStatus(argocd.Status{})
 	}
@@ -350,7 +363,12 @@ func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest
 	}
 	m.fromLive(ctx, argocd.AppFromLive(live), argocd.StatusOf(live), &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateSettling, []byte(strconv.FormatBool(argocd.SyncSettling(live))))...)
 }
+
+// privateSettling is the private state key where Read records whether the live sync was still
+// settling (argocd.SyncSettling), for ModifyPlan's drift decision.
+const privateSettling = "sync_settling"
 
 func (r *applicationResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var m applicationResourceModel

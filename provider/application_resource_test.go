@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,11 +108,39 @@ func TestAccApplicationSync(t *testing.T) {
 			statecheck.ExpectKnownValue(addr, tfjsonpath.New("last_operation").AtMapKey("phase"), knownvalue.StringExact("Succeeded")),
 		}
 	}
+	// In HCP Terraform, the run id goes into the operation's info with the request id and digest.
+	t.Setenv("TFC_RUN_ID", "run-TestAccApplicationSync")
+	// operation checks what Argo CD ran: ferry's request, as a user (not automated), with the
+	// sync options copied in and the info naming the request, the digest and the run.
+	operation := func(s *terraform.State) error {
+		live := appLive(t, e, app)
+		if got, _, _ := unstructured.NestedString(live.Object, "spec", "source", "targetRevision"); got != v2.Digest {
+			return fmt.Errorf("spec.source.targetRevision = %q, want %s", got, v2.Digest)
+		}
+		op, _, _ := unstructured.NestedMap(live.Object, "status", "operationState", "operation")
+		info := map[string]string{}
+		list, _, _ := unstructured.NestedSlice(op, "info")
+		for _, i := range list {
+			m, _ := i.(map[string]any)
+			info[fmt.Sprint(m["name"])] = fmt.Sprint(m["value"])
+		}
+		rid := s.RootModule().Resources[addr].Primary.Attributes["last_operation.request_id"]
+		if rid == "" || info[argocd.InfoRequestID] != rid || info[argocd.InfoBundleDigest] != v2.Digest || info[argocd.InfoRunID] != "run-TestAccApplicationSync" {
+			return fmt.Errorf("operation info = %v, want request id %q, digest %s and the TFC run id", info, rid, v2.Digest)
+		}
+		user, _, _ := unstructured.NestedString(op, "initiatedBy", "username")
+		automated, _, _ := unstructured.NestedBool(op, "initiatedBy", "automated")
+		options, _, _ := unstructured.NestedStringSlice(op, "sync", "syncOptions")
+		if user != "ferry" || automated || !slices.Contains(options, "CreateNamespace=true") {
+			return fmt.Errorf("operation initiated by %q (automated %v) with sync options %v, want ferry, not automated, CreateNamespace=true", user, automated, options)
+		}
+		return nil
+	}
 	resource.UnitTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
 			{Config: appConfig(e, env, app, v1.PinnedReference, ""), ConfigStateChecks: synced(v1.Digest)},
-			{Config: appConfig(e, env, app, v2.PinnedReference, ""), ConfigStateChecks: synced(v2.Digest)},
+			{Config: appConfig(e, env, app, v2.PinnedReference, ""), ConfigStateChecks: synced(v2.Digest), Check: operation},
 		},
 	})
 }
@@ -191,6 +220,62 @@ func TestAccApplicationLifecycle(t *testing.T) {
 				return fmt.Errorf("ConfigMap settings still exists: destroy did not cascade")
 			}
 			return nil
+		},
+	})
+}
+
+// TestAccApplicationDriftNoWait: with wait = false an apply leaves the sync running, and the plan
+// right after it is empty (a settling sync is not drift); once the app has settled, an
+// out-of-band change is planned as drift and apply re-syncs it.
+func TestAccApplicationDriftNoWait(t *testing.T) {
+	e := sharedEnv.Get(t)
+	env, app := uniqueName(t, "env"), uniqueName(t, "app")
+	v1 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("settings", "v1")})
+	cms := e.Cluster.Dynamic(t).Resource(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}).Namespace(env)
+	ctx := context.Background()
+	addr := "ferry_application.app"
+	cfg := appConfig(e, env, app, v1.PinnedReference, "  wait = false")
+	settled := func(a *unstructured.Unstructured) bool {
+		s := argocd.StatusOf(a)
+		return !argocd.SyncSettling(a) && s.SyncStatus == "Synced" && s.Revision == v1.Digest && s.HealthStatus == "Healthy"
+	}
+	settledWith := func(value string) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			e.ArgoCD.WaitApplication(t, app, settled, 2*time.Minute)
+			cm, err := cms.Get(ctx, "settings", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if v, _, _ := unstructured.NestedString(cm.Object, "data", "value"); v != value {
+				return fmt.Errorf("ConfigMap value = %q, want %q", v, value)
+			}
+			return nil
+		}
+	}
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg, Check: settledWith("v1")},
+			{
+				PreConfig: func() {
+					cm, err := cms.Get(ctx, "settings", metav1.GetOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					unstructured.SetNestedField(cm.Object, "hand-edited", "data", "value")
+					if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+						t.Fatal(err)
+					}
+					e.ArgoCD.WaitApplication(t, app, func(a *unstructured.Unstructured) bool {
+						return argocd.StatusOf(a).SyncStatus == "OutOfSync"
+					}, 2*time.Minute)
+				},
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+				},
+				Check: settledWith("v1"),
+			},
 		},
 	})
 }

@@ -22,12 +22,23 @@ import (
 var shared = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true,
 	ClusterOptions: testenv.ClusterOptions{SimulatedKubelet: true, SimulatedKubeletNoScheduler: true}})
 
+// strict is an environment whose API server ends every watch after 2 to 4 seconds and whose
+// application controller ends any operation after 15 s (--sync-timeout).
+var strict = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true,
+	ClusterOptions: testenv.ClusterOptions{SimulatedKubelet: true, SimulatedKubeletNoScheduler: true, ExtraAPIServerArgs: []string{"--min-request-timeout=2"}},
+	ArgoCDOptions:  testenv.ArgoCDOptions{ExtraControllerArgs: []string{"--sync-timeout=15"}}})
+
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // setup writes an environment and pushes a bundle with manifests; it returns the client and App.
 func setup(t testing.TB, name string, manifests map[string]string) (*testenv.Env, *argocd.Client, argocd.App) {
 	t.Helper()
-	e := shared.Get(t)
+	return setupIn(t, shared.Get(t), name, manifests)
+}
+
+// setupIn is setup in the environment e.
+func setupIn(t testing.TB, e *testenv.Env, name string, manifests map[string]string) (*testenv.Env, *argocd.Client, argocd.App) {
+	t.Helper()
 	c, err := argocd.New(e.Cluster.RESTConfig(), e.ArgoCD.Namespace)
 	if err != nil {
 		t.Fatal(err)
@@ -220,4 +231,93 @@ spec:
 			}
 		})
 	}
+}
+
+// TestWatchReestablished: the API server here ends every watch after 2 to 4 seconds (as a real
+// one does after its --min-request-timeout of 30 to 60 minutes), and the rollout takes 12 s (a
+// readiness probe's initial delay): the engine follows the application across several expired
+// watches and still sees it become Healthy, instead of waiting on a dead watch until the timeout.
+func TestWatchReestablished(t *testing.T) {
+	t.Parallel()
+	e := strict.Get(t)
+	deploy := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      nodeName: ` + testenv.SimulatedNodeName + `
+      containers:
+      - name: api
+        image: registry.example.com/api:1
+        readinessProbe: {httpGet: {path: /ready, port: 8080}, initialDelaySeconds: 12}
+`
+	_, c, a := setupIn(t, e, "rewatch", map[string]string{"deploy.yaml": deploy})
+	start := time.Now()
+	res, err := c.Sync(context.Background(), a, true, argocd.SyncOptions{Timeout: 2 * time.Minute})
+	if err != nil {
+		t.Fatalf("Sync() across expiring watches = %v, want success", err)
+	}
+	if took := time.Since(start); took < 10*time.Second || res.Revision != a.Digest || res.HealthStatus != "Healthy" {
+		t.Errorf("Sync() = %+v after %s; want Healthy at %s after the 12 s readiness delay (several watches)", res, took, a.Digest)
+	}
+}
+
+// TestControllerSyncTimeout: an operation Argo CD's own --sync-timeout ends is stuck, named with
+// what it waited for, not a generic failure.
+func TestControllerSyncTimeout(t *testing.T) {
+	t.Parallel()
+	never := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: api}}\n" +
+		"  template:\n    metadata: {labels: {app: api}}\n    spec: {containers: [{name: api, image: registry.example.com/api:1}]}\n"
+	later := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"
+	_, c, a := setupIn(t, strict.Get(t), "ctl-timeout", map[string]string{"deploy.yaml": never, "later.yaml": later})
+	_, err := c.Sync(context.Background(), a, true, argocd.SyncOptions{Timeout: 2 * time.Minute, StuckAfter: 5 * time.Minute})
+	var se *argocd.SyncError
+	if !errors.As(err, &se) || se.Class != argocd.ClassStuck ||
+		se.Summary != "Sync stuck: Argo CD's controller sync timeout ended the operation: waiting for healthy state of apps/Deployment/api" ||
+		!strings.Contains(se.LastMessage, "triggered by controller sync timeout") {
+		t.Errorf("Sync() = %v, want stuck: the controller's sync timeout, waiting for apps/Deployment/api", err)
+	}
+}
+
+// TestStillOutOfSync: a sync that succeeds but leaves the application OutOfSync (here a field the
+// API server prunes because the CRD's schema does not know it) fails after one refresh as
+// permanent, naming the resource, instead of waiting for the health timeout.
+func TestStillOutOfSync(t *testing.T) {
+	e := shared.Get(t)
+	e.Cluster.Apply(t, `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.test.ferry.dev}
+spec:
+  group: test.ferry.dev
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+`)
+	e.Cluster.WaitFor(t, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "widgets.test.ferry.dev", func(o *unstructured.Unstructured) bool {
+		status, _ := testenv.ConditionStatus(o, "Established")
+		return status == "True"
+	}, time.Minute)
+	_, c, a := setup(t, "outofsync", map[string]string{"widget.yaml": "apiVersion: test.ferry.dev/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 1, colour: red}\n"})
+	start := time.Now()
+	_, err := c.Sync(context.Background(), a, true, argocd.SyncOptions{Timeout: 3 * time.Minute})
+	var se *argocd.SyncError
+	if !errors.As(err, &se) || se.Class != argocd.ClassPermanent || se.Summary != "Sync incomplete: still OutOfSync after the sync: test.ferry.dev/Widget outofsync/w" {
+		t.Fatalf("Sync() = %v, want permanent: still OutOfSync, naming the Widget", err)
+	}
+	t.Logf("failed after %s", time.Since(start).Round(time.Second))
 }

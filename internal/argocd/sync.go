@@ -185,6 +185,29 @@ func StatusOf(app *unstructured.Unstructured) Status {
 	return s
 }
 
+// SyncSettling reports an Application whose sync is not settled yet: an operation requested and
+// not started, running or terminating, or finished but not reconciled since (its sync status may
+// still be the one from before the operation). Its sync status says nothing about drift yet.
+func SyncSettling(app *unstructured.Unstructured) bool {
+	if op, ok, _ := unstructured.NestedMap(app.Object, "operation"); ok && op != nil {
+		return true
+	}
+	opState, ok, _ := unstructured.NestedMap(app.Object, "status", "operationState")
+	if !ok || opState == nil {
+		return false
+	}
+	switch str(opState, "phase") {
+	case "Running", "Terminating":
+		return true
+	}
+	finished, err := time.Parse(time.RFC3339, str(opState, "finishedAt"))
+	if err != nil {
+		return false
+	}
+	reconciled, err := time.Parse(time.RFC3339, str(app.Object, "status", "reconciledAt"))
+	return err != nil || reconciled.Before(finished)
+}
+
 func operationOf(opState map[string]any) Operation {
 	op := Operation{
 		Phase:       str(opState, "phase"),
@@ -702,6 +725,8 @@ type follower struct {
 	refreshed    bool
 	terminatedBy string // "stuck" or "timeout" once ferry terminated its own operation
 	stuckMsg     string
+	waiting      string    // the last "waiting for …" message of the operation
+	refreshedAt  time.Time // when ferry asked Argo CD to refresh an OutOfSync result
 	last         *unstructured.Unstructured
 	rollout      rolloutWatch
 }
@@ -764,6 +789,9 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 	if op.Message != f.msg {
 		f.msg, f.msgSince = op.Message, now
 	}
+	if strings.HasPrefix(op.Message, "waiting for ") {
+		f.waiting = op.Message
+	}
 	switch op.Phase {
 	case "Running", "Terminating":
 		if strings.Contains(op.Message, "blocked by sync window") {
@@ -817,6 +845,11 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 		}
 		if op.Message == "Operation terminated" {
 			return nil, true, &SyncError{Class: ClassPermanent, Summary: "Sync failed: the operation was terminated by someone else", LastMessage: op.Message, RequestID: f.rid}
+		}
+		if strings.Contains(op.Message, controllerSyncTimeout) {
+			return nil, true, &SyncError{Class: ClassStuck, Summary: "Sync stuck: Argo CD's controller sync timeout ended the operation: " + firstNonEmpty(f.waiting, op.Message),
+				LastMessage: op.Message, RequestID: f.rid, Resources: failingResources(app),
+				Advice: "The application controller runs with --sync-timeout (controller.sync.timeout.seconds) and terminated the operation. Look at the resource it waited for, fix it, and apply again."}
 		}
 		class := classifyMessage(op.Message, app)
 		resources := failingResources(app)
@@ -877,9 +910,21 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 					Advice: "Enable prune in sync_options, or delete the resources no longer in the bundle."}
 			}
 			if !f.refreshed {
-				f.refreshed = true
+				f.refreshed, f.refreshedAt = true, now
 				_ = f.c.refresh(ctx, f.a.Name)
 				return nil, false, nil
+			}
+			// Still OutOfSync once Argo CD compared again after the refresh: the live objects
+			// differ from what the sync applied (argocd.md §15, row 22).
+			if _, pending := app.GetAnnotations()[annotationRefresh]; !pending && !reconciled.Before(f.refreshedAt.Truncate(time.Second)) {
+				resources := outOfSyncResources(app)
+				summary := "Sync incomplete: still OutOfSync after the sync"
+				if len(resources) > 0 {
+					summary += ": " + resources[0].String()
+				}
+				return nil, true, &SyncError{Class: ClassPermanent, Summary: summary, LastMessage: op.Message, Resources: resources, RequestID: f.rid,
+					Advice: "Argo CD applied the bundle, but the live objects still differ from it: a field the API server drops or rewrites " +
+						"(an unknown field pruned by a CRD's schema, a normalized value, a mutating webhook) or another controller changing them. Fix the manifests so they match what the cluster keeps."}
 			}
 		}
 		if now.Sub(f.succeeded) > f.opts.HealthTimeout {
@@ -918,6 +963,9 @@ var transientMarkers = []string{"Unavailable", "DeadlineExceeded", "context dead
 
 // classifyMessage decides transient or permanent for a failed operation.
 func classifyMessage(msg string, app *unstructured.Unstructured) Class {
+	if strings.Contains(msg, controllerSyncTimeout) {
+		return ClassStuck
+	}
 	permanent := []string{"authentication required", "401", "403", "repository not found", "app path does not exist",
 		"not permitted in project", "synchronization tasks are not valid", "failed to apply", "Shared resource found", "is invalid", "field is immutable", "forbidden", "expected only a single oci content layer"}
 	for _, p := range permanent {
@@ -1040,8 +1088,28 @@ func pruneSkipped(opState map[string]any) int {
 }
 
 // refresh asks Argo CD for a normal refresh through the annotation.
+// annotationRefresh asks Argo CD to compare an application again; the controller removes it
+// when it did.
+const annotationRefresh = "argocd.argoproj.io/refresh"
+
+// controllerSyncTimeout ends the message of an operation the controller's --sync-timeout ended
+// (argocd.md §6 and §15, row 12).
+const controllerSyncTimeout = "triggered by controller sync timeout"
+
+// outOfSyncResources lists the resources Argo CD reports OutOfSync.
+func outOfSyncResources(app *unstructured.Unstructured) []Resource {
+	var out []Resource
+	live, _, _ := unstructured.NestedSlice(app.Object, "status", "resources")
+	for _, r := range live {
+		if m, ok := r.(map[string]any); ok && m["status"] == "OutOfSync" {
+			out = append(out, resourceOf(m, "OutOfSync"))
+		}
+	}
+	return out
+}
+
 func (c *Client) refresh(ctx context.Context, name string) error {
-	patch := `{"metadata":{"annotations":{"argocd.argoproj.io/refresh":"normal"}}}`
+	patch := `{"metadata":{"annotations":{"` + annotationRefresh + `":"normal"}}}`
 	_, err := c.res(ApplicationGVR).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: FieldManager + "-refresh"})
 	return err
 }

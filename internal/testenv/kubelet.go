@@ -74,8 +74,9 @@ func startSimulatedKubelet(c *Cluster, schedule bool, mode launchMode) (*proc, e
 // container runtime, the way kwok does: it registers one Ready Node, binds
 // every unscheduled Pod to it when schedule is set (there is no
 // kube-scheduler either), reports each bound Pod Running with every
-// container started and ready (probes are not run: the images are never
-// pulled), and finishes the graceful deletion of its Pods. So Deployments
+// container started and ready (probes are not run but pass — a readiness
+// probe once its initialDelaySeconds passed; the images are never pulled),
+// and finishes the graceful deletion of its Pods. So Deployments
 // become Available and Argo CD reports them Healthy.
 //
 // It runs no process, so it takes a container's exit from its command, as
@@ -215,7 +216,11 @@ func handlePod(ctx context.Context, cs kubernetes.Interface, node string, schedu
 		_, err := pods.UpdateStatus(ctx, runningStatus(p), metav1.UpdateOptions{})
 		return time.Second, err
 	case p.Status.Phase == corev1.PodRunning:
-		next, wait := restartCrashed(p, time.Now())
+		now := time.Now()
+		next, wait := restartCrashed(p, now)
+		if next == nil {
+			next, wait = readyAfterDelay(p, now)
+		}
 		if next == nil {
 			return wait, nil
 		}
@@ -223,6 +228,71 @@ func handlePod(ctx context.Context, cs kubernetes.Interface, node string, schedu
 		return crashBackoff(1), err
 	}
 	return 0, nil
+}
+
+// readinessDelay is how long after its start a container passes its
+// readiness probe: the probe's initialDelaySeconds (probes always pass).
+func readinessDelay(c corev1.Container) time.Duration {
+	if c.ReadinessProbe == nil {
+		return 0
+	}
+	return time.Duration(c.ReadinessProbe.InitialDelaySeconds) * time.Second
+}
+
+// readyAfterDelay returns p with the containers whose readiness delay has
+// passed marked ready (and the Pod too once all are), or nil and how long
+// until the next one is due (0 when none waits).
+func readyAfterDelay(p *corev1.Pod, now time.Time) (*corev1.Pod, time.Duration) {
+	var next *corev1.Pod
+	wait := time.Duration(0)
+	for i, c := range p.Spec.Containers {
+		if i >= len(p.Status.ContainerStatuses) || containerExit(c) != 0 {
+			continue
+		}
+		s := p.Status.ContainerStatuses[i]
+		if s.Ready || s.State.Running == nil {
+			continue
+		}
+		due := s.State.Running.StartedAt.Add(readinessDelay(c))
+		if now.Before(due) {
+			if w := due.Sub(now); wait == 0 || w < wait {
+				wait = w
+			}
+			continue
+		}
+		if next == nil {
+			next = p.DeepCopy()
+		}
+		next.Status.ContainerStatuses[i].Ready = true
+	}
+	if next != nil {
+		setContainersReady(next, metav1.NewTime(now))
+	}
+	return next, wait
+}
+
+// setContainersReady sets the Pod's ContainersReady and Ready conditions
+// from its containers' readiness.
+func setContainersReady(p *corev1.Pod, now metav1.Time) {
+	var unready []string
+	for _, s := range p.Status.ContainerStatuses {
+		if !s.Ready {
+			unready = append(unready, s.Name)
+		}
+	}
+	for i, cond := range p.Status.Conditions {
+		if cond.Type != corev1.ContainersReady && cond.Type != corev1.PodReady {
+			continue
+		}
+		status, reason, msg := corev1.ConditionTrue, "", ""
+		if len(unready) > 0 {
+			status, reason, msg = corev1.ConditionFalse, "ContainersNotReady", fmt.Sprintf("containers with unready status: [%s]", strings.Join(unready, " "))
+		}
+		if cond.Status != status {
+			p.Status.Conditions[i].LastTransitionTime = now
+		}
+		p.Status.Conditions[i].Status, p.Status.Conditions[i].Reason, p.Status.Conditions[i].Message = status, reason, msg
+	}
 }
 
 // containerExit is the exit code a container's command decides at once:
@@ -323,21 +393,14 @@ func runningStatus(p *corev1.Pod) *corev1.Pod {
 		return out
 	}
 	p.Status.ContainerStatuses = statuses(p.Spec.Containers)
-	var crashing []string
 	for i, c := range p.Spec.Containers {
 		if code := containerExit(c); code != 0 {
 			crashedStatus(p, &p.Status.ContainerStatuses[i], code, 1, now)
-			crashing = append(crashing, c.Name)
+		} else if readinessDelay(c) > 0 {
+			p.Status.ContainerStatuses[i].Ready = false
 		}
 	}
-	if len(crashing) > 0 {
-		msg := fmt.Sprintf("containers with unready status: [%s]", strings.Join(crashing, " "))
-		for i, cond := range p.Status.Conditions {
-			if cond.Type == corev1.ContainersReady || cond.Type == corev1.PodReady {
-				p.Status.Conditions[i].Status, p.Status.Conditions[i].Reason, p.Status.Conditions[i].Message = corev1.ConditionFalse, "ContainersNotReady", msg
-			}
-		}
-	}
+	setContainersReady(p, now)
 	var inits []corev1.ContainerStatus
 	for _, c := range p.Spec.InitContainers {
 		inits = append(inits, corev1.ContainerStatus{
