@@ -41,24 +41,7 @@ spec:
 
 // crashLoopDeployment is a Deployment "api" whose one Pod is pinned to the simulated kubelet's
 // Node and whose container exits with code 1 at once: a crash loop, as a node reports it.
-var crashLoopDeployment = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: api
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: api}
-  template:
-    metadata:
-      labels: {app: api}
-    spec:
-      nodeName: ` + testenv.SimulatedNodeName + `
-      containers:
-      - name: api
-        image: registry.example.com/shop/api@sha256:2222222222222222222222222222222222222222222222222222222222222222
-        command: ["false"]
-`
+var crashLoopDeployment = testenv.PinnedDeployment("api", "registry.example.com/shop/api@sha256:2222222222222222222222222222222222222222222222222222222222222222", `command: ["false"]`)
 
 const laterWave = `apiVersion: v1
 kind: ConfigMap

@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
@@ -309,7 +310,7 @@ func (r *applicationResource) sync(ctx context.Context, m *applicationResourceMo
 	m.ID = types.StringValue(app.Name)
 	if live, gerr := c.GetApplication(ctx, app.Name); gerr == nil {
 		m.fromStatus(argocd.StatusOf(live))
-		diags.Append(private.SetKey(ctx, privateSettling, []byte(strconv.FormatBool(argocd.SyncSettling(live))))...)
+		diags.Append(recordSettling(ctx, private, live)...)
 	} else {
 		m.fromStatus(argocd.Status{})
 	}
@@ -363,12 +364,16 @@ func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest
 	}
 	m.fromLive(ctx, argocd.AppFromLive(live), argocd.StatusOf(live), &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateSettling, []byte(strconv.FormatBool(argocd.SyncSettling(live))))...)
+	resp.Diagnostics.Append(recordSettling(ctx, resp.Private, live)...)
 }
 
-// privateSettling is the private state key where Read records whether the live sync was still
-// settling (argocd.SyncSettling), for ModifyPlan's drift decision.
+// privateSettling is the private state key where Read, Create and Update record whether the live
+// sync was still settling (argocd.SyncSettling), for ModifyPlan's drift decision.
 const privateSettling = "sync_settling"
+
+func recordSettling(ctx context.Context, private privateState, live *unstructured.Unstructured) diag.Diagnostics {
+	return private.SetKey(ctx, privateSettling, []byte(strconv.FormatBool(argocd.SyncSettling(live))))
+}
 
 func (r *applicationResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var m applicationResourceModel

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
@@ -145,6 +146,24 @@ func TestAccApplicationSync(t *testing.T) {
 	})
 }
 
+// handEdit changes the deployed ConfigMap "settings" by hand and waits until Argo CD reports the
+// application OutOfSync: drift.
+func handEdit(t *testing.T, e *testenv.Env, cms dynamic.ResourceInterface, app string) {
+	t.Helper()
+	ctx := context.Background()
+	cm, err := cms.Get(ctx, "settings", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unstructured.SetNestedField(cm.Object, "hand-edited", "data", "value")
+	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.ArgoCD.WaitApplication(t, app, func(a *unstructured.Unstructured) bool {
+		return argocd.StatusOf(a).SyncStatus == "OutOfSync"
+	}, 2*time.Minute)
+}
+
 func appLive(t *testing.T, e *testenv.Env, name string) *unstructured.Unstructured {
 	t.Helper()
 	app, err := e.Cluster.Dynamic(t).Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace).Get(context.Background(), name, metav1.GetOptions{})
@@ -171,20 +190,8 @@ func TestAccApplicationLifecycle(t *testing.T) {
 			{Config: cfg},
 			{
 				// Drift: the deployed ConfigMap edited by hand makes the app OutOfSync.
-				PreConfig: func() {
-					cm, err := cms.Get(ctx, "settings", metav1.GetOptions{})
-					if err != nil {
-						t.Fatal(err)
-					}
-					unstructured.SetNestedField(cm.Object, "hand-edited", "data", "value")
-					if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
-						t.Fatal(err)
-					}
-					e.ArgoCD.WaitApplication(t, app, func(a *unstructured.Unstructured) bool {
-						return argocd.StatusOf(a).SyncStatus == "OutOfSync"
-					}, 2*time.Minute)
-				},
-				Config: cfg,
+				PreConfig: func() { handEdit(t, e, cms, app) },
+				Config:    cfg,
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
 				},
@@ -257,20 +264,8 @@ func TestAccApplicationDriftNoWait(t *testing.T) {
 		Steps: []resource.TestStep{
 			{Config: cfg, Check: settledWith("v1")},
 			{
-				PreConfig: func() {
-					cm, err := cms.Get(ctx, "settings", metav1.GetOptions{})
-					if err != nil {
-						t.Fatal(err)
-					}
-					unstructured.SetNestedField(cm.Object, "hand-edited", "data", "value")
-					if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
-						t.Fatal(err)
-					}
-					e.ArgoCD.WaitApplication(t, app, func(a *unstructured.Unstructured) bool {
-						return argocd.StatusOf(a).SyncStatus == "OutOfSync"
-					}, 2*time.Minute)
-				},
-				Config: cfg,
+				PreConfig: func() { handEdit(t, e, cms, app) },
+				Config:    cfg,
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
 				},

@@ -31,18 +31,7 @@ spec:
 
 // crashLoopDeployment's one Pod runs on the simulated kubelet's Node and exits with code 1: a
 // crash loop in the last wave, so Argo CD's operation succeeds and the health stays Progressing.
-var crashLoopDeployment = `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: api}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: api}}
-  template:
-    metadata: {labels: {app: api}}
-    spec:
-      nodeName: ` + testenv.SimulatedNodeName + `
-      containers: [{name: api, image: "registry.example.com/api@sha256:2222222222222222222222222222222222222222222222222222222222222222", command: ["false"]}]
-`
+var crashLoopDeployment = testenv.PinnedDeployment("api", "registry.example.com/api@sha256:2222222222222222222222222222222222222222222222222222222222222222", `command: ["false"]`)
 
 // withPrune makes appFixture's Application prune.
 func withPrune(a *argocd.App) { a.Prune = true }

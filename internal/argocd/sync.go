@@ -1087,7 +1087,6 @@ func pruneSkipped(opState map[string]any) int {
 	return n
 }
 
-// refresh asks Argo CD for a normal refresh through the annotation.
 // annotationRefresh asks Argo CD to compare an application again; the controller removes it
 // when it did.
 const annotationRefresh = "argocd.argoproj.io/refresh"
@@ -1108,6 +1107,7 @@ func outOfSyncResources(app *unstructured.Unstructured) []Resource {
 	return out
 }
 
+// refresh asks Argo CD for a normal refresh through the annotation.
 func (c *Client) refresh(ctx context.Context, name string) error {
 	patch := `{"metadata":{"annotations":{"` + annotationRefresh + `":"normal"}}}`
 	_, err := c.res(ApplicationGVR).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: FieldManager + "-refresh"})

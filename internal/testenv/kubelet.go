@@ -219,7 +219,11 @@ func handlePod(ctx context.Context, cs kubernetes.Interface, node string, schedu
 		now := time.Now()
 		next, wait := restartCrashed(p, now)
 		if next == nil {
-			next, wait = readyAfterDelay(p, now)
+			var readyIn time.Duration
+			next, readyIn = readyAfterDelay(p, now)
+			if readyIn > 0 && (wait == 0 || readyIn < wait) {
+				wait = readyIn
+			}
 		}
 		if next == nil {
 			return wait, nil
@@ -228,6 +232,18 @@ func handlePod(ctx context.Context, cs kubernetes.Interface, node string, schedu
 		return crashBackoff(1), err
 	}
 	return 0, nil
+}
+
+// notYet reports whether due is still ahead of now, and then lowers *wait
+// (0 meaning none yet) to the time left until it.
+func notYet(due, now time.Time, wait *time.Duration) bool {
+	if !now.Before(due) {
+		return false
+	}
+	if w := due.Sub(now); *wait == 0 || w < *wait {
+		*wait = w
+	}
+	return true
 }
 
 // readinessDelay is how long after its start a container passes its
@@ -253,11 +269,7 @@ func readyAfterDelay(p *corev1.Pod, now time.Time) (*corev1.Pod, time.Duration) 
 		if s.Ready || s.State.Running == nil {
 			continue
 		}
-		due := s.State.Running.StartedAt.Add(readinessDelay(c))
-		if now.Before(due) {
-			if w := due.Sub(now); wait == 0 || w < wait {
-				wait = w
-			}
+		if notYet(s.State.Running.StartedAt.Add(readinessDelay(c)), now, &wait) {
 			continue
 		}
 		if next == nil {
@@ -348,11 +360,7 @@ func restartCrashed(p *corev1.Pod, now time.Time) (*corev1.Pod, time.Duration) {
 		if t == nil {
 			continue
 		}
-		due := t.FinishedAt.Add(crashBackoff(s.RestartCount))
-		if now.Before(due) {
-			if w := due.Sub(now); wait == 0 || w < wait {
-				wait = w
-			}
+		if notYet(t.FinishedAt.Add(crashBackoff(s.RestartCount)), now, &wait) {
 			continue
 		}
 		if next == nil {

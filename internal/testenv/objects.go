@@ -309,3 +309,27 @@ func qualifiedName(namespace, name string) string {
 	}
 	return namespace + "/" + name
 }
+
+// PinnedDeployment is the manifest (without a namespace) of a one-replica
+// Deployment name, selecting app=name, whose Pod is bound to the simulated
+// kubelet's Node (so a kubelet without its scheduler part runs it) with one
+// container "api" of image; extra adds fields to the container in YAML flow
+// style, e.g. `command: ["false"]` for a crash loop.
+func PinnedDeployment(name, image, extra string) string {
+	container := fmt.Sprintf("name: api, image: %q", image)
+	if extra != "" {
+		container += ", " + extra
+	}
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[1]s}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: %[1]s}}
+  template:
+    metadata: {labels: {app: %[1]s}}
+    spec:
+      nodeName: %[2]s
+      containers: [{%[3]s}]
+`, name, SimulatedNodeName, container)
+}
