@@ -137,7 +137,16 @@ func TestStaleSyncedIsNotSuccess(t *testing.T) {
 // TestTimeoutTerminatesOwnOperation: when the timeout runs out, ferry terminates the operation
 // it started, and Argo CD ends it as "Operation terminated".
 func TestTimeoutTerminatesOwnOperation(t *testing.T) {
-	deploy := testenv.PinnedDeployment("api", "registry.example.com/api:1", `command: ["sh", "-c", "exit 2"]`)
+	deploy := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, annotations: {argocd.argoproj.io/sync-wave: "0"}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: api, image: "registry.example.com/api@sha256:1111111111111111111111111111111111111111111111111111111111111111"}]}
+`
 	e, c, a := setup(t, "timeout", map[string]string{"deploy.yaml": deploy, "later.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"})
 	_, err := c.Sync(context.Background(), a, true, argocd.SyncOptions{Timeout: 25 * time.Second, StuckAfter: 10 * time.Minute})
 	var se *argocd.SyncError
@@ -168,7 +177,7 @@ func setupB(b *testing.B, e *testenv.Env, name, v string) (*testenv.Env, *argocd
 // (a later wave: ferry terminates its own operation) or already succeeded (the last wave), and
 // `Wait` reports it the same way.
 func TestCrashLoop(t *testing.T) {
-	deploy := testenv.PinnedDeployment("api", "registry.example.com/api:1", "readinessProbe: {httpGet: {path: /ready, port: 8080}, initialDelaySeconds: 12}")
+	deploy := testenv.PinnedDeployment("api", "registry.example.com/api:1", `command: ["sh", "-c", "exit 2"]`)
 	later := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"
 	for _, tt := range []struct {
 		name      string
@@ -220,21 +229,7 @@ func TestCrashLoop(t *testing.T) {
 func TestWatchReestablished(t *testing.T) {
 	t.Parallel()
 	e := strict.Get(t)
-	deploy := `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: api}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: api}}
-  template:
-    metadata: {labels: {app: api}}
-    spec:
-      nodeName: ` + testenv.SimulatedNodeName + `
-      containers:
-      - name: api
-        image: registry.example.com/api:1
-        readinessProbe: {httpGet: {path: /ready, port: 8080}, initialDelaySeconds: 12}
-`
+	deploy := testenv.PinnedDeployment("api", "registry.example.com/api:1", "readinessProbe: {httpGet: {path: /ready, port: 8080}, initialDelaySeconds: 12}")
 	_, c, a := setupIn(t, e, "rewatch", map[string]string{"deploy.yaml": deploy})
 	start := time.Now()
 	res, err := c.Sync(context.Background(), a, true, argocd.SyncOptions{Timeout: 2 * time.Minute})

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -713,22 +714,24 @@ func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
 
 // follower holds what follow has seen of one operation.
 type follower struct {
-	c            *Client
-	a            App
-	rid          string
-	opts         SyncOptions
-	written      time.Time
-	msg          string
-	msgSince     time.Time
-	succeeded    time.Time
-	degraded     time.Time
-	refreshed    bool
-	terminatedBy string // "stuck" or "timeout" once ferry terminated its own operation
-	stuckMsg     string
-	waiting      string    // the last "waiting for …" message of the operation
-	refreshedAt  time.Time // when ferry asked Argo CD to refresh an OutOfSync result
-	last         *unstructured.Unstructured
-	rollout      rolloutWatch
+	c              *Client
+	a              App
+	rid            string
+	opts           SyncOptions
+	written        time.Time
+	msg            string
+	msgSince       time.Time
+	succeeded      time.Time
+	degraded       time.Time
+	refreshes      int // refreshes ferry asked for an OutOfSync result
+	refreshSent    time.Time
+	refreshVersion string
+	terminatedBy   string // "stuck" or "timeout" once ferry terminated its own operation
+	stuckMsg       string
+	waiting        string    // the last "waiting for …" message of the operation
+	refreshBase    time.Time // reconciledAt when ferry asked Argo CD to refresh an OutOfSync result
+	last           *unstructured.Unstructured
+	rollout        rolloutWatch
 }
 
 // follow watches the Application until the operation with request id rid has a certain outcome.
@@ -909,14 +912,26 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 				return nil, true, &SyncError{Class: ClassPermanent, Summary: fmt.Sprintf("Sync incomplete: %d resources require pruning", n), LastMessage: op.Message, RequestID: f.rid,
 					Advice: "Enable prune in sync_options, or delete the resources no longer in the bundle."}
 			}
-			if !f.refreshed {
-				f.refreshed, f.refreshedAt = true, now
-				_ = f.c.refresh(ctx, f.a.Name)
+			_, pending := app.GetAnnotations()[annotationRefresh]
+			// reconciledAt has a one-second resolution: a refresh processed within the second
+			// of the previous comparison leaves it unchanged, so ask again (a few times, a
+			// second apart) rather than wait for the periodic resync.
+			again := f.refreshes > 0 && f.refreshes < 4 && !pending && newerVersion(app.GetResourceVersion(), f.refreshVersion) &&
+				!reconciled.After(f.refreshBase) && now.Sub(f.refreshSent) >= time.Second
+			if f.refreshes == 0 || again {
+				f.refreshes++
+				f.refreshSent = now
+				if patched, err := f.c.refresh(ctx, f.a.Name); err == nil {
+					f.refreshBase, _ = time.Parse(time.RFC3339, str(patched.Object, "status", "reconciledAt"))
+					f.refreshVersion = patched.GetResourceVersion()
+				}
 				return nil, false, nil
 			}
-			// Still OutOfSync once Argo CD compared again after the refresh: the live objects
-			// differ from what the sync applied (argocd.md §15, row 22).
-			if _, pending := app.GetAnnotations()[annotationRefresh]; !pending && !reconciled.Before(f.refreshedAt.Truncate(time.Second)) {
+			// Still OutOfSync once Argo CD compared again after the refresh — the annotation is
+			// gone and reconciledAt moved past its value when ferry asked (argocd.md §9) — means
+			// the live objects differ from what the sync applied (§15, row 22). Events older
+			// than the refresh have no annotation either, but not a later reconciledAt.
+			if !pending && !f.refreshBase.IsZero() && reconciled.After(f.refreshBase) {
 				resources := outOfSyncResources(app)
 				summary := "Sync incomplete: still OutOfSync after the sync"
 				if len(resources) > 0 {
@@ -1107,11 +1122,18 @@ func outOfSyncResources(app *unstructured.Unstructured) []Resource {
 	return out
 }
 
+// newerVersion reports whether resourceVersion a is later than b (etcd revisions; false when
+// either is not a number).
+func newerVersion(a, b string) bool {
+	x, err1 := strconv.ParseUint(a, 10, 64)
+	y, err2 := strconv.ParseUint(b, 10, 64)
+	return err1 == nil && err2 == nil && x > y
+}
+
 // refresh asks Argo CD for a normal refresh through the annotation.
-func (c *Client) refresh(ctx context.Context, name string) error {
+func (c *Client) refresh(ctx context.Context, name string) (*unstructured.Unstructured, error) {
 	patch := `{"metadata":{"annotations":{"` + annotationRefresh + `":"normal"}}}`
-	_, err := c.res(ApplicationGVR).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: FieldManager + "-refresh"})
-	return err
+	return c.res(ApplicationGVR).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: FieldManager + "-refresh"})
 }
 
 // Wait follows an Application until it is Synced at digest and Healthy, or a failure class is
