@@ -138,7 +138,7 @@ func (c *Client) DiagnoseRollout(ctx context.Context, app *unstructured.Unstruct
 			if err != nil {
 				continue
 			}
-			pods = list.Items
+			pods = currentPods(ctx, dest, obj, selector, list.Items)
 		}
 		for _, p := range pods {
 			if prob := podProblem(p.Object); prob != nil {
@@ -185,6 +185,44 @@ func rolloutCandidates(app *unstructured.Unstructured) []Resource {
 	}
 	return out
 }
+
+// currentPods keeps the Pods of obj's current revision: a rollout that replaces crash-looping
+// Pods of an earlier revision (the fix being deployed) is not itself crash-looping. For a
+// Deployment they are the Pods of the ReplicaSet of its revision, for a StatefulSet those of its
+// update revision; other kinds keep every Pod.
+func currentPods(ctx context.Context, dest dynamic.Interface, obj *unstructured.Unstructured, selector string, pods []unstructured.Unstructured) []unstructured.Unstructured {
+	label, value := "", ""
+	switch obj.GetKind() {
+	case "Deployment":
+		revision := obj.GetAnnotations()[deploymentRevision]
+		sets, err := dest.Resource(workloadResources["apps/ReplicaSet"]).Namespace(obj.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if revision == "" || err != nil {
+			return pods
+		}
+		for _, rs := range sets.Items {
+			if rs.GetAnnotations()[deploymentRevision] == revision && metav1.IsControlledBy(&rs, obj) {
+				label, value = "pod-template-hash", rs.GetLabels()["pod-template-hash"]
+			}
+		}
+	case "StatefulSet":
+		label = "controller-revision-hash"
+		value, _, _ = unstructured.NestedString(obj.Object, "status", "updateRevision")
+	}
+	if value == "" {
+		return pods
+	}
+	var out []unstructured.Unstructured
+	for _, p := range pods {
+		if p.GetLabels()[label] == value {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// deploymentRevision is the annotation the deployment controller numbers revisions with, on the
+// Deployment and on each of its ReplicaSets.
+const deploymentRevision = "deployment.kubernetes.io/revision"
 
 // podSelector returns a workload's spec.selector as a label selector string.
 func podSelector(obj *unstructured.Unstructured) (string, error) {

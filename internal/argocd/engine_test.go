@@ -296,3 +296,23 @@ spec:
 	}
 	t.Logf("failed after %s", time.Since(start).Round(time.Second))
 }
+
+// TestCrashLoopFixed: deploying the fix of a crash-looping Deployment succeeds, although the old
+// revision's Pod keeps crash-looping until the new one is ready (8 s here): only the Pods of the
+// revision being rolled out count.
+func TestCrashLoopFixed(t *testing.T) {
+	t.Parallel()
+	_, c, broken := setup(t, "crash-fixed", map[string]string{"deploy.yaml": testenv.PinnedDeployment("api", "registry.example.com/api:1", `command: ["false"]`)})
+	ctx := context.Background()
+	_, err := c.Sync(ctx, broken, true, argocd.SyncOptions{Timeout: 2 * time.Minute})
+	var se *argocd.SyncError
+	if !errors.As(err, &se) || !strings.Contains(se.Summary, "is crash-looping") {
+		t.Fatalf("Sync(broken) = %v, want crash-looping", err)
+	}
+	_, _, fixed := setup(t, "crash-fixed", map[string]string{"deploy.yaml": testenv.PinnedDeployment("api", "registry.example.com/api:2",
+		"readinessProbe: {httpGet: {path: /ready, port: 8080}, initialDelaySeconds: 8}")})
+	res, err := c.Sync(ctx, fixed, true, argocd.SyncOptions{Timeout: 2 * time.Minute})
+	if err != nil || res.Revision != fixed.Digest || res.HealthStatus != "Healthy" {
+		t.Errorf("Sync(fixed) = %+v, %v; want Healthy at %s while the old Pod still crash-loops", res, err, fixed.Digest)
+	}
+}
