@@ -316,3 +316,37 @@ func TestCrashLoopFixed(t *testing.T) {
 		t.Errorf("Sync(fixed) = %+v, %v; want Healthy at %s while the old Pod still crash-loops", res, err, fixed.Digest)
 	}
 }
+
+// TestAutomatedSyncConflict: an operation Argo CD's automated sync started (and that keeps
+// running: it waits for a Deployment that never becomes ready) is a conflict for ferry's manual
+// sync, named as the automated sync's, and it is left running, not overwritten.
+func TestAutomatedSyncConflict(t *testing.T) {
+	t.Parallel()
+	never := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: api}}\n" +
+		"  template:\n    metadata: {labels: {app: api}}\n    spec: {containers: [{name: api, image: registry.example.com/api:1}]}\n"
+	later := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"
+	e, c, a := setup(t, "auto-race", map[string]string{"deploy.yaml": never, "later.yaml": later})
+	ctx := context.Background()
+	auto := a
+	auto.AutoSync = true
+	if _, err := c.ApplyApplication(ctx, auto); err != nil {
+		t.Fatal(err)
+	}
+	running := func(app *unstructured.Unstructured) bool {
+		automated, _, _ := unstructured.NestedBool(app.Object, "status", "operationState", "operation", "initiatedBy", "automated")
+		phase, _, _ := unstructured.NestedString(app.Object, "status", "operationState", "phase")
+		return automated && phase == "Running"
+	}
+	e.ArgoCD.WaitApplication(t, a.Name, running, 2*time.Minute)
+	_, err := c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: time.Minute})
+	var se *argocd.SyncError
+	if !errors.As(err, &se) || se.Class != argocd.ClassConflict || !strings.Contains(se.Summary, "started by automated sync") {
+		t.Errorf("Sync() during an automated operation = %v, want a conflict naming the automated sync", err)
+	}
+	if app := e.ArgoCD.WaitApplication(t, a.Name, func(*unstructured.Unstructured) bool { return true }, time.Minute); !running(app) {
+		t.Errorf("the automated operation is no longer running after ferry's attempt: %v", app.Object["status"])
+	}
+	if err := c.Terminate(ctx, a.Name); err != nil {
+		t.Error(err)
+	}
+}
