@@ -91,8 +91,8 @@ var workloadResources = map[string]schema.GroupVersionResource{
 
 var podsGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 
-// DiagnoseRollout looks at the Pods of the workloads of app that Argo CD reports Progressing or
-// Degraded, in the destination cluster (reached with the credentials of Argo CD's cluster Secret,
+// DiagnoseRollout looks at the Pods of app's workloads that may keep it from being Healthy
+// (rolloutCandidates), in the destination cluster (reached with the credentials of Argo CD's cluster Secret,
 // or ferry's own for Argo CD's cluster), and returns the first workload whose Pods cannot become
 // ready by themselves, with why. It is best effort: a cluster it cannot reach or read gives nil.
 func (c *Client) DiagnoseRollout(ctx context.Context, app *unstructured.Unstructured) (*Resource, *PodProblem) {
