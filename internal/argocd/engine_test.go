@@ -69,6 +69,15 @@ func setupIn(t testing.TB, e *testenv.Env, name string, manifests map[string]str
 		SyncOptions: []string{argocd.SyncOptionCreateNamespace}, CascadeDelete: true}
 }
 
+// neverReady is a Deployment "api" whose Pod is never scheduled (the shared environments' kubelet
+// runs only Pods pinned to its Node), and laterWave a ConfigMap in the next sync wave: together an
+// operation that waits for healthy state of apps/Deployment/api forever.
+const (
+	neverReady = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: api}}\n" +
+		"  template:\n    metadata: {labels: {app: api}}\n    spec: {containers: [{name: api, image: registry.example.com/api:1}]}\n"
+	laterWave = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"
+)
+
 func cm(name, v string) string {
 	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\ndata:\n  v: %q\n", name, v)
 }
@@ -137,17 +146,7 @@ func TestStaleSyncedIsNotSuccess(t *testing.T) {
 // TestTimeoutTerminatesOwnOperation: when the timeout runs out, ferry terminates the operation
 // it started, and Argo CD ends it as "Operation terminated".
 func TestTimeoutTerminatesOwnOperation(t *testing.T) {
-	deploy := `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: api, annotations: {argocd.argoproj.io/sync-wave: "0"}}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: api}}
-  template:
-    metadata: {labels: {app: api}}
-    spec: {containers: [{name: api, image: "registry.example.com/api@sha256:1111111111111111111111111111111111111111111111111111111111111111"}]}
-`
-	e, c, a := setup(t, "timeout", map[string]string{"deploy.yaml": deploy, "later.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"})
+	e, c, a := setup(t, "timeout", map[string]string{"deploy.yaml": neverReady, "later.yaml": laterWave})
 	_, err := c.Sync(context.Background(), a, true, argocd.SyncOptions{Timeout: 25 * time.Second, StuckAfter: 10 * time.Minute})
 	var se *argocd.SyncError
 	if !errors.As(err, &se) || se.Class != argocd.ClassTimeout || se.RequestID == "" {
@@ -178,13 +177,12 @@ func setupB(b *testing.B, e *testenv.Env, name, v string) (*testenv.Env, *argocd
 // `Wait` reports it the same way.
 func TestCrashLoop(t *testing.T) {
 	deploy := testenv.PinnedDeployment("api", "registry.example.com/api:1", `command: ["sh", "-c", "exit 2"]`)
-	later := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"
 	for _, tt := range []struct {
 		name      string
 		manifests map[string]string
 		phase     string // of ferry's operation once it failed
 	}{
-		{"crash-wave", map[string]string{"deploy.yaml": deploy, "later.yaml": later}, "Failed"},
+		{"crash-wave", map[string]string{"deploy.yaml": deploy, "later.yaml": laterWave}, "Failed"},
 		{"crash-last", map[string]string{"deploy.yaml": deploy}, "Succeeded"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -245,10 +243,7 @@ func TestWatchReestablished(t *testing.T) {
 // what it waited for, not a generic failure.
 func TestControllerSyncTimeout(t *testing.T) {
 	t.Parallel()
-	never := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: api}}\n" +
-		"  template:\n    metadata: {labels: {app: api}}\n    spec: {containers: [{name: api, image: registry.example.com/api:1}]}\n"
-	later := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"
-	_, c, a := setupIn(t, strict.Get(t), "ctl-timeout", map[string]string{"deploy.yaml": never, "later.yaml": later})
+	_, c, a := setupIn(t, strict.Get(t), "ctl-timeout", map[string]string{"deploy.yaml": neverReady, "later.yaml": laterWave})
 	_, err := c.Sync(context.Background(), a, true, argocd.SyncOptions{Timeout: 2 * time.Minute, StuckAfter: 5 * time.Minute})
 	var se *argocd.SyncError
 	if !errors.As(err, &se) || se.Class != argocd.ClassStuck ||
@@ -322,10 +317,7 @@ func TestCrashLoopFixed(t *testing.T) {
 // sync, named as the automated sync's, and it is left running, not overwritten.
 func TestAutomatedSyncConflict(t *testing.T) {
 	t.Parallel()
-	never := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: api}}\n" +
-		"  template:\n    metadata: {labels: {app: api}}\n    spec: {containers: [{name: api, image: registry.example.com/api:1}]}\n"
-	later := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\n"
-	e, c, a := setup(t, "auto-race", map[string]string{"deploy.yaml": never, "later.yaml": later})
+	e, c, a := setup(t, "auto-race", map[string]string{"deploy.yaml": neverReady, "later.yaml": laterWave})
 	ctx := context.Background()
 	auto := a
 	auto.AutoSync = true
