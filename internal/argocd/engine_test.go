@@ -290,6 +290,11 @@ spec:
 		t.Fatalf("Sync() = %v, want permanent: still OutOfSync, naming the Widget", err)
 	}
 	t.Logf("failed after %s", time.Since(start).Round(time.Second))
+	// `ferry app wait` (and auto_sync) come to the same conclusion without a sync of their own.
+	_, err = c.Wait(context.Background(), a.Name, a.Digest, argocd.SyncOptions{Timeout: time.Minute})
+	if !errors.As(err, &se) || se.Class != argocd.ClassPermanent || !strings.HasPrefix(se.Summary, "Sync incomplete: still OutOfSync after the sync") {
+		t.Errorf("Wait() = %v, want permanent: still OutOfSync", err)
+	}
 }
 
 // TestCrashLoopFixed: deploying the fix of a crash-looping Deployment succeeds, although the old

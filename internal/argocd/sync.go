@@ -714,29 +714,26 @@ func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
 
 // follower holds what follow has seen of one operation.
 type follower struct {
-	c              *Client
-	a              App
-	rid            string
-	opts           SyncOptions
-	written        time.Time
-	msg            string
-	msgSince       time.Time
-	succeeded      time.Time
-	degraded       time.Time
-	refreshes      int // refreshes ferry asked for an OutOfSync result
-	refreshSent    time.Time
-	refreshVersion string
-	terminatedBy   string // "stuck" or "timeout" once ferry terminated its own operation
-	stuckMsg       string
-	waiting        string    // the last "waiting for …" message of the operation
-	refreshBase    time.Time // reconciledAt when ferry asked Argo CD to refresh an OutOfSync result
-	last           *unstructured.Unstructured
-	rollout        rolloutWatch
+	c            *Client
+	a            App
+	rid          string
+	opts         SyncOptions
+	written      time.Time
+	msg          string
+	msgSince     time.Time
+	succeeded    time.Time
+	degraded     time.Time
+	outOfSync    outOfSyncWatch
+	terminatedBy string // "stuck" or "timeout" once ferry terminated its own operation
+	stuckMsg     string
+	waiting      string // the last "waiting for …" message of the operation
+	last         *unstructured.Unstructured
+	rollout      rolloutWatch
 }
 
 // follow watches the Application until the operation with request id rid has a certain outcome.
 func (c *Client) follow(ctx context.Context, a App, rid string, opts SyncOptions, deadline time.Time) (*Result, error) {
-	f := &follower{c: c, a: a, rid: rid, opts: opts, written: opts.Now(), msgSince: opts.Now(), rollout: rolloutWatch{c: c}}
+	f := &follower{c: c, a: a, rid: rid, opts: opts, written: opts.Now(), msgSince: opts.Now(), rollout: rolloutWatch{c: c}, outOfSync: outOfSyncWatch{c: c}}
 	var res *Result
 	err := c.watchApp(ctx, a.Name, func(app *unstructured.Unstructured) (bool, error) {
 		f.last = app
@@ -912,34 +909,8 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 				return nil, true, &SyncError{Class: ClassPermanent, Summary: fmt.Sprintf("Sync incomplete: %d resources require pruning", n), LastMessage: op.Message, RequestID: f.rid,
 					Advice: "Enable prune in sync_options, or delete the resources no longer in the bundle."}
 			}
-			_, pending := app.GetAnnotations()[annotationRefresh]
-			// reconciledAt has a one-second resolution: a refresh processed within the second
-			// of the previous comparison leaves it unchanged, so ask again (a few times, a
-			// second apart) rather than wait for the periodic resync.
-			again := f.refreshes > 0 && f.refreshes < 4 && !pending && newerVersion(app.GetResourceVersion(), f.refreshVersion) &&
-				!reconciled.After(f.refreshBase) && now.Sub(f.refreshSent) >= time.Second
-			if f.refreshes == 0 || again {
-				f.refreshes++
-				f.refreshSent = now
-				if patched, err := f.c.refresh(ctx, f.a.Name); err == nil {
-					f.refreshBase, _ = time.Parse(time.RFC3339, str(patched.Object, "status", "reconciledAt"))
-					f.refreshVersion = patched.GetResourceVersion()
-				}
-				return nil, false, nil
-			}
-			// Still OutOfSync once Argo CD compared again after the refresh — the annotation is
-			// gone and reconciledAt moved past its value when ferry asked (argocd.md §9) — means
-			// the live objects differ from what the sync applied (§15, row 22). Events older
-			// than the refresh have no annotation either, but not a later reconciledAt.
-			if !pending && !f.refreshBase.IsZero() && reconciled.After(f.refreshBase) {
-				resources := outOfSyncResources(app)
-				summary := "Sync incomplete: still OutOfSync after the sync"
-				if len(resources) > 0 {
-					summary += ": " + resources[0].String()
-				}
-				return nil, true, &SyncError{Class: ClassPermanent, Summary: summary, LastMessage: op.Message, Resources: resources, RequestID: f.rid,
-					Advice: "Argo CD applied the bundle, but the live objects still differ from it: a field the API server drops or rewrites " +
-						"(an unknown field pruned by a CRD's schema, a normalized value, a mutating webhook) or another controller changing them. Fix the manifests so they match what the cluster keeps."}
+			if err := f.outOfSync.failure(ctx, app, reconciled, now, f.rid); err != nil {
+				return nil, true, err
 			}
 		}
 		if now.Sub(f.succeeded) > f.opts.HealthTimeout {
@@ -1122,6 +1093,51 @@ func outOfSyncResources(app *unstructured.Unstructured) []Resource {
 	return out
 }
 
+// outOfSyncWatch decides when an application still OutOfSync at the digest after its operation
+// succeeded (and reconciled since, with no resources left for pruning) has failed: it asks Argo CD
+// for a refresh, and once the controller has processed it — the annotation is gone and
+// reconciledAt moved past its value when ferry asked (argocd.md §9) — an application still
+// OutOfSync differs from what the sync applied (§15, row 22). Events older than the refresh have
+// no annotation either, but not a later reconciledAt.
+type outOfSyncWatch struct {
+	c        *Client
+	requests int       // refreshes asked for
+	sent     time.Time // when the last was asked for
+	version  string    // the Application's resourceVersion the last refresh wrote
+	base     time.Time // its reconciledAt then
+}
+
+// failure observes app (reconciled at reconciled) and returns the permanent failure, or nil while
+// it waits.
+func (w *outOfSyncWatch) failure(ctx context.Context, app *unstructured.Unstructured, reconciled, now time.Time, rid string) *SyncError {
+	_, pending := app.GetAnnotations()[annotationRefresh]
+	// reconciledAt has a one-second resolution: a refresh processed within the second of the
+	// previous comparison leaves it unchanged, so ask again (a few times, a second apart) rather
+	// than wait for the periodic resync.
+	again := w.requests > 0 && w.requests < 4 && !pending && newerVersion(app.GetResourceVersion(), w.version) &&
+		!reconciled.After(w.base) && now.Sub(w.sent) >= time.Second
+	if w.requests == 0 || again {
+		w.requests++
+		w.sent = now
+		if patched, err := w.c.refresh(ctx, app.GetName()); err == nil {
+			w.base, _ = time.Parse(time.RFC3339, str(patched.Object, "status", "reconciledAt"))
+			w.version = patched.GetResourceVersion()
+		}
+		return nil
+	}
+	if pending || w.base.IsZero() || !reconciled.After(w.base) {
+		return nil
+	}
+	resources := outOfSyncResources(app)
+	summary := "Sync incomplete: still OutOfSync after the sync"
+	if len(resources) > 0 {
+		summary += ": " + resources[0].String()
+	}
+	return &SyncError{Class: ClassPermanent, Summary: summary, LastMessage: str(app.Object, "status", "operationState", "message"), Resources: resources, RequestID: rid,
+		Advice: "Argo CD applied the bundle, but the live objects still differ from it: a field the API server drops or rewrites " +
+			"(an unknown field pruned by a CRD's schema, a normalized value, a mutating webhook) or another controller changing them. Fix the manifests so they match what the cluster keeps."}
+}
+
 // newerVersion reports whether resourceVersion a is later than b (etcd revisions; false when
 // either is not a number).
 func newerVersion(a, b string) bool {
@@ -1145,7 +1161,7 @@ func (c *Client) Wait(ctx context.Context, name, digest string, opts SyncOptions
 	var res *Result
 	var last *unstructured.Unstructured
 	degraded := time.Time{}
-	rollout := rolloutWatch{c: c}
+	rollout, outOfSync := rolloutWatch{c: c}, outOfSyncWatch{c: c}
 	err := c.watchApp(ctx, name, func(app *unstructured.Unstructured) (bool, error) {
 		last = app
 		s := StatusOf(app)
@@ -1178,6 +1194,18 @@ func (c *Client) Wait(ctx context.Context, name, digest string, opts SyncOptions
 		if s.SyncStatus == "Synced" && s.HealthStatus == "Healthy" {
 			res = resultOf(app)
 			return true, nil
+		}
+		// The last operation succeeded for exactly this revision, yet the app is OutOfSync (an
+		// operation of an older revision, or an automated sync about to start, is not this).
+		if s.SyncStatus == "OutOfSync" && s.LastOperation != nil && s.LastOperation.Phase == "Succeeded" && !SyncSettling(app) &&
+			str(app.Object, "status", "operationState", "syncResult", "revision") == s.Revision {
+			opState, _, _ := unstructured.NestedMap(app.Object, "status", "operationState")
+			reconciled, _ := time.Parse(time.RFC3339, s.ReconciledAt)
+			if pruneSkipped(opState) == 0 {
+				if err := outOfSync.failure(ctx, app, reconciled, opts.Now(), s.LastOperation.RequestID); err != nil {
+					return true, err
+				}
+			}
 		}
 		if s.HealthStatus == "Progressing" || s.HealthStatus == "Degraded" {
 			rid := ""
