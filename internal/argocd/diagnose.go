@@ -2,7 +2,6 @@ package argocd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -86,7 +85,7 @@ var workloadResources = map[string]schema.GroupVersionResource{
 	"apps/DaemonSet":   {Group: "apps", Version: "v1", Resource: "daemonsets"},
 	"apps/ReplicaSet":  {Group: "apps", Version: "v1", Resource: "replicasets"},
 	"batch/Job":        {Group: "batch", Version: "v1", Resource: "jobs"},
-	"/Pod":             {Version: "v1", Resource: "pods"},
+	"/Pod":             podsGVR,
 }
 
 var podsGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
@@ -295,22 +294,9 @@ func (c *Client) destination(ctx context.Context, app *unstructured.Unstructured
 
 // clusterRESTConfig builds a client configuration from the data of an Argo CD cluster Secret.
 func clusterRESTConfig(data map[string]string) (*rest.Config, error) {
-	var cfg struct {
-		BearerToken string `json:"bearerToken"`
-		Username    string `json:"username"`
-		Password    string `json:"password"`
-		TLS         struct {
-			Insecure   bool   `json:"insecure"`
-			ServerName string `json:"serverName"`
-			CAData     []byte `json:"caData"`
-			CertData   []byte `json:"certData"`
-			KeyData    []byte `json:"keyData"`
-		} `json:"tlsClientConfig"`
-		Exec json.RawMessage `json:"execProviderConfig"`
-		AWS  json.RawMessage `json:"awsAuthConfig"`
-	}
-	if err := json.Unmarshal([]byte(data["config"]), &cfg); err != nil {
-		return nil, fmt.Errorf("cluster Secret config: %w", err)
+	cfg, err := parseClusterConfig(data["config"])
+	if err != nil {
+		return nil, err
 	}
 	if len(cfg.Exec) > 0 || len(cfg.AWS) > 0 {
 		return nil, errors.New("cluster Secret uses exec or AWS authentication")

@@ -287,18 +287,9 @@ func (c *Client) ReadEnvironment(ctx context.Context, name, token string) (*Live
 		data := secretData(s)
 		e.Cluster.Server = data["server"]
 		e.Cluster.Name = data["name"]
-		var cfg struct {
-			BearerToken string `json:"bearerToken"`
-			TLS         struct {
-				Insecure bool   `json:"insecure"`
-				CAData   string `json:"caData"`
-			} `json:"tlsClientConfig"`
-		}
-		_ = json.Unmarshal([]byte(data["config"]), &cfg)
+		cfg, _ := parseClusterConfig(data["config"])
 		e.Cluster.Insecure = cfg.TLS.Insecure
-		if ca, err := base64.StdEncoding.DecodeString(cfg.TLS.CAData); err == nil {
-			e.Cluster.CAData = string(ca)
-		}
+		e.Cluster.CAData = string(cfg.TLS.CAData)
 		live.TokenMatches = token == "" || cfg.BearerToken == token
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, err
@@ -382,4 +373,29 @@ func (c *Client) ProjectServer(ctx context.Context, project, namespace string) (
 		}
 	}
 	return "", fmt.Errorf("environment %q does not allow namespace %q (allowed: %s)", project, namespace, strings.Join(allowed, ", "))
+}
+
+// clusterConfig is the "config" of an Argo CD cluster Secret (argocd.md §13), as far as ferry
+// reads it.
+type clusterConfig struct {
+	BearerToken string `json:"bearerToken"`
+	Username    string `json:"username"`
+	Password    string `json:"password"`
+	TLS         struct {
+		Insecure   bool   `json:"insecure"`
+		ServerName string `json:"serverName"`
+		CAData     []byte `json:"caData"` // base64 in the JSON
+		CertData   []byte `json:"certData"`
+		KeyData    []byte `json:"keyData"`
+	} `json:"tlsClientConfig"`
+	Exec json.RawMessage `json:"execProviderConfig"`
+	AWS  json.RawMessage `json:"awsAuthConfig"`
+}
+
+func parseClusterConfig(raw string) (clusterConfig, error) {
+	var cfg clusterConfig
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		return cfg, fmt.Errorf("cluster Secret config: %w", err)
+	}
+	return cfg, nil
 }
