@@ -217,13 +217,10 @@ func handlePod(ctx context.Context, cs kubernetes.Interface, node string, schedu
 		return time.Second, err
 	case p.Status.Phase == corev1.PodRunning:
 		now := time.Now()
-		next, wait := restartCrashed(p, now)
+		var wait time.Duration
+		next := restartCrashed(p, now, &wait)
 		if next == nil {
-			var readyIn time.Duration
-			next, readyIn = readyAfterDelay(p, now)
-			if readyIn > 0 && (wait == 0 || readyIn < wait) {
-				wait = readyIn
-			}
+			next = readyAfterDelay(p, now, &wait)
 		}
 		if next == nil {
 			return wait, nil
@@ -256,11 +253,10 @@ func readinessDelay(c corev1.Container) time.Duration {
 }
 
 // readyAfterDelay returns p with the containers whose readiness delay has
-// passed marked ready (and the Pod too once all are), or nil and how long
-// until the next one is due (0 when none waits).
-func readyAfterDelay(p *corev1.Pod, now time.Time) (*corev1.Pod, time.Duration) {
+// passed marked ready (and the Pod too once all are), or nil; it lowers
+// *wait to the time until the next one is due (see notYet).
+func readyAfterDelay(p *corev1.Pod, now time.Time, wait *time.Duration) *corev1.Pod {
 	var next *corev1.Pod
-	wait := time.Duration(0)
 	for i, c := range p.Spec.Containers {
 		if i >= len(p.Status.ContainerStatuses) || containerExit(c) != 0 {
 			continue
@@ -269,7 +265,7 @@ func readyAfterDelay(p *corev1.Pod, now time.Time) (*corev1.Pod, time.Duration) 
 		if s.Ready || s.State.Running == nil {
 			continue
 		}
-		if notYet(s.State.Running.StartedAt.Add(readinessDelay(c)), now, &wait) {
+		if notYet(s.State.Running.StartedAt.Add(readinessDelay(c)), now, wait) {
 			continue
 		}
 		if next == nil {
@@ -280,7 +276,7 @@ func readyAfterDelay(p *corev1.Pod, now time.Time) (*corev1.Pod, time.Duration) 
 	if next != nil {
 		setContainersReady(next, metav1.NewTime(now))
 	}
-	return next, wait
+	return next
 }
 
 // setContainersReady sets the Pod's ContainersReady and Ready conditions
@@ -345,11 +341,10 @@ func crashedStatus(p *corev1.Pod, s *corev1.ContainerStatus, code, restarts int3
 }
 
 // restartCrashed returns p with its crash-looping containers restarted (and
-// crashed again) once their back-off elapsed, or nil and how long until the
-// next restart is due (0 when nothing crashes).
-func restartCrashed(p *corev1.Pod, now time.Time) (*corev1.Pod, time.Duration) {
+// crashed again) once their back-off elapsed, or nil; it lowers *wait to the
+// time until the next restart is due (see notYet).
+func restartCrashed(p *corev1.Pod, now time.Time, wait *time.Duration) *corev1.Pod {
 	var next *corev1.Pod
-	wait := time.Duration(0)
 	for i, c := range p.Spec.Containers {
 		code := containerExit(c)
 		if code == 0 || i >= len(p.Status.ContainerStatuses) {
@@ -360,7 +355,7 @@ func restartCrashed(p *corev1.Pod, now time.Time) (*corev1.Pod, time.Duration) {
 		if t == nil {
 			continue
 		}
-		if notYet(t.FinishedAt.Add(crashBackoff(s.RestartCount)), now, &wait) {
+		if notYet(t.FinishedAt.Add(crashBackoff(s.RestartCount)), now, wait) {
 			continue
 		}
 		if next == nil {
@@ -368,7 +363,7 @@ func restartCrashed(p *corev1.Pod, now time.Time) (*corev1.Pod, time.Duration) {
 		}
 		crashedStatus(next, &next.Status.ContainerStatuses[i], code, s.RestartCount+1, metav1.NewTime(now))
 	}
-	return next, wait
+	return next
 }
 
 // runningStatus is p with the status of a Pod whose containers all started
