@@ -220,24 +220,9 @@ func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 	if resp.Diagnostics.HasError() || planBundle.IsUnknown() {
 		return
 	}
-	// With wait = false an apply leaves the sync running, so a sync still settling (requested,
-	// running, or not reconciled since it finished) is not drift: the next plan looks again. With
-	// wait = true ferry waited for it to settle; one running now is someone else's, and the
-	// re-sync it plans fails as a conflict that names it rather than hiding it.
-	if settling, d := req.Private.GetKey(ctx, privateSettling); !wait.ValueBool() && !d.HasError() && string(settling) == "true" {
-		return
-	}
-	_, digest, err := pinnedBundle(planBundle.ValueString())
-	if err != nil {
-		return
-	}
-	why := ""
-	switch {
-	case syncedRevision.ValueString() != digest:
-		why = fmt.Sprintf("it is at revision %s, not %s", firstNonEmptyString(syncedRevision.ValueString(), "(none)"), digest)
-	case syncStatus.ValueString() != "Synced":
-		why = "it is " + firstNonEmptyString(syncStatus.ValueString(), "not synced") + " (changed outside Terraform)"
-	}
+	settling, d := req.Private.GetKey(ctx, privateSettling)
+	why := driftReason(planBundle.ValueString(), syncedRevision.ValueString(), syncStatus.ValueString(),
+		wait.ValueBool(), !d.HasError() && string(settling) == "true")
 	if why == "" {
 		return
 	}
@@ -249,6 +234,30 @@ func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 		resp.Diagnostics.AddWarning("Application Drifted",
 			fmt.Sprintf("Application %s will be synced again: %s.", name.ValueString(), why))
 	}
+}
+
+// driftReason says why the live application needs syncing again, or "" when it does not: the
+// revision it is at and its sync status, as the last refresh recorded them, against the planned
+// bundle. With wait = false an apply leaves the sync running, so a sync still settling
+// (requested, running, or not reconciled since it finished) is not drift: the next plan looks
+// again. With wait = true ferry waited for it to settle; one running now is someone else's, and
+// the re-sync it plans fails as a conflict that names it rather than hiding it. Shared by
+// ModifyPlan and the plan shortcut (plan_shortcut.go).
+func driftReason(planBundle, syncedRevision, syncStatus string, wait, settling bool) string {
+	if !wait && settling {
+		return ""
+	}
+	_, digest, err := pinnedBundle(planBundle)
+	if err != nil {
+		return ""
+	}
+	switch {
+	case syncedRevision != digest:
+		return fmt.Sprintf("it is at revision %s, not %s", firstNonEmptyString(syncedRevision, "(none)"), digest)
+	case syncStatus != "Synced":
+		return "it is " + firstNonEmptyString(syncStatus, "not synced") + " (changed outside Terraform)"
+	}
+	return ""
 }
 
 func firstNonEmptyString(s ...string) string {
@@ -341,7 +350,7 @@ func addSyncError(diags *diag.Diagnostics, name string, err error) {
 
 func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m applicationResourceModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	resp.Diagnostics.Append(stateToModel(ctx, req.State, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -363,7 +372,7 @@ func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest
 		return
 	}
 	m.fromLive(ctx, argocd.AppFromLive(live), argocd.StatusOf(live), &resp.Diagnostics)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	resp.Diagnostics.Append(modelToState(ctx, &m, &resp.State)...)
 	resp.Diagnostics.Append(recordSettling(ctx, resp.Private, live)...)
 }
 

@@ -6,15 +6,15 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
 
-// testProviderFactories serves the provider in-process to the real Terraform CLI.
+// testProviderFactories serves the provider in-process to the real Terraform CLI, as the binary
+// serves it (NewServer: the framework's server with the plan shortcut).
 var testProviderFactories = map[string]func() (tfprotov6.ProviderServer, error){
-	"ferry": providerserver.NewProtocol6WithError(New("test")()),
+	"ferry": NewServer("test"),
 }
 
 // TestMain makes sure no test can download Terraform (TF_ACC_TERRAFORM_PATH must name the binary

@@ -5,14 +5,14 @@ import (
 	// Zone data built in, so deployment windows work on hosts without a zone database.
 	_ "time/tzdata"
 
-	"context"
 	"flag"
 	"log"
 	"os"
 	"runtime/debug"
 	"strings"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
 
 	"github.com/ferry-dev/terraform-provider-ferry/provider"
 )
@@ -28,10 +28,15 @@ func main() {
 	flag.BoolVar(&debug, "debug", false, "run with support for debuggers like delve")
 	flag.Parse()
 	tune()
-	if err := providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
-		Address: address,
-		Debug:   debug,
-	}); err != nil {
+	var opts []tf6server.ServeOpt
+	if debug {
+		opts = append(opts, tf6server.WithManagedDebug())
+	}
+	serve, err := provider.NewServer(version)()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := tf6server.Serve(address, func() tfprotov6.ProviderServer { return serve }, opts...); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -55,10 +55,14 @@ func New(cfg *rest.Config, namespace string) (*Client, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "ferry"
 	}
-	// client-go's default of 5 requests per second would make a plan of hundreds of applications
-	// wait on the client side; these are kubectl's limits.
+	// No client-side rate limit (a negative QPS), as controller-runtime's clients since v0.15:
+	// client-go's default of 5 requests per second, or even kubectl's 50 with a burst of 300,
+	// makes a plan of hundreds of applications wait on the client side (500 reads took 4 s at
+	// kubectl's limits), while the API server protects itself with API Priority and Fairness
+	// (answering 429 with Retry-After, which client-go honours) and Terraform's parallelism
+	// already bounds how many requests run at once.
 	if cfg.QPS == 0 && cfg.RateLimiter == nil {
-		cfg.QPS, cfg.Burst = 50, 300
+		cfg.QPS = -1
 	}
 	if cfg.WarningHandler == nil && cfg.WarningHandlerWithContext == nil {
 		cfg.WarningHandler = quietFinalizerWarning{rest.WarningLogger{}}
