@@ -20,15 +20,7 @@ import (
 // undrifted application, the one a large `terraform plan` makes hundreds of times.
 func TestPlanShortcut(t *testing.T) {
 	ctx := context.Background()
-	fw, err := providerserver.NewProtocol6WithError(New("test")())()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shortcut, err := newShortcuts(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	typ := shortcut.typ.(tftypes.Object)
+	fw, shortcut, typ := frameworkAndShortcuts(t)
 	v := applicationValues(typ)
 	args, defaults, computed, syncOptions, kustomize, pinned := v.args, v.defaults, v.computed, v.syncOptions, v.kustomize, v.pinned
 	str, boolean, object := tfString, tfBool, tfObject
@@ -106,18 +98,7 @@ func TestPlanShortcut(t *testing.T) {
 			if len(want.Diagnostics) > 0 || len(want.RequiresReplace) > 0 {
 				t.Fatalf("the framework's plan has diagnostics %v or replaces %v; the shortcut answered without them", want.Diagnostics, want.RequiresReplace)
 			}
-			gotState, err := got.PlannedState.Unmarshal(typ)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantState, err := want.PlannedState.Unmarshal(typ)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !gotState.Equal(wantState) {
-				diffs, _ := gotState.Diff(wantState)
-				t.Fatalf("planned state differs from the framework's: %v", diffs)
-			}
+			sameValue(t, "planned state", typ, got.PlannedState, want.PlannedState)
 			if !bytes.Equal(got.PlannedPrivate, want.PlannedPrivate) {
 				t.Fatalf("planned private state %q, the framework's %q", got.PlannedPrivate, want.PlannedPrivate)
 			}
@@ -130,15 +111,7 @@ func TestPlanShortcut(t *testing.T) {
 // every other version and undecodable state to the framework.
 func TestUpgradeShortcut(t *testing.T) {
 	ctx := context.Background()
-	fw, err := providerserver.NewProtocol6WithError(New("test")())()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shortcut, err := newShortcuts(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	typ := shortcut.typ.(tftypes.Object)
+	fw, shortcut, typ := frameworkAndShortcuts(t)
 	state := map[string]any{}
 	for name := range typ.AttributeTypes {
 		state[name] = nil
@@ -185,18 +158,7 @@ func TestUpgradeShortcut(t *testing.T) {
 			if len(want.Diagnostics) > 0 {
 				t.Fatalf("the framework's upgrade has diagnostics %v; the shortcut answered without them", want.Diagnostics)
 			}
-			gotState, err := got.UpgradedState.Unmarshal(typ)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantState, err := want.UpgradedState.Unmarshal(typ)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !gotState.Equal(wantState) {
-				diffs, _ := gotState.Diff(wantState)
-				t.Fatalf("upgraded state differs from the framework's: %v", diffs)
-			}
+			sameValue(t, "upgraded state", typ, got.UpgradedState, want.UpgradedState)
 		})
 	}
 }
@@ -278,4 +240,35 @@ func applicationValues(typ tftypes.Object) appValues {
 		"common_labels": tftypes.NewValue(tftypes.Map{ElementType: tftypes.String}, map[string]tftypes.Value{"customer": tfString("acme")}),
 	})
 	return v
+}
+
+// frameworkAndShortcuts returns the framework's server, the shortcuts and ferry_application's type.
+func frameworkAndShortcuts(t *testing.T) (tfprotov6.ProviderServer, *shortcuts, tftypes.Object) {
+	t.Helper()
+	fw, err := providerserver.NewProtocol6WithError(New("test")())()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := newShortcuts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fw, sc, sc.typ.(tftypes.Object)
+}
+
+// sameValue fails the test when the shortcut's value differs from the framework's.
+func sameValue(t *testing.T, what string, typ tftypes.Type, got, want *tfprotov6.DynamicValue) {
+	t.Helper()
+	gotV, err := got.Unmarshal(typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantV, err := want.Unmarshal(typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !gotV.Equal(wantV) {
+		diffs, _ := gotV.Diff(wantV)
+		t.Fatalf("%s differs from the framework's: %v", what, diffs)
+	}
 }
