@@ -130,6 +130,12 @@ func newShortcuts(ctx context.Context) (*shortcuts, error) {
 		}
 	}
 	for name, b := range s.Blocks {
+		if err := plainAttribute(name, b); err != nil {
+			return nil, err
+		}
+		if len(b.GetNestedObject().GetBlocks()) > 0 {
+			return nil, fmt.Errorf("shortcuts: block %s has nested blocks, which it does not check", name)
+		}
 		for attrName, a := range b.GetNestedObject().GetAttributes() {
 			if err := plainAttribute(name+"."+attrName, a); err != nil {
 				return nil, err
@@ -139,13 +145,21 @@ func newShortcuts(ctx context.Context) (*shortcuts, error) {
 	return p, nil
 }
 
-// plainAttribute refuses an attribute with a default or plan modifiers the plan shortcut does not
-// handle (it handles those of top-level string and bool attributes only).
+// plainAttribute refuses an attribute (or block) with a default or plan modifiers, its own or
+// those of its nested attributes: the plan shortcut handles those of top-level string and bool
+// attributes only.
 func plainAttribute(name string, a any) error {
 	v := reflect.ValueOf(a)
 	for _, field := range []string{"Default", "PlanModifiers"} {
 		if f := v.FieldByName(field); f.IsValid() && !f.IsZero() && !(f.Kind() == reflect.Slice && f.Len() == 0) {
 			return fmt.Errorf("shortcuts: %s has %s, which it does not handle", name, field)
+		}
+	}
+	if f := v.FieldByName("Attributes"); f.IsValid() && f.Kind() == reflect.Map {
+		for it := f.MapRange(); it.Next(); {
+			if err := plainAttribute(name+"."+it.Key().String(), it.Value().Interface()); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

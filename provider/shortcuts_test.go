@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 )
@@ -174,6 +177,12 @@ func TestPlanShortcutRefusesUnknownSchema(t *testing.T) {
 	}
 	if err := plainAttribute("x", struct{ PlanModifiers []int }{}); err != nil {
 		t.Errorf("plainAttribute without plan modifiers = %v, want nil", err)
+	}
+	nested := schema.SingleNestedAttribute{Computed: true, Attributes: map[string]schema.Attribute{
+		"phase": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+	}}
+	if err := plainAttribute("last_operation", nested); err == nil || !strings.Contains(err.Error(), "last_operation.phase") {
+		t.Errorf("plainAttribute with a nested attribute's plan modifier = %v, want an error naming last_operation.phase", err)
 	}
 }
 
