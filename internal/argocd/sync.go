@@ -1093,23 +1093,43 @@ func outOfSyncResources(app *unstructured.Unstructured) []Resource {
 	return out
 }
 
+// outOfSyncSettle is how long an application must have been seen OutOfSync after its operation
+// succeeded before ferry asks for the refresh that decides it: the controller compares against its
+// cluster cache, which the watch of the applied objects updates a moment after the apply, and a
+// comparison made before that (even one ferry asked for) is a stale OutOfSync that the next
+// resource event clears. Seen in BenchmarkReactionLatency: a ConfigMap reported OutOfSync by two
+// comparisons within a second of the sync that configured it.
+const outOfSyncSettle = 10 * time.Second
+
 // outOfSyncWatch decides when an application still OutOfSync at the digest after its operation
-// succeeded (and reconciled since, with no resources left for pruning) has failed: it asks Argo CD
-// for a refresh, and once the controller has processed it — the annotation is gone and
-// reconciledAt moved past its value when ferry asked (argocd.md §9) — an application still
-// OutOfSync differs from what the sync applied (§15, row 22). Events older than the refresh have
-// no annotation either, but not a later reconciledAt.
+// succeeded (and reconciled since, with no resources left for pruning) has failed: once it has
+// been seen so for outOfSyncSettle, it asks Argo CD for a refresh, and once the controller has
+// processed it — the annotation is gone and reconciledAt moved past its value when ferry asked
+// (argocd.md §9) — an application still OutOfSync differs from what the sync applied (§15, row
+// 22). Events older than the refresh have no annotation either, but not a later reconciledAt.
 type outOfSyncWatch struct {
 	c        *Client
+	since    time.Time // first seen OutOfSync after the operation
 	requests int       // refreshes asked for
 	sent     time.Time // when the last was asked for
 	version  string    // the Application's resourceVersion the last refresh wrote
 	base     time.Time // its reconciledAt then
+	// refresh asks for a refresh (Client.refresh; replaced in tests).
+	refresh func(ctx context.Context, name string) (*unstructured.Unstructured, error)
 }
 
 // failure observes app (reconciled at reconciled) and returns the permanent failure, or nil while
 // it waits.
 func (w *outOfSyncWatch) failure(ctx context.Context, app *unstructured.Unstructured, reconciled, now time.Time, rid string) *SyncError {
+	if w.since.IsZero() {
+		w.since = now
+	}
+	if now.Sub(w.since) < outOfSyncSettle {
+		return nil
+	}
+	if w.refresh == nil {
+		w.refresh = w.c.refresh
+	}
 	_, pending := app.GetAnnotations()[annotationRefresh]
 	// reconciledAt has a one-second resolution: a refresh processed within the second of the
 	// previous comparison leaves it unchanged, so ask again (a few times, a second apart) rather
@@ -1119,7 +1139,7 @@ func (w *outOfSyncWatch) failure(ctx context.Context, app *unstructured.Unstruct
 	if w.requests == 0 || again {
 		w.requests++
 		w.sent = now
-		if patched, err := w.c.refresh(ctx, app.GetName()); err == nil {
+		if patched, err := w.refresh(ctx, app.GetName()); err == nil {
 			w.base, _ = time.Parse(time.RFC3339, str(patched.Object, "status", "reconciledAt"))
 			w.version = patched.GetResourceVersion()
 		}
