@@ -242,7 +242,7 @@ func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 // (requested, running, or not reconciled since it finished) is not drift: the next plan looks
 // again. With wait = true ferry waited for it to settle; one running now is someone else's, and
 // the re-sync it plans fails as a conflict that names it rather than hiding it. Shared by
-// ModifyPlan and the plan shortcut (plan_shortcut.go).
+// ModifyPlan and the plan shortcut (shortcuts.go).
 func driftReason(planBundle, syncedRevision, syncStatus string, wait, settling bool) string {
 	if !wait && settling {
 		return ""
