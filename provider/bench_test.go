@@ -197,11 +197,10 @@ resource "terraform_data" "a%[1]d" {
 	// applications are set up once (a second set-up of 500 syncs on two cores was slow enough
 	// to trip the engine's pick-up limit).
 	iterations := 0
-	for i := 0; b.Loop(); i++ {
-		iterations++
+	for ; b.Loop(); iterations++ {
 		// Rotate the order so no configuration always runs on a warmer machine.
 		for k := range runs {
-			r := runs[(i+k)%len(runs)]
+			r := runs[(iterations+k)%len(runs)]
 			d, err := tfWith(r.rc, r.dir, plan...)
 			var exit *exec.ExitError
 			if errors.As(err, &exit) && exit.ExitCode() == 2 {

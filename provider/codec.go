@@ -156,10 +156,14 @@ func (c *codec) encodeFrom(ctx context.Context, src reflect.Value) (tftypes.Valu
 
 // applicationCodec converts ferry_application's state and applicationResourceModel.
 var applicationCodec = sync.OnceValues(func() (*codec, error) {
-	ctx := context.Background()
+	return newCodec(context.Background(), applicationSchema(), &applicationResourceModel{})
+})
+
+// applicationSchema is ferry_application's schema, built once for the codec and the shortcuts.
+var applicationSchema = sync.OnceValue(func() schema.Schema {
 	var resp resource.SchemaResponse
-	NewApplicationResource().Schema(ctx, resource.SchemaRequest{}, &resp)
-	return newCodec(ctx, resp.Schema, &applicationResourceModel{})
+	NewApplicationResource().Schema(context.Background(), resource.SchemaRequest{}, &resp)
+	return resp.Schema
 })
 
 // stateToModel and modelToState convert ferry_application's state through applicationCodec:

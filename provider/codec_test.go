@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 )
@@ -19,8 +18,7 @@ func TestCodec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sr resource.SchemaResponse
-	NewApplicationResource().Schema(ctx, resource.SchemaRequest{}, &sr)
+	sch := applicationSchema()
 	typ := cd.typ
 	v := applicationValues(typ)
 	steady := merged(v.args, v.defaults, v.computed)
@@ -38,7 +36,7 @@ func TestCodec(t *testing.T) {
 			"override_reason", tfString("incident 42"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			state := tfsdk.State{Schema: sr.Schema, Raw: tfObject(typ, tc.state)}
+			state := tfsdk.State{Schema: sch, Raw: tfObject(typ, tc.state)}
 			var got, want applicationResourceModel
 			if err := cd.decode(ctx, state.Raw, &got); err != nil {
 				t.Fatal(err)
@@ -53,7 +51,7 @@ func TestCodec(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			set := tfsdk.State{Schema: sr.Schema, Raw: tftypes.NewValue(typ, nil)}
+			set := tfsdk.State{Schema: sch, Raw: tftypes.NewValue(typ, nil)}
 			if diags := set.Set(ctx, &want); diags.HasError() {
 				t.Fatal(diags)
 			}
@@ -69,7 +67,7 @@ func TestCodec(t *testing.T) {
 			if diags := stateToModel(ctx, state, &m); diags.HasError() {
 				t.Fatal(diags)
 			}
-			out := tfsdk.State{Schema: sr.Schema}
+			out := tfsdk.State{Schema: sch}
 			if diags := modelToState(ctx, &m, &out); diags.HasError() || !out.Raw.Equal(state.Raw) {
 				t.Fatalf("stateToModel and modelToState changed the state (%v)", diags)
 			}
@@ -81,12 +79,11 @@ func TestCodec(t *testing.T) {
 // convert, so Read falls back to the framework rather than losing a field.
 func TestCodecRefusesUnknownFields(t *testing.T) {
 	ctx := context.Background()
-	var sr resource.SchemaResponse
-	NewApplicationResource().Schema(ctx, resource.SchemaRequest{}, &sr)
+	sch := applicationSchema()
 	type missingField struct {
 		Name string `tfsdk:"name"`
 	}
-	if _, err := newCodec(ctx, sr.Schema, &missingField{}); err == nil {
+	if _, err := newCodec(ctx, sch, &missingField{}); err == nil {
 		t.Error("newCodec accepted a model with a string field and most attributes missing")
 	}
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
-	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/defaults"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -90,13 +89,12 @@ type shortcuts struct {
 }
 
 func newShortcuts(ctx context.Context) (*shortcuts, error) {
-	var resp resource.SchemaResponse
-	NewApplicationResource().Schema(ctx, resource.SchemaRequest{}, &resp)
-	if resp.Diagnostics.HasError() {
-		return nil, fmt.Errorf("%s schema: %v", applicationType, resp.Diagnostics)
+	cd, err := applicationCodec()
+	if err != nil {
+		return nil, err
 	}
-	s := resp.Schema
-	p := &shortcuts{typ: s.Type().TerraformType(ctx), version: s.Version, defaults: map[string]tftypes.Value{}}
+	s := applicationSchema()
+	p := &shortcuts{typ: cd.typ, version: s.Version, defaults: map[string]tftypes.Value{}}
 	noOp := map[reflect.Type]bool{
 		reflect.TypeOf(stringplanmodifier.RequiresReplace()):    true,
 		reflect.TypeOf(stringplanmodifier.UseStateForUnknown()): true,
@@ -168,7 +166,7 @@ func plainAttribute(name string, a any) error {
 // upgrade returns the framework's response to req when the state is at the current version, nil
 // otherwise (and when it does not decode, so that the framework reports why).
 func (p *shortcuts) upgrade(req *tfprotov6.UpgradeResourceStateRequest) *tfprotov6.UpgradeResourceStateResponse {
-	if p == nil || req.TypeName != applicationType || req.RawState == nil || req.Version != p.version {
+	if req.TypeName != applicationType || req.RawState == nil || req.Version != p.version {
 		return nil
 	}
 	v, err := req.RawState.UnmarshalWithOpts(p.typ, tfprotov6.UnmarshalOpts{ValueFromJSONOpts: tftypes.ValueFromJSONOpts{IgnoreUndefinedAttributes: true}})
@@ -184,7 +182,7 @@ func (p *shortcuts) upgrade(req *tfprotov6.UpgradeResourceStateRequest) *tfproto
 
 // plan returns the framework's response to req when the plan shortcut applies, nil otherwise.
 func (p *shortcuts) plan(req *tfprotov6.PlanResourceChangeRequest) *tfprotov6.PlanResourceChangeResponse {
-	if p == nil || req.TypeName != applicationType || req.PriorState == nil || req.ProposedNewState == nil || req.Config == nil {
+	if req.TypeName != applicationType || req.PriorState == nil || req.ProposedNewState == nil || req.Config == nil {
 		return nil
 	}
 	prior, err := req.PriorState.Unmarshal(p.typ)

@@ -733,7 +733,7 @@ type follower struct {
 
 // follow watches the Application until the operation with request id rid has a certain outcome.
 func (c *Client) follow(ctx context.Context, a App, rid string, opts SyncOptions, deadline time.Time) (*Result, error) {
-	f := &follower{c: c, a: a, rid: rid, opts: opts, written: opts.Now(), msgSince: opts.Now(), rollout: rolloutWatch{c: c}, outOfSync: outOfSyncWatch{c: c}}
+	f := &follower{c: c, a: a, rid: rid, opts: opts, written: opts.Now(), msgSince: opts.Now(), rollout: rolloutWatch{c: c}, outOfSync: outOfSyncWatch{refresh: c.refresh}}
 	var res *Result
 	err := c.watchApp(ctx, a.Name, func(app *unstructured.Unstructured) (bool, error) {
 		f.last = app
@@ -1108,14 +1108,13 @@ const outOfSyncSettle = 10 * time.Second
 // (argocd.md §9) — an application still OutOfSync differs from what the sync applied (§15, row
 // 22). Events older than the refresh have no annotation either, but not a later reconciledAt.
 type outOfSyncWatch struct {
-	c        *Client
+	// refresh asks Argo CD for a refresh (Client.refresh, or a fake in tests).
+	refresh  func(ctx context.Context, name string) (*unstructured.Unstructured, error)
 	since    time.Time // first seen OutOfSync after the operation
 	requests int       // refreshes asked for
 	sent     time.Time // when the last was asked for
 	version  string    // the Application's resourceVersion the last refresh wrote
 	base     time.Time // its reconciledAt then
-	// refresh asks for a refresh (Client.refresh; replaced in tests).
-	refresh func(ctx context.Context, name string) (*unstructured.Unstructured, error)
 }
 
 // failure observes app (reconciled at reconciled) and returns the permanent failure, or nil while
@@ -1126,9 +1125,6 @@ func (w *outOfSyncWatch) failure(ctx context.Context, app *unstructured.Unstruct
 	}
 	if now.Sub(w.since) < outOfSyncSettle {
 		return nil
-	}
-	if w.refresh == nil {
-		w.refresh = w.c.refresh
 	}
 	_, pending := app.GetAnnotations()[annotationRefresh]
 	// reconciledAt has a one-second resolution: a refresh processed within the second of the
@@ -1181,7 +1177,7 @@ func (c *Client) Wait(ctx context.Context, name, digest string, opts SyncOptions
 	var res *Result
 	var last *unstructured.Unstructured
 	degraded := time.Time{}
-	rollout, outOfSync := rolloutWatch{c: c}, outOfSyncWatch{c: c}
+	rollout, outOfSync := rolloutWatch{c: c}, outOfSyncWatch{refresh: c.refresh}
 	err := c.watchApp(ctx, name, func(app *unstructured.Unstructured) (bool, error) {
 		last = app
 		s := StatusOf(app)
