@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
@@ -161,6 +163,69 @@ func TestTimeoutTerminatesOwnOperation(t *testing.T) {
 	}
 	if err := c.DeleteApplication(context.Background(), a.Name, true); err != nil {
 		t.Errorf("DeleteApplication() = %v", err)
+	}
+}
+
+// TestPickupTimeoutWithdrawsRequest: a request the controller never picks up (it skips the
+// application: argocd.argoproj.io/skip-reconcile) is reported stuck after the pick-up limit and
+// withdrawn, so that it neither runs later nor blocks the next request as a conflict; a timeout
+// before pick-up withdraws it the same way.
+func TestPickupTimeoutWithdrawsRequest(t *testing.T) {
+	e, c, a := setup(t, "pickup", map[string]string{"cm.yaml": cm("a", "1")})
+	ctx := context.Background()
+	if _, err := c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: 2 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	apps := e.Cluster.Dynamic(t).Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace)
+	skip := func(v string) {
+		t.Helper()
+		patch := `{"metadata":{"annotations":{"argocd.argoproj.io/skip-reconcile":null}}}`
+		if v != "" {
+			patch = `{"metadata":{"annotations":{"argocd.argoproj.io/skip-reconcile":"` + v + `"}}}`
+		}
+		if _, err := apps.Patch(ctx, a.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending := func() string {
+		t.Helper()
+		app, err := apps.Get(ctx, a.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		op, _, _ := unstructured.NestedMap(app.Object, "operation")
+		if op == nil {
+			return ""
+		}
+		return fmt.Sprint(op["info"])
+	}
+	skip("true")
+
+	_, err := c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: time.Minute, PickupTimeout: 5 * time.Second})
+	var se *argocd.SyncError
+	if !errors.As(err, &se) || se.Class != argocd.ClassStuck || !strings.Contains(se.Summary, "did not pick up") {
+		t.Fatalf("Sync() on a skipped application = %v, want stuck: did not pick up", err)
+	}
+	if !strings.Contains(se.Advice, "withdrew its sync request") {
+		t.Errorf("advice = %q, want it to say the request was withdrawn", se.Advice)
+	}
+	if op := pending(); op != "" {
+		t.Errorf("after the stuck report the Application still requests an operation: %s", op)
+	}
+
+	_, err = c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: 4 * time.Second, PickupTimeout: time.Minute})
+	if !errors.As(err, &se) || se.Class != argocd.ClassTimeout || !strings.Contains(se.Advice, "withdrew its sync request") {
+		t.Fatalf("Sync() timing out before pick-up = %v, want a timeout whose advice says the request was withdrawn", err)
+	}
+	if op := pending(); op != "" {
+		t.Errorf("after the timeout the Application still requests an operation: %s", op)
+	}
+
+	// Nothing left behind: once the controller serves the app again, the next sync is not a
+	// conflict with an orphaned request.
+	skip("")
+	if _, err := c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: 2 * time.Minute, ConflictWait: time.Second}); err != nil {
+		t.Errorf("Sync() after the withdrawn requests = %v, want success", err)
 	}
 }
 

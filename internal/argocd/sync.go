@@ -729,6 +729,7 @@ type follower struct {
 	waiting      string // the last "waiting for …" message of the operation
 	last         *unstructured.Unstructured
 	rollout      rolloutWatch
+	unpicked     bool // the controller did not pick up the request in time
 }
 
 // follow watches the Application until the operation with request id rid has a certain outcome.
@@ -742,31 +743,72 @@ func (c *Client) follow(ctx context.Context, a App, rid string, opts SyncOptions
 		return done, err
 	})
 	if err != nil && ctx.Err() != nil {
-		// The overall timeout: terminate our own operation, if it still runs, and report.
+		// The overall timeout: take back our own operation (terminated if it runs, withdrawn if
+		// it was never picked up) and report.
 		return nil, f.timeout()
+	}
+	var se *SyncError
+	if f.unpicked && errors.As(err, &se) {
+		se.Advice += " " + f.abandon()
 	}
 	return res, err
 }
 
 func (f *follower) timeout() error {
-	tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	last := f.msg
-	if f.last != nil {
-		if opState, _, _ := unstructured.NestedMap(f.last.Object, "status", "operationState"); infoValue(opState, InfoRequestID) == f.rid {
-			if p := str(opState, "phase"); p == "Running" {
-				_ = f.c.Terminate(tctx, f.a.Name)
-			}
-		}
-	}
 	return &SyncError{
 		Class:       ClassTimeout,
 		Summary:     fmt.Sprintf("Sync timed out after %s", f.opts.Timeout),
-		LastMessage: last,
+		LastMessage: f.msg,
 		Resources:   failingResources(f.last),
 		RequestID:   f.rid,
-		Advice:      "ferry terminated its own operation if it was still running. Raise timeouts or look at the resources above.",
+		Advice:      "Raise timeouts or look at the resources above. " + f.abandon(),
 	}
+}
+
+// abandon takes back the operation ferry requested when it gives up on it, so that a sync
+// reported as failed neither runs later nor blocks the next request as a conflict: its own
+// operation still running is terminated; its request the controller never picked up is removed
+// from the Application with an optimistic-concurrency write that applies only while `operation`
+// is still that request (were the request picked up in between, it is terminated instead). It
+// says what it did, for the error's advice.
+func (f *follower) abandon() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, name := f.c, f.a.Name
+	for attempt := 0; attempt < 10; attempt++ {
+		app, err := c.get(ctx, ApplicationGVR, name)
+		if err != nil {
+			return fmt.Sprintf("ferry could not take back its operation (%v); Argo CD may still run it: terminate it with `ferry app terminate %s`.", err, name)
+		}
+		opState, _, _ := unstructured.NestedMap(app.Object, "status", "operationState")
+		if infoValue(opState, InfoRequestID) == f.rid {
+			switch str(opState, "phase") {
+			case "Terminating":
+				return "ferry's operation is being terminated."
+			case "Running":
+			default:
+				return "ferry's operation has ended."
+			}
+			if err := c.Terminate(ctx, name); err != nil {
+				return fmt.Sprintf("ferry could not terminate its operation: %v.", err)
+			}
+			return "ferry terminated its own operation."
+		}
+		op, _, _ := unstructured.NestedMap(app.Object, "operation")
+		if infoValue(map[string]any{"operation": op}, InfoRequestID) != f.rid {
+			return "ferry's request is no longer pending."
+		}
+		patch := fmt.Sprintf(`{"metadata":{"resourceVersion":%q},"operation":null}`, app.GetResourceVersion())
+		_, err = c.res(ApplicationGVR).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: FieldManager})
+		if err == nil {
+			f.opts.progress("withdrew the sync request %s, which Argo CD never picked up", f.rid)
+			return "ferry withdrew its sync request, which Argo CD never picked up: it will not run later."
+		}
+		if !apierrors.IsConflict(err) {
+			return fmt.Sprintf("ferry could not withdraw its sync request (%v); Argo CD may still run it: terminate it with `ferry app terminate %s`.", err, name)
+		}
+	}
+	return fmt.Sprintf("ferry could not withdraw its sync request (too many conflicting writes); Argo CD may still run it: terminate it with `ferry app terminate %s`.", name)
 }
 
 // observe classifies one observation of the Application (see docs/sync.md).
@@ -780,8 +822,9 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 				Advice: "Fix the environment (project, destinations, source repositories) or the application; Argo CD cannot sync it as it is."}
 		}
 		if now.Sub(f.written) > f.opts.PickupTimeout {
+			f.unpicked = true
 			return nil, true, &SyncError{Class: ClassStuck, Summary: fmt.Sprintf("Sync stuck: Argo CD did not pick up the operation within %s", f.opts.PickupTimeout), RequestID: f.rid,
-				Advice: "Check that the application controller runs, watches namespace " + f.c.namespace + ", serves the app's shard, and that the cluster Secret has no skip-reconcile annotation."}
+				Advice: "Check that the application controller runs, watches namespace " + f.c.namespace + ", serves the app's shard, and that neither the Application nor the cluster Secret has the argocd.argoproj.io/skip-reconcile annotation."}
 		}
 		return nil, false, nil
 	}
