@@ -1,7 +1,8 @@
 // Command benchprovider is a minimal terraform-plugin-framework provider used only by
 // BenchmarkPlanRefresh (provider/bench_test.go): one resource, `floor_item`, with the same four
 // required arguments as ferry_application and a Read that makes no call. Its plan separates what
-// any framework provider costs Terraform per resource from what ferry_application adds.
+// any framework provider costs Terraform per resource from what ferry_application adds. The
+// process is tuned exactly as ferry's binary (provider.TuneProcess).
 package main
 
 import (
@@ -14,9 +15,12 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	ferry "github.com/ferry-dev/terraform-provider-ferry/provider"
 )
 
 func main() {
+	ferry.TuneProcess() // as ferry's binary: same logging and garbage collector settings
 	if err := providerserver.Serve(context.Background(), func() provider.Provider { return floorProvider{} },
 		providerserver.ServeOpts{Address: "registry.terraform.io/ferry-dev/floor"}); err != nil {
 		log.Fatal(err)

@@ -1,9 +1,10 @@
 // Command schemafloor serves ferry's real provider schema with every per-resource call of a plan
 // for ferry_application reduced to the least any provider must do: decode the object Terraform
 // sent and encode it back. Validate accepts, Upgrade and Read return the state as stored, Plan
-// returns the proposed state. Used only by BenchmarkPlanRefresh (provider/bench_test.go): its plan
-// of the same 500 applications is the floor that ferry_application's schema, as the issue
-// specifies it, costs Terraform itself whatever the provider does.
+// returns the proposed state; the process is tuned exactly as ferry's binary
+// (provider.TuneProcess). Used only by BenchmarkPlanRefresh (provider/bench_test.go): its plan of
+// the same 500 applications is the floor that ferry_application's schema, as the issue specifies
+// it, costs Terraform itself whatever the provider does.
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 const resourceType = "ferry_application"
 
 func main() {
+	provider.TuneProcess() // as ferry's binary: same logging and garbage collector settings
 	fw := providerserver.NewProtocol6(provider.New("schemafloor")())()
 	s, err := fw.GetProviderSchema(context.Background(), &tfprotov6.GetProviderSchemaRequest{})
 	if err != nil {
