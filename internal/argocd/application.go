@@ -219,7 +219,7 @@ func (c *Client) DeleteApplication(ctx context.Context, name string, cascade boo
 	}
 	// Argo CD does not delete an Application while an operation runs: terminate it first.
 	if running, _, _ := operationInProgress(app); running {
-		if err := c.Terminate(ctx, name); err == nil {
+		if _, err := c.Terminate(ctx, name); err == nil {
 			_ = c.watchApp(ctx, name, func(a *unstructured.Unstructured) (bool, error) {
 				running, _, _ := operationInProgress(a)
 				return !running, nil

@@ -169,7 +169,7 @@ func TestTimeoutTerminatesOwnOperation(t *testing.T) {
 // TestPickupTimeoutWithdrawsRequest: a request the controller never picks up (it skips the
 // application: argocd.argoproj.io/skip-reconcile) is reported stuck after the pick-up limit and
 // withdrawn, so that it neither runs later nor blocks the next request as a conflict; a timeout
-// before pick-up withdraws it the same way.
+// before pick-up withdraws it the same way, and so does Terminate.
 func TestPickupTimeoutWithdrawsRequest(t *testing.T) {
 	e, c, a := setup(t, "pickup", map[string]string{"cm.yaml": cm("a", "1")})
 	ctx := context.Background()
@@ -219,6 +219,27 @@ func TestPickupTimeoutWithdrawsRequest(t *testing.T) {
 	}
 	if op := pending(); op != "" {
 		t.Errorf("after the timeout the Application still requests an operation: %s", op)
+	}
+
+	// Terminate (ferry app terminate) withdraws a request not yet started: no operation state is
+	// written for it.
+	if _, err := c.Sync(ctx, a, false, argocd.SyncOptions{Timeout: time.Minute}); err != nil {
+		t.Fatalf("Sync(wait=false) = %v", err)
+	}
+	if op := pending(); op == "" {
+		t.Fatal("Sync(wait=false) left no requested operation")
+	}
+	if stopped, err := c.Terminate(ctx, a.Name); err != nil || stopped != argocd.Withdrawn {
+		t.Errorf("Terminate() of a request not started = %v, %v; want Withdrawn", stopped, err)
+	}
+	if op := pending(); op != "" {
+		t.Errorf("after Terminate the Application still requests an operation: %s", op)
+	}
+	if op := argocd.StatusOf(e.ArgoCD.Application(t, a.Name)).LastOperation; op != nil {
+		t.Errorf("operation state after the withdrawal = %+v, want none", op)
+	}
+	if _, err := c.Terminate(ctx, a.Name); err == nil {
+		t.Error("Terminate() with nothing running or requested = nil error, want one")
 	}
 
 	// Nothing left behind: once the controller serves the app again, the next sync is not a
@@ -408,7 +429,7 @@ func TestAutomatedSyncConflict(t *testing.T) {
 	if app := e.ArgoCD.WaitApplication(t, a.Name, func(*unstructured.Unstructured) bool { return true }, time.Minute); !running(app) {
 		t.Errorf("the automated operation is no longer running after ferry's attempt: %v", app.Object["status"])
 	}
-	if err := c.Terminate(ctx, a.Name); err != nil {
+	if _, err := c.Terminate(ctx, a.Name); err != nil {
 		t.Error(err)
 	}
 }

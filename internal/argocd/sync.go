@@ -622,28 +622,63 @@ func resultOf(app *unstructured.Unstructured) *Result {
 	return r
 }
 
-// Terminate asks Argo CD to terminate the running operation of an Application, as the API server
-// does: only when one is running, with a resourceVersion precondition.
-func (c *Client) Terminate(ctx context.Context, name string) error {
+// Stopped says what Terminate did.
+type Stopped int
+
+const (
+	// Terminating: a running operation was asked to terminate (or already was terminating).
+	Terminating Stopped = iota + 1
+	// Withdrawn: an operation requested but not yet started by the controller was removed.
+	Withdrawn
+)
+
+// Terminate stops the operation of an Application, with a resourceVersion precondition: a running
+// one is asked to terminate, as the API server does; one requested but not yet picked up by the
+// controller is withdrawn (`operation` removed), so it never runs — the API server would mark the
+// operation state Terminating, which for a request not started means rewriting the previous
+// operation's record, if any, as terminated. It fails when there is neither.
+func (c *Client) Terminate(ctx context.Context, name string) (Stopped, error) {
+	stopped, err := c.stop(ctx, name, "")
+	if err == nil && stopped == 0 {
+		err = fmt.Errorf("application %s: no operation is running or requested", name)
+	}
+	return stopped, err
+}
+
+// stop is Terminate, restricted to ferry's request rid when rid is set; 0 means there was nothing
+// to stop.
+func (c *Client) stop(ctx context.Context, name, rid string) (Stopped, error) {
 	for attempt := 0; attempt < 10; attempt++ {
 		app, err := c.get(ctx, ApplicationGVR, name)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		opState, _, _ := unstructured.NestedMap(app.Object, "status", "operationState")
-		if _, hasOp, _ := unstructured.NestedMap(app.Object, "operation"); !hasOp || opState == nil {
-			return fmt.Errorf("application %s: no operation is running", name)
+		op, _, _ := unstructured.NestedMap(app.Object, "operation")
+		phase := str(opState, "phase")
+		started := phase == "Running" || phase == "Terminating" // as operationInProgress
+		var patch string
+		var stopped Stopped
+		switch {
+		case started && (rid == "" || infoValue(opState, InfoRequestID) == rid):
+			if phase == "Terminating" {
+				return Terminating, nil
+			}
+			patch, stopped = `{"metadata":{"resourceVersion":%q},"status":{"operationState":{"phase":"Terminating"}}}`, Terminating
+		case op != nil && !started && (rid == "" || infoValue(map[string]any{"operation": op}, InfoRequestID) == rid):
+			patch, stopped = `{"metadata":{"resourceVersion":%q},"operation":null}`, Withdrawn
+		default:
+			return 0, nil
 		}
-		patch := fmt.Sprintf(`{"metadata":{"resourceVersion":%q},"status":{"operationState":{"phase":"Terminating"}}}`, app.GetResourceVersion())
-		_, err = c.res(ApplicationGVR).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: FieldManager})
+		_, err = c.res(ApplicationGVR).Patch(ctx, name, types.MergePatchType, []byte(fmt.Sprintf(patch, app.GetResourceVersion())), metav1.PatchOptions{FieldManager: FieldManager})
 		if err == nil {
-			return nil
+			return stopped, nil
 		}
 		if !apierrors.IsConflict(err) {
-			return fmt.Errorf("terminate %s: %w", name, err)
+			return 0, fmt.Errorf("terminate %s: %w", name, err)
 		}
 	}
-	return fmt.Errorf("terminate %s: too many conflicting writes", name)
+	return 0, fmt.Errorf("terminate %s: too many conflicting writes", name)
 }
 
 // watchApp calls fn with the Application whenever it changes and at least every second, until fn
@@ -767,48 +802,22 @@ func (f *follower) timeout() error {
 
 // abandon takes back the operation ferry requested when it gives up on it, so that a sync
 // reported as failed neither runs later nor blocks the next request as a conflict: its own
-// operation still running is terminated; its request the controller never picked up is removed
-// from the Application with an optimistic-concurrency write that applies only while `operation`
-// is still that request (were the request picked up in between, it is terminated instead). It
-// says what it did, for the error's advice.
+// operation still running is terminated, its request the controller never picked up is withdrawn
+// (Terminate restricted to ferry's request). It says what it did, for the error's advice.
 func (f *follower) abandon() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, name := f.c, f.a.Name
-	for attempt := 0; attempt < 10; attempt++ {
-		app, err := c.get(ctx, ApplicationGVR, name)
-		if err != nil {
-			return fmt.Sprintf("ferry could not take back its operation (%v); Argo CD may still run it: terminate it with `ferry app terminate %s`.", err, name)
-		}
-		opState, _, _ := unstructured.NestedMap(app.Object, "status", "operationState")
-		if infoValue(opState, InfoRequestID) == f.rid {
-			switch str(opState, "phase") {
-			case "Terminating":
-				return "ferry's operation is being terminated."
-			case "Running":
-			default:
-				return "ferry's operation has ended."
-			}
-			if err := c.Terminate(ctx, name); err != nil {
-				return fmt.Sprintf("ferry could not terminate its operation: %v.", err)
-			}
-			return "ferry terminated its own operation."
-		}
-		op, _, _ := unstructured.NestedMap(app.Object, "operation")
-		if infoValue(map[string]any{"operation": op}, InfoRequestID) != f.rid {
-			return "ferry's request is no longer pending."
-		}
-		patch := fmt.Sprintf(`{"metadata":{"resourceVersion":%q},"operation":null}`, app.GetResourceVersion())
-		_, err = c.res(ApplicationGVR).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: FieldManager})
-		if err == nil {
-			f.opts.progress("withdrew the sync request %s, which Argo CD never picked up", f.rid)
-			return "ferry withdrew its sync request, which Argo CD never picked up: it will not run later."
-		}
-		if !apierrors.IsConflict(err) {
-			return fmt.Sprintf("ferry could not withdraw its sync request (%v); Argo CD may still run it: terminate it with `ferry app terminate %s`.", err, name)
-		}
+	stopped, err := f.c.stop(ctx, f.a.Name, f.rid)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("ferry could not take back its operation (%v); Argo CD may still run it: stop it with `ferry app terminate %s`.", err, f.a.Name)
+	case stopped == Withdrawn:
+		f.opts.progress("withdrew the sync request %s, which Argo CD never picked up", f.rid)
+		return "ferry withdrew its sync request, which Argo CD never picked up: it will not run later."
+	case stopped == Terminating:
+		return "ferry terminated its own operation."
 	}
-	return fmt.Sprintf("ferry could not withdraw its sync request (too many conflicting writes); Argo CD may still run it: terminate it with `ferry app terminate %s`.", name)
+	return "ferry's operation has ended."
 }
 
 // observe classifies one observation of the Application (see docs/sync.md).
@@ -860,7 +869,7 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 			// themselves (a crash loop), terminating ferry's own operation.
 			if err := f.rollout.failure(ctx, app, now, f.rid); err != nil {
 				tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				if terr := f.c.Terminate(tctx, f.a.Name); terr != nil {
+				if _, terr := f.c.stop(tctx, f.a.Name, f.rid); terr != nil {
 					err.Advice += " ferry could not terminate its operation: " + terr.Error()
 				} else {
 					err.Advice += " ferry terminated its own operation."
@@ -872,7 +881,7 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 		if f.terminatedBy == "" && now.Sub(f.msgSince) > f.opts.StuckAfter {
 			f.terminatedBy, f.stuckMsg = "stuck", op.Message
 			tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := f.c.Terminate(tctx, f.a.Name)
+			_, err := f.c.stop(tctx, f.a.Name, f.rid)
 			cancel()
 			if err != nil {
 				return nil, true, &SyncError{Class: ClassStuck, Summary: fmt.Sprintf("Sync stuck: no progress for %s: %s", f.opts.StuckAfter, op.Message), LastMessage: op.Message, RequestID: f.rid, Resources: failingResources(app),
