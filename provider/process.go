@@ -9,7 +9,7 @@ import (
 // TuneProcess trades memory for CPU in a provider process where Terraform cannot see the
 // difference. A plan calls the provider several times per resource, and with hundreds of
 // applications the per-call work dominates (docs/performance.md). The provider binary calls it
-// first; so does the benchmark's schema floor, which must run under the same settings.
+// first; so do the benchmark's floor providers, which must run under the same settings.
 //   - Without any TF_LOG* variable Terraform discards every provider log line, yet reads and
 //     parses each one from the plugin's stderr, so the SDK and provider loggers are turned off
 //     instead of formatting trace lines for nothing. Set TF_LOG (or TF_LOG_PROVIDER, TF_LOG_SDK_*)

@@ -9,14 +9,14 @@ import (
 // TestTuneProcess: loggers off only when no TF_LOG* variable asks for logs; GOGC only when unset.
 func TestTuneProcess(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	clear := func() {
+	unsetAll := func() {
 		for _, k := range append([]string{"TF_LOG", "TF_LOG_CORE", "GOGC"}, quietLoggers...) {
 			t.Setenv(k, "")
 			os.Unsetenv(k)
 		}
 	}
 
-	clear()
+	unsetAll()
 	TuneProcess()
 	for _, k := range []string{"TF_LOG_SDK", "TF_LOG_SDK_FRAMEWORK", "TF_LOG_SDK_PROTO", "TF_LOG_PROVIDER"} {
 		if v := os.Getenv(k); v != "OFF" {
@@ -27,7 +27,7 @@ func TestTuneProcess(t *testing.T) {
 		t.Errorf("GOGC unset: GC percent %d, want 400", got)
 	}
 
-	clear()
+	unsetAll()
 	t.Setenv("TF_LOG", "debug")
 	t.Setenv("GOGC", "100")
 	TuneProcess()
