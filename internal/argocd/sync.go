@@ -868,13 +868,7 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 			// A wave waits for a workload: fail as soon as its Pods cannot become ready by
 			// themselves (a crash loop), terminating ferry's own operation.
 			if err := f.rollout.failure(ctx, app, now, f.rid); err != nil {
-				tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				if _, terr := f.c.stop(tctx, f.a.Name, f.rid); terr != nil {
-					err.Advice += " ferry could not terminate its operation: " + terr.Error()
-				} else {
-					err.Advice += " ferry terminated its own operation."
-				}
-				cancel()
+				err.Advice += " " + f.abandon()
 				return nil, true, err
 			}
 		}
