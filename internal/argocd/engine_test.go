@@ -173,7 +173,8 @@ func TestTimeoutTerminatesOwnOperation(t *testing.T) {
 func TestPickupTimeoutWithdrawsRequest(t *testing.T) {
 	e, c, a := setup(t, "pickup", map[string]string{"cm.yaml": cm("a", "1")})
 	ctx := context.Background()
-	if _, err := c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: 2 * time.Minute}); err != nil {
+	first, err := c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: 2 * time.Minute})
+	if err != nil {
 		t.Fatal(err)
 	}
 	apps := e.Cluster.Dynamic(t).Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace)
@@ -200,8 +201,17 @@ func TestPickupTimeoutWithdrawsRequest(t *testing.T) {
 		return fmt.Sprint(op["info"])
 	}
 	skip("true")
+	// The annotation stops the controller from queueing the app, but not an item it queued
+	// before: after an operation it re-queues the app for up to 30 s (appOperationMaxRequeueInterval
+	// in Argo CD's controller), and processing that item does not look at the annotation, so it
+	// would run a request written now. Wait until that backstop has passed.
+	finished, perr := time.Parse(time.RFC3339, first.LastOperation.FinishedAt)
+	if perr != nil {
+		t.Fatalf("first sync's finishedAt %q: %v", first.LastOperation.FinishedAt, perr)
+	}
+	time.Sleep(time.Until(finished.Add(33 * time.Second)))
 
-	_, err := c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: time.Minute, PickupTimeout: 5 * time.Second})
+	_, err = c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: time.Minute, PickupTimeout: 5 * time.Second})
 	var se *argocd.SyncError
 	if !errors.As(err, &se) || se.Class != argocd.ClassStuck || !strings.Contains(se.Summary, "did not pick up") {
 		t.Fatalf("Sync() on a skipped application = %v, want stuck: did not pick up", err)
