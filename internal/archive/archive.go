@@ -25,8 +25,10 @@ import (
 	"io/fs"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // File is one entry to archive. Path is slash-separated, relative, clean (no "..", no leading "/").
@@ -46,16 +48,27 @@ type Options struct {
 	ModTime time.Time
 }
 
-// Limits bounds extraction. Zero fields mean the defaults: MaxEntries 100000, MaxFileSize 1 GiB, MaxTotalSize 4 GiB.
-// Negative fields also mean the defaults.
+// Limits bounds extraction. Zero fields mean the defaults: MaxEntries 100000, MaxFileSize 1 GiB, MaxTotalSize 4 GiB,
+// MaxRatio 100. Negative fields also mean the defaults.
 //
 // MaxEntries counts every header of the archive and every directory created only because an entry's path
 // implies it. MaxFileSize and MaxTotalSize count the bytes actually written to regular files.
+//
+// MaxRatio bounds how much the archive expands: once more than [RatioFloor] bytes have come out of a compressed
+// stream, they may be at most MaxRatio times the compressed bytes read so far. It is checked for the whole stream
+// of a tar+gzip archive, and for each zip entry and the whole zip (against the archive's size), so a small blob
+// cannot fill a disk however high the size limits are set. Real releases compress 3-20 times; zeros compress
+// about 1000 times.
 type Limits struct {
 	MaxEntries   int
 	MaxFileSize  int64
 	MaxTotalSize int64
+	MaxRatio     int64
 }
+
+// RatioFloor is the number of decompressed bytes below which [Limits].MaxRatio is not checked: small, highly
+// compressible content (a file of blank lines, a short archive) is harmless.
+const RatioFloor = 8 << 20
 
 // ErrUnsafeEntry is returned (wrapped, with the entry name) for absolute paths, ".." traversal, links that leave
 // the destination, device files / fifos / other special types, duplicate or conflicting entries.
@@ -75,6 +88,7 @@ const (
 	defaultMaxEntries   = 100000
 	defaultMaxFileSize  = 1 << 30
 	defaultMaxTotalSize = 4 << 30
+	defaultMaxRatio     = 100
 
 	maxNameLen      = 4095 // PATH_MAX - 1 on Linux
 	maxComponentLen = 255  // NAME_MAX on Linux
@@ -89,6 +103,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxTotalSize <= 0 {
 		l.MaxTotalSize = defaultMaxTotalSize
+	}
+	if l.MaxRatio <= 0 {
+		l.MaxRatio = defaultMaxRatio
 	}
 	return l
 }
@@ -112,7 +129,23 @@ func (o Options) modTime() (time.Time, error) {
 
 // unsafeEntry returns an error wrapping ErrUnsafeEntry for the named entry.
 func unsafeEntry(name, reason string) error {
-	return fmt.Errorf("%q: %s: %w", name, reason, ErrUnsafeEntry)
+	return fmt.Errorf("%s: %s: %w", Quote(name), reason, ErrUnsafeEntry)
+}
+
+// maxQuoted is the most bytes of a name that [Quote] shows.
+const maxQuoted = 100
+
+// Quote returns s quoted for an error message, cut to its first 100 bytes with the number of bytes left out,
+// so that a hostile archive or config cannot make an error as long as its names.
+func Quote(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d more bytes)", strconv.Quote(s[:cut]), len(s)-cut)
 }
 
 // hasVolume reports whether name starts with a Windows drive letter such as "C:".
@@ -168,11 +201,11 @@ func checkLinkTarget(name, target string) error {
 	case target == "":
 		return unsafeEntry(name, "empty symlink target")
 	case strings.ContainsRune(target, '\\'):
-		return unsafeEntry(name, fmt.Sprintf("backslash in symlink target %q", target))
+		return unsafeEntry(name, "backslash in symlink target "+Quote(target))
 	case strings.ContainsRune(target, 0):
-		return unsafeEntry(name, fmt.Sprintf("NUL byte in symlink target %q", target))
+		return unsafeEntry(name, "NUL byte in symlink target "+Quote(target))
 	case strings.HasPrefix(target, "/") || hasVolume(target):
-		return unsafeEntry(name, fmt.Sprintf("absolute symlink target %q", target))
+		return unsafeEntry(name, "absolute symlink target "+Quote(target))
 	case len(target) > maxNameLen:
 		return unsafeEntry(name, "symlink target too long")
 	}
@@ -182,7 +215,7 @@ func checkLinkTarget(name, target string) error {
 		case "", ".":
 		case "..":
 			if descended {
-				return unsafeEntry(name, fmt.Sprintf("symlink target %q has .. after a name", target))
+				return unsafeEntry(name, "symlink target "+Quote(target)+" has .. after a name")
 			}
 			up++
 		default:
@@ -193,7 +226,7 @@ func checkLinkTarget(name, target string) error {
 		}
 	}
 	if up > strings.Count(name, "/") {
-		return unsafeEntry(name, fmt.Sprintf("symlink target %q leaves the root", target))
+		return unsafeEntry(name, "symlink target "+Quote(target)+" leaves the root")
 	}
 	return nil
 }
@@ -234,10 +267,10 @@ func plan(files []File) ([]entry, error) {
 		switch t := f.Mode.Type(); t {
 		case 0:
 			if f.Size < 0 {
-				return nil, fmt.Errorf("%q: negative size %d", p, f.Size)
+				return nil, fmt.Errorf("%s: negative size %d", Quote(p), f.Size)
 			}
 			if f.Open == nil && f.Size > 0 {
-				return nil, fmt.Errorf("%q: regular file without Open", p)
+				return nil, fmt.Errorf("%s: regular file without Open", Quote(p))
 			}
 			e.kind, e.exec, e.size, e.open = kindFile, f.Mode&0o111 != 0, f.Size, f.Open
 		case fs.ModeDir:
@@ -264,7 +297,7 @@ func plan(files []File) ([]entry, error) {
 			dir := e.path[:i]
 			if j, ok := index[dir]; ok {
 				if entries[j].kind != kindDir {
-					return nil, unsafeEntry(e.path, fmt.Sprintf("parent %q is not a directory", dir))
+					return nil, unsafeEntry(e.path, "parent "+Quote(dir)+" is not a directory")
 				}
 				continue
 			}

@@ -15,15 +15,21 @@ import (
 )
 
 // ExtractTarGz extracts a gzip-compressed tar from r into dir (created if missing; must be empty or absent).
-// ExtractTar is the same for an uncompressed tar.
+// ExtractTar is the same for an uncompressed tar. [ExtractTarGzIn] and [ExtractZipIn] extract into an open
+// [os.Root] instead, so that nothing can be written outside it even if a check were missed.
 //
 // Directories are created with mode 0755, regular files with 0644 or, when any executable bit is set in the
-// header, 0755; ownership, timestamps and other mode bits are ignored. Symlinks are created as they are once
-// their target is checked; hard links are created only to regular files extracted earlier from the same
-// archive. Pax global headers are skipped. Multi-member gzip streams are supported; after the tar end marker the
-// rest of the gzip stream is read so its checksum is verified, ignoring trailing data that is not a gzip member.
-// On error, dir may be left partially filled.
+// header, 0755; ownership, timestamps and other mode bits (setuid, setgid, sticky, group and world write) are
+// ignored. Symlinks are created as they are once their target is checked; hard links are created only to regular
+// files extracted earlier from the same archive. Pax global headers are skipped. Multi-member gzip streams are
+// supported; after the tar end marker the rest of the gzip stream is read so its checksum is verified, ignoring
+// trailing data that is not a gzip member. On error, dir may be left partially filled.
 func ExtractTarGz(r io.Reader, dir string, lim Limits) error {
+	return inDir(dir, func(root *os.Root) error { return ExtractTarGzIn(r, root, lim) })
+}
+
+// ExtractTarGzIn is [ExtractTarGz] into the directory of root, which must be empty.
+func ExtractTarGzIn(r io.Reader, root *os.Root, lim Limits) error {
 	lim = lim.withDefaults()
 	src := &source{r: r}
 	zr, err := gzip.NewReader(src)
@@ -31,31 +37,51 @@ func ExtractTarGz(r io.Reader, dir string, lim Limits) error {
 		return src.classify("", err)
 	}
 	defer zr.Close()
-	return extractTar(zr, src, dir, lim, true)
+	return extractTar(zr, src, root, lim, true)
 }
 
 // ExtractTar extracts an uncompressed tar from r into dir with the same rules as ExtractTarGz. It stops reading r
 // at the tar end marker.
 func ExtractTar(r io.Reader, dir string, lim Limits) error {
-	src := &source{r: r}
-	return extractTar(src, src, dir, lim.withDefaults(), false)
+	return inDir(dir, func(root *os.Root) error {
+		src := &source{r: r}
+		return extractTar(src, nil, root, lim.withDefaults(), false)
+	})
+}
+
+// inDir creates dir if missing and runs extract with it as the root.
+func inDir(dir string, extract func(*os.Root) error) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return extract(root)
 }
 
 // streamSlackPerEntry bounds the tar stream bytes that are not file content (headers, padding, PAX records)
 // per entry on average, so that a small compressed archive cannot make the extractor decompress without end.
 const streamSlackPerEntry = 16 << 10
 
-func extractTar(r io.Reader, src *source, dir string, lim Limits, drain bool) error {
-	x, err := newExtractor(dir, lim)
+// extractTar extracts the tar stream r. compressed, when not nil, is the source of the compressed stream r
+// comes from, which the ratio limit is checked against; src classifies errors (compressed, or r itself).
+func extractTar(r io.Reader, compressed *source, root *os.Root, lim Limits, drain bool) error {
+	src := compressed
+	if src == nil {
+		src = r.(*source)
+	}
+	x, err := newExtractor(root, lim)
 	if err != nil {
 		return err
 	}
-	defer x.close()
 	slack := int64(math.MaxInt64)
 	if int64(lim.MaxEntries) < math.MaxInt64/streamSlackPerEntry-1 {
 		slack = int64(lim.MaxEntries+1) * streamSlackPerEntry
 	}
-	stream := &capReader{r: r, n: addSat(lim.MaxTotalSize, slack)}
+	stream := &capReader{r: r, n: addSat(lim.MaxTotalSize, slack), compressed: compressed, ratio: lim.MaxRatio}
 	tr := tar.NewReader(stream)
 	for {
 		hdr, err := tr.Next()
@@ -120,6 +146,11 @@ func (x *extractor) tarEntry(hdr *tar.Header, data io.Reader) error {
 // uncompressed size and CRC-32 of the central directory, otherwise the error wraps ErrInvalidArchive; content
 // exceeding Limits gives ErrLimitExceeded first, whatever the headers claim.
 func ExtractZip(r io.ReaderAt, size int64, dir string, lim Limits) error {
+	return inDir(dir, func(root *os.Root) error { return ExtractZipIn(r, size, root, lim) })
+}
+
+// ExtractZipIn is [ExtractZip] into the directory of root, which must be empty.
+func ExtractZipIn(r io.ReaderAt, size int64, root *os.Root, lim Limits) error {
 	lim = lim.withDefaults()
 	src := &source{ra: r, size: size}
 	zr, err := zip.NewReader(src, size)
@@ -128,13 +159,12 @@ func ExtractZip(r io.ReaderAt, size int64, dir string, lim Limits) error {
 		return src.classify("", err)
 	}
 	if len(zr.File) > lim.MaxEntries {
-		return fmt.Errorf("archive: %d entries, more than %d: %w", len(zr.File), lim.MaxEntries, ErrLimitExceeded)
+		return fmt.Errorf("archive: %d entries, more than the limit of %d entries: %w", len(zr.File), lim.MaxEntries, ErrLimitExceeded)
 	}
-	x, err := newExtractor(dir, lim)
+	x, err := newExtractor(root, lim)
 	if err != nil {
 		return err
 	}
-	defer x.close()
 	for _, f := range zr.File {
 		if err := x.addEntry(f.Name); err != nil {
 			return err
@@ -185,12 +215,13 @@ func (x *extractor) zipEntry(f *zip.File, src *source) error {
 // when the end is reached.
 func (x *extractor) openZip(f *zip.File, src *source) (io.Reader, error) {
 	if f.Flags&0x1 != 0 {
-		return nil, fmt.Errorf("%q: encrypted entry: %w: %w", f.Name, ErrInvalidArchive, zip.ErrAlgorithm)
+		return nil, fmt.Errorf("%s: encrypted entry: %w: %w", Quote(f.Name), ErrInvalidArchive, zip.ErrAlgorithm)
 	}
-	raw, err := f.OpenRaw()
+	rawReader, err := f.OpenRaw()
 	if err != nil {
 		return nil, src.classify(f.Name, err)
 	}
+	raw := &countReader{r: rawReader}
 	var r io.Reader
 	switch f.Method {
 	case zip.Store:
@@ -203,16 +234,19 @@ func (x *extractor) openZip(f *zip.File, src *source) (io.Reader, error) {
 		}
 		r = x.inflater
 	default:
-		return nil, fmt.Errorf("%q: compression method %d: %w: %w", f.Name, f.Method, ErrInvalidArchive, zip.ErrAlgorithm)
+		return nil, fmt.Errorf("%s: compression method %d: %w: %w", Quote(f.Name), f.Method, ErrInvalidArchive, zip.ErrAlgorithm)
 	}
-	return &zipReader{r: r, f: f, src: src}, nil
+	return &zipReader{r: r, raw: raw, f: f, src: src, x: x}, nil
 }
 
-// zipReader counts and checksums the decompressed content of a zip entry.
+// zipReader counts and checksums the decompressed content of a zip entry, and checks the ratio limit for the
+// entry and for the whole archive.
 type zipReader struct {
 	r   io.Reader
+	raw *countReader // the entry's compressed bytes
 	f   *zip.File
 	src *source
+	x   *extractor
 	n   uint64
 	crc uint32
 }
@@ -220,7 +254,14 @@ type zipReader struct {
 func (z *zipReader) Read(p []byte) (int, error) {
 	n, err := z.r.Read(p)
 	z.n += uint64(n)
+	z.x.inflated += int64(n)
 	z.crc = crc32.Update(z.crc, crc32.IEEETable, p[:n])
+	if rerr := z.x.checkRatio(z.f.Name, int64(min(z.n, math.MaxInt64)), z.raw.n); rerr != nil {
+		return n, rerr
+	}
+	if rerr := z.x.checkRatio("", z.x.inflated, z.src.size); rerr != nil {
+		return n, rerr
+	}
 	switch {
 	case err == io.EOF:
 		if z.n != z.f.UncompressedSize64 {
@@ -252,19 +293,13 @@ type extractor struct {
 	lim      Limits
 	count    int
 	total    int64
+	inflated int64 // decompressed bytes of every zip entry so far
 	nodes    map[string]node
 	buf      []byte
 	inflater io.ReadCloser
 }
 
-func newExtractor(dir string, lim Limits) (*extractor, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
+func newExtractor(root *os.Root, lim Limits) (*extractor, error) {
 	d, err := root.Open(".")
 	if err == nil {
 		var names []string
@@ -274,27 +309,39 @@ func newExtractor(dir string, lim Limits) (*extractor, error) {
 		case err == io.EOF:
 			err = nil
 		case err == nil && len(names) > 0:
-			err = fmt.Errorf("%s: destination directory is not empty", dir)
+			err = fmt.Errorf("%s: destination directory is not empty", root.Name())
 		}
 	}
 	if err != nil {
-		root.Close()
 		return nil, err
 	}
 	return &extractor{root: root, lim: lim, nodes: make(map[string]node), buf: make([]byte, 256<<10)}, nil
-}
-
-func (x *extractor) close() {
-	x.root.Close()
 }
 
 // addEntry counts one entry (an archive header or an implied directory) against MaxEntries.
 func (x *extractor) addEntry(name string) error {
 	x.count++
 	if x.count > x.lim.MaxEntries {
-		return fmt.Errorf("%q: more than %d entries: %w", name, x.lim.MaxEntries, ErrLimitExceeded)
+		return fmt.Errorf("%s: more than the limit of %d entries: %w", Quote(name), x.lim.MaxEntries, ErrLimitExceeded)
 	}
 	return nil
+}
+
+// checkRatio checks out decompressed bytes made from in compressed bytes against MaxRatio, for the entry name
+// or, when name is "", the whole archive.
+func (x *extractor) checkRatio(name string, out, in int64) error {
+	return checkRatio(name, out, in, x.lim.MaxRatio)
+}
+
+func checkRatio(name string, out, in, ratio int64) error {
+	if out <= RatioFloor || out/ratio <= in {
+		return nil
+	}
+	what := "archive"
+	if name != "" {
+		what = Quote(name)
+	}
+	return fmt.Errorf("%s: %d bytes decompressed from %d, more than the ratio limit of %d: %w", what, out, in, ratio, ErrLimitExceeded)
 }
 
 // claim records that name (clean, non-empty) is about to be created as n, after creating its missing parent
@@ -310,9 +357,9 @@ func (x *extractor) claim(name string, n node) (existed bool, err error) {
 		case nodeDir, nodeImplicitDir:
 			continue
 		case nodeSymlink:
-			return false, unsafeEntry(name, fmt.Sprintf("path goes through symlink %q", dir))
+			return false, unsafeEntry(name, "path goes through symlink "+Quote(dir))
 		case nodeFile:
-			return false, unsafeEntry(name, fmt.Sprintf("parent %q is not a directory", dir))
+			return false, unsafeEntry(name, "parent "+Quote(dir)+" is not a directory")
 		}
 		if err := x.addEntry(dir); err != nil {
 			return false, err
@@ -359,10 +406,10 @@ func (x *extractor) file(raw, name string, exec bool, declared int64, r io.Reade
 		return unsafeEntry(raw, "regular file without a name")
 	}
 	if declared > x.lim.MaxFileSize {
-		return fmt.Errorf("%q: size %d over the file size limit %d: %w", raw, declared, x.lim.MaxFileSize, ErrLimitExceeded)
+		return fmt.Errorf("%s: size %d over the file size limit of %d bytes: %w", Quote(raw), declared, x.lim.MaxFileSize, ErrLimitExceeded)
 	}
 	if declared > x.lim.MaxTotalSize-x.total {
-		return fmt.Errorf("%q: size %d over the total size limit %d: %w", raw, declared, x.lim.MaxTotalSize, ErrLimitExceeded)
+		return fmt.Errorf("%s: size %d over the total size limit of %d bytes: %w", Quote(raw), declared, x.lim.MaxTotalSize, ErrLimitExceeded)
 	}
 	if _, err := x.claim(name, nodeFile); err != nil {
 		return err
@@ -378,9 +425,9 @@ func (x *extractor) file(raw, name string, exec bool, declared int64, r io.Reade
 	switch {
 	case err != nil:
 	case n > x.lim.MaxFileSize:
-		err = fmt.Errorf("%q: more than %d bytes: %w", raw, x.lim.MaxFileSize, ErrLimitExceeded)
+		err = fmt.Errorf("%s: more than the file size limit of %d bytes: %w", Quote(raw), x.lim.MaxFileSize, ErrLimitExceeded)
 	case n > allowed:
-		err = fmt.Errorf("%q: total size over %d bytes: %w", raw, x.lim.MaxTotalSize, ErrLimitExceeded)
+		err = fmt.Errorf("%s: over the total size limit of %d bytes: %w", Quote(raw), x.lim.MaxTotalSize, ErrLimitExceeded)
 	default:
 		err = f.Chmod(perm) // undo the umask
 	}
@@ -412,7 +459,7 @@ func (x *extractor) hardlink(raw, name, target string) error {
 	}
 	t, err := cleanName(target)
 	if err != nil || t == "" || x.nodes[t] != nodeFile {
-		return unsafeEntry(raw, fmt.Sprintf("hard link target %q is not a regular file extracted before", target))
+		return unsafeEntry(raw, "hard link target "+Quote(target)+" is not a regular file extracted before")
 	}
 	if _, err := x.claim(name, nodeFile); err != nil {
 		return err
@@ -425,11 +472,13 @@ type source struct {
 	r    io.Reader
 	ra   io.ReaderAt
 	size int64 // of ra
+	n    int64 // bytes read from r
 	err  error // last error other than io.EOF returned by r or ra
 }
 
 func (s *source) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
+	s.n += int64(n)
 	if err != nil && err != io.EOF {
 		s.err = err
 	}
@@ -473,7 +522,7 @@ func (s *source) classify(name string, err error) error {
 	if name == "" {
 		return fmt.Errorf("archive: %w: %w", ErrInvalidArchive, err)
 	}
-	return fmt.Errorf("%q: %w: %w", name, ErrInvalidArchive, err)
+	return fmt.Errorf("%s: %w: %w", Quote(name), ErrInvalidArchive, err)
 }
 
 // dataReader classifies the errors met while reading the content of a tar entry.
@@ -491,10 +540,14 @@ func (d dataReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// capReader fails with an error wrapping ErrLimitExceeded once more than n bytes are read.
+// capReader fails with an error wrapping ErrLimitExceeded once more than n bytes are read, or, when compressed
+// is set, once the bytes read pass the ratio limit against the compressed bytes read from it.
 type capReader struct {
-	r io.Reader
-	n int64
+	r          io.Reader
+	n          int64
+	compressed *source
+	ratio      int64
+	out        int64
 }
 
 func (c *capReader) Read(p []byte) (int, error) {
@@ -506,5 +559,23 @@ func (c *capReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.n -= int64(n)
+	c.out += int64(n)
+	if c.compressed != nil {
+		if rerr := checkRatio("", c.out, c.compressed.n, c.ratio); rerr != nil {
+			return n, rerr
+		}
+	}
+	return n, err
+}
+
+// countReader counts the bytes read from r.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
 	return n, err
 }

@@ -7,6 +7,7 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"io/fs"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // Entry types of hostile test archives.
@@ -239,6 +241,16 @@ func manyFiles(n int) []hEntry {
 	return es
 }
 
+// manyBig returns n files of size zero bytes each.
+func manyBig(n, size int) []hEntry {
+	var es []hEntry
+	zeros := strings.Repeat("\x00", size)
+	for i := range n {
+		es = append(es, reg(fmt.Sprintf("z%03d", i), zeros))
+	}
+	return es
+}
+
 func hostileCases() []hostileCase {
 	zeros := strings.Repeat("\x00", 8<<20)
 	return []hostileCase{
@@ -323,6 +335,11 @@ func hostileCases() []hostileCase {
 			}},
 		{name: "zip lying size bomb", formats: []string{fmtZip}, lim: Limits{MaxFileSize: 1 << 20}, want: ErrLimitExceeded,
 			raw: func(t testing.TB, format string) []byte { return lyingZip(t, "bomb", []byte(zeros), 100) }},
+		// Within the size limits, but expanding far more than real content does.
+		{name: "ratio bomb", entries: []hEntry{reg("zeros", strings.Repeat("\x00", 64<<20))}, formats: []string{fmtTarGz, fmtZip},
+			want: ErrLimitExceeded},
+		// Every entry under RatioFloor, the archive as a whole over the ratio.
+		{name: "ratio bomb of small entries", entries: manyBig(24, 1<<20), formats: []string{fmtTarGz, fmtZip}, want: ErrLimitExceeded},
 		{name: "zip lying size small", formats: []string{fmtZip}, want: ErrInvalidArchive,
 			raw: func(t testing.TB, format string) []byte {
 				return lyingZip(t, "liar", []byte(strings.Repeat("y", 5000)), 10)
@@ -629,5 +646,66 @@ func TestExtractTarGzStreams(t *testing.T) {
 			}
 			diffTrees(t, readTree(t, dest), wantTree(specs))
 		})
+	}
+}
+
+// TestExtractLongNames: a hostile name is cut in the error, not repeated whole.
+func TestExtractLongNames(t *testing.T) {
+	long := strings.Repeat("é", 2500) // 5,000 bytes
+	for _, tc := range []struct {
+		name    string
+		entries []hEntry
+	}{
+		{"traversal", []hEntry{reg("../"+long, "x")}},
+		{"symlink target", []hEntry{symlink("l", "/"+long)}},
+		{"over the entry limit", []hEntry{reg("a", "x"), reg(long[:250], "x")}},
+	} {
+		for _, format := range allFormats {
+			t.Run(tc.name+"/"+format, func(t *testing.T) {
+				err := extract(format, buildArchive(t, format, tc.entries, ""), t.TempDir(), Limits{MaxEntries: 1})
+				if err == nil {
+					t.Fatal("extract succeeded")
+				}
+				if len(err.Error()) > 400 {
+					t.Errorf("error is %d bytes long: %.200s…", len(err.Error()), err)
+				}
+				if !utf8.ValidString(err.Error()) {
+					t.Errorf("error is not valid UTF-8: %q", err)
+				}
+			})
+		}
+	}
+}
+
+// TestExtractRatioAccepted: content that compresses like real releases passes the default ratio limit, and a
+// higher MaxRatio lets a highly compressible file through.
+func TestExtractRatioAccepted(t *testing.T) {
+	text := make([]byte, 0, 24<<20)
+	for i := 0; len(text) < 24<<20; i++ {
+		text = fmt.Appendf(text, "  - name: item-%d\n    value: %x\n", i, i*2654435761)
+	}
+	zeros := strings.Repeat("\x00", 16<<20)
+	for _, format := range []string{fmtTarGz, fmtZip} {
+		t.Run(format, func(t *testing.T) {
+			if err := extract(format, buildArchive(t, format, []hEntry{reg("values.yaml", string(text))}, ""), t.TempDir(), Limits{}); err != nil {
+				t.Errorf("24 MiB of YAML: %v", err)
+			}
+			if err := extract(format, buildArchive(t, format, []hEntry{reg("zeros", zeros)}, ""), t.TempDir(), Limits{MaxRatio: 2000}); err != nil {
+				t.Errorf("16 MiB of zeros with MaxRatio 2000: %v", err)
+			}
+		})
+	}
+}
+
+func TestQuote(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"a.yaml", `"a.yaml"`},
+		{strings.Repeat("x", 100), `"` + strings.Repeat("x", 100) + `"`},
+		{strings.Repeat("x", 101), `"` + strings.Repeat("x", 100) + `"… (1 more bytes)`},
+		{"x" + strings.Repeat("é", 60), `"x` + strings.Repeat("é", 49) + `"… (22 more bytes)`},
+	} {
+		if got := Quote(tc.in); got != tc.want {
+			t.Errorf("Quote(%.20q…) = %s, want %s", tc.in, got, tc.want)
+		}
 	}
 }
