@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -137,4 +138,74 @@ func BenchmarkBundle(b *testing.B) {
 		ferryPush.Seconds()/n, orasPush.Seconds()/n, ferryPush.Seconds()/orasPush.Seconds(),
 		ferryPull.Seconds()/n, orasPull.Seconds()/n, ferryPull.Seconds()/orasPull.Seconds(),
 		orasPullFerry.Seconds()/n, repush.Seconds()/n, repushUploads)
+}
+
+// BenchmarkPullChecks measures what the hostile-input checks of a pull cost against the pull itself, in
+// one run on the ~256 MiB release from an OCI layout (no network): the config check ([CheckConfig]) and
+// the output directory's checks and staging (checkFree, stage, commit, close) are timed on their own, and
+// reported as a percentage of the whole Pull. The ratio limit adds two comparisons per read of the
+// extraction stream and is inside the Pull time. Target: under 2 %.
+func BenchmarkPullChecks(b *testing.B) {
+	dir := benchRelease(b)
+	layout := filepath.Join(b.TempDir(), "layout")
+	c, err := NewClient(ClientOptions{Credentials: StaticCredentials(nil, nil)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	ref, err := ParseReference("oci-layout:" + layout + ":1.0.0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := Push(ctx, c, dir, ref, PushOptions{PackOptions: PackOptions{Created: testCreated, Offline: true}}); err != nil {
+		b.Fatal(err)
+	}
+	info, err := Inspect(ctx, c, ref)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := Config{Name: info.Name, Version: info.Version, Images: info.Images, Layers: info.Layers}
+	roles := []string{RoleManifests, RoleTerraform, RolePlugins}
+	var pull, checks time.Duration
+	for b.Loop() {
+		out := filepath.Join(b.TempDir(), "out")
+		runtime.GC()
+		start := time.Now()
+		if _, err := Pull(ctx, c, ref, out, PullOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		pull += time.Since(start)
+
+		out = filepath.Join(b.TempDir(), "checks")
+		start = time.Now()
+		if err := CheckConfig(info.manifest, cfg); err != nil {
+			b.Fatal(err)
+		}
+		o, err := openOutput(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := o.checkFree(roles); err != nil {
+			b.Fatal(err)
+		}
+		if err := o.stage(); err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range roles {
+			if err := o.staging.Mkdir(r, 0o755); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := o.staging.WriteFile(LockFileName, []byte("{}"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if err := o.commit(append(roles, LockFileName)); err != nil {
+			b.Fatal(err)
+		}
+		o.close()
+		checks += time.Since(start)
+	}
+	b.ReportMetric(pull.Seconds()/float64(b.N), "pull-s")
+	b.ReportMetric(checks.Seconds()/float64(b.N)*1e6, "checks-µs")
+	b.ReportMetric(100*checks.Seconds()/pull.Seconds(), "checks-%")
 }

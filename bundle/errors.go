@@ -66,6 +66,10 @@ var (
 	// output is not valid YAML.
 	ErrManifest = errors.New("invalid Kubernetes manifest")
 
+	// ErrOutputExists is returned by [Pull] when something it did not create is where it would write:
+	// a non-empty role directory, a file or symlink at a role path, or an existing ferry.lock.json.
+	ErrOutputExists = errors.New("output path exists")
+
 	// ErrDigestMismatch is returned by [Pull] when a blob's content does not match its descriptor.
 	ErrDigestMismatch = errors.New("content digest mismatch")
 )

@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/archive"
 )
 
 // maxManifestSize bounds the manifest and config blobs read from a registry.
@@ -46,12 +50,7 @@ func Inspect(ctx context.Context, c *Client, ref Reference) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	wrap := func(what string, err error) error {
-		if class := bundleClass.of(err); class != nil {
-			return fmt.Errorf("%s: %s: %s: %w: %v", ref, what, bundleClass.reason(class), class, trimErr(err))
-		}
-		return fmt.Errorf("%s: %s: %w", ref, what, err)
-	}
+	wrap := func(what string, err error) error { return bundleClass.wrap(fmt.Sprintf("%s: %s", ref, what), err) }
 	var desc ocispec.Descriptor
 	var raw []byte
 	if c.opts.CacheDir == "" {
@@ -78,7 +77,7 @@ func Inspect(ctx context.Context, c *Client, ref Reference) (*Info, error) {
 		return nil, wrap("fetch manifest", err)
 	}
 	if desc.MediaType != ocispec.MediaTypeImageManifest {
-		return nil, fmt.Errorf("%s: %w: it is a %s, not an OCI image manifest", ref, ErrNotBundle, desc.MediaType)
+		return nil, fmt.Errorf("%s: %w: it is a %s, not an OCI image manifest", ref, ErrNotBundle, archive.Quote(desc.MediaType))
 	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
@@ -88,7 +87,7 @@ func Inspect(ctx context.Context, c *Client, ref Reference) (*Info, error) {
 		m.MediaType = desc.MediaType
 	}
 	if m.Config.MediaType != MediaTypeConfig {
-		return nil, fmt.Errorf("%s: %w: config media type is %q, want %q (push it with ferry bundle push)", ref, ErrNotBundle, m.Config.MediaType, MediaTypeConfig)
+		return nil, fmt.Errorf("%s: %w: config media type is %s, want %q (push it with ferry bundle push)", ref, ErrNotBundle, archive.Quote(m.Config.MediaType), MediaTypeConfig)
 	}
 	if err := CheckLayout(m); err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
@@ -107,6 +106,9 @@ func Inspect(ctx context.Context, c *Client, ref Reference) (*Info, error) {
 	if cfg.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("%s: %w: config format version %d; this ferry reads version %d", ref, ErrNotBundle, cfg.FormatVersion, FormatVersion)
 	}
+	if err := CheckConfig(m, cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
 	info := &Info{
 		Reference:       ref.Name(),
 		Tag:             ref.Tag,
@@ -123,32 +125,69 @@ func Inspect(ctx context.Context, c *Client, ref Reference) (*Info, error) {
 		Revision:        cfg.Revision,
 		Images:          cfg.Images,
 		Render:          cfg.Render,
+		Layers:          cfg.Layers,
 		Annotations:     m.Annotations,
 		manifest:        m,
 		target:          src,
 	}
-	if info.Images == nil {
-		info.Images = []ImageLock{}
-	}
-	roles := map[string]string{}
-	for _, l := range cfg.Layers {
-		roles[l.Digest] = l.Role
-	}
-	for _, l := range m.Layers {
-		role := roles[l.Digest.String()]
-		if role == "" {
-			role = roleOf(l.MediaType)
-		}
-		info.Layers = append(info.Layers, LayerInfo{Role: role, Title: l.Annotations[AnnotationTitle], MediaType: l.MediaType, Digest: l.Digest.String(), Size: l.Size})
-	}
 	return info, nil
 }
 
-func roleOf(mediaType string) string {
-	for role, mt := range roleMediaTypes {
-		if mt == mediaType {
-			return role
+// CheckConfig checks a bundle's config against its manifest, so that nothing a reader does with the config
+// (a role is a directory name to [Pull]) can be steered by a hostile bundle: the name, version and images lock
+// are present, every image is pinned by a valid digest, and the layer list matches the manifest's layers
+// exactly (same order, digest, size, media type and title), each with a distinct role of the closed set
+// manifests, terraform, plugins that agrees with its media type. Violations wrap [ErrNotBundle] and name the
+// config field.
+func CheckConfig(m ocispec.Manifest, cfg Config) error {
+	fail := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: config field %s %s", ErrNotBundle, field, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case cfg.Name == "":
+		return fail("name", "is missing")
+	case cfg.Version == "":
+		return fail("version", "is missing")
+	case cfg.Images == nil:
+		return fail("images", "is missing: every bundle has an images lock ([] when it pins no image)")
+	}
+	for i, img := range cfg.Images {
+		field := fmt.Sprintf("images[%d]", i)
+		switch {
+		case img.Name == "":
+			return fail(field+".name", "is missing")
+		case img.Repository == "":
+			return fail(field+".repository", "is missing")
+		}
+		if _, err := digest.Parse(img.Digest); err != nil {
+			return fail(field+".digest", "%s is not a digest: %v", archive.Quote(img.Digest), err)
 		}
 	}
-	return ""
+	if len(cfg.Layers) != len(m.Layers) {
+		return fail("layers", "lists %d layers, the manifest has %d", len(cfg.Layers), len(m.Layers))
+	}
+	used := map[string]int{}
+	for i, l := range cfg.Layers {
+		field := fmt.Sprintf("layers[%d]", i)
+		ml := m.Layers[i]
+		mediaType, ok := roleMediaTypes[l.Role]
+		switch {
+		case !ok:
+			return fail(field+".role", "%s is not a layer role; the roles are %s", archive.Quote(l.Role), strings.Join(Roles(), ", "))
+		case used[l.Role] > 0:
+			return fail(field+".role", "%q is also the role of layers[%d]; each role appears at most once", l.Role, used[l.Role]-1)
+		case l.Digest != ml.Digest.String():
+			return fail(field+".digest", "is %s, the manifest's layer %d is %s", archive.Quote(l.Digest), i, ml.Digest)
+		case l.Size != ml.Size:
+			return fail(field+".size", "is %d, the manifest's layer %d is %d bytes", l.Size, i, ml.Size)
+		case l.MediaType != ml.MediaType:
+			return fail(field+".mediaType", "is %s, the manifest's layer %d is %s", archive.Quote(l.MediaType), i, archive.Quote(ml.MediaType))
+		case l.MediaType != mediaType:
+			return fail(field+".role", "%q needs media type %s, the layer is %s", l.Role, mediaType, archive.Quote(l.MediaType))
+		case l.Title != ml.Annotations[AnnotationTitle]:
+			return fail(field+".title", "is %s, the manifest's layer %d is titled %s", archive.Quote(l.Title), i, archive.Quote(ml.Annotations[AnnotationTitle]))
+		}
+		used[l.Role] = i + 1
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/archive"
 )
 
 // IsContentLayer reports whether Argo CD treats a layer of this media type as its content layer.
@@ -23,10 +25,10 @@ func CheckLayout(m ocispec.Manifest) error {
 		return fmt.Errorf("%w: %s", ErrLayout, fmt.Sprintf(format, args...))
 	}
 	if m.MediaType != ocispec.MediaTypeImageManifest {
-		return fail("manifest media type %q, want %q", m.MediaType, ocispec.MediaTypeImageManifest)
+		return fail("manifest media type %s, want %q", archive.Quote(m.MediaType), ocispec.MediaTypeImageManifest)
 	}
 	if m.Config.MediaType != MediaTypeConfig {
-		return fail("config media type %q, want %q", m.Config.MediaType, MediaTypeConfig)
+		return fail("config media type %s, want %q", archive.Quote(m.Config.MediaType), MediaTypeConfig)
 	}
 	if len(m.Layers) > MaxLayers {
 		return fail("%d layers; Argo CD accepts at most %d", len(m.Layers), MaxLayers)
@@ -39,17 +41,17 @@ func CheckLayout(m ocispec.Manifest) error {
 		case title == "":
 			return fail("layer %d (%s) has no %s annotation", i, l.MediaType, AnnotationTitle)
 		case strings.ContainsAny(title, `/\`) || title == "." || title == "..":
-			return fail("layer %d title %q must be a flat file name", i, title)
+			return fail("layer %d title %s must be a flat file name", i, archive.Quote(title))
 		case titles[title]:
-			return fail("layer %d title %q is used twice", i, title)
+			return fail("layer %d title %s is used twice", i, archive.Quote(title))
 		}
 		titles[title] = true
 		if _, ok := l.Annotations["io.deis.oras.content.unpack"]; ok {
-			return fail("layer %q must not carry io.deis.oras.content.unpack", title)
+			return fail("layer %s must not carry io.deis.oras.content.unpack", archive.Quote(title))
 		}
 		if IsContentLayer(l.MediaType) {
 			if i != 0 || l.MediaType != MediaTypeManifests {
-				return fail("layer %d %q (%s) would be a second content layer for Argo CD; only the first layer may be %s", i, title, l.MediaType, MediaTypeManifests)
+				return fail("layer %d %s (%s) would be a second content layer for Argo CD; only the first layer may be %s", i, archive.Quote(title), archive.Quote(l.MediaType), MediaTypeManifests)
 			}
 		}
 		if l.MediaType == MediaTypeTerraform {
@@ -60,16 +62,16 @@ func CheckLayout(m ocispec.Manifest) error {
 	case zips > 1:
 		return fail("%d %s layers; OpenTofu accepts exactly one", zips, MediaTypeTerraform)
 	case zips == 1 && m.ArtifactType != ArtifactTypeOpenTofu:
-		return fail("artifactType %q with a Terraform layer, want %q", m.ArtifactType, ArtifactTypeOpenTofu)
+		return fail("artifactType %s with a Terraform layer, want %q", archive.Quote(m.ArtifactType), ArtifactTypeOpenTofu)
 	case zips == 0 && m.ArtifactType != ArtifactTypeBundle:
-		return fail("artifactType %q without a Terraform layer, want %q", m.ArtifactType, ArtifactTypeBundle)
+		return fail("artifactType %s without a Terraform layer, want %q", archive.Quote(m.ArtifactType), ArtifactTypeBundle)
 	}
 	created, ok := m.Annotations[AnnotationCreated]
 	if !ok {
 		return fail("manifest has no %s annotation", AnnotationCreated)
 	}
 	if _, err := time.Parse(time.RFC3339, created); err != nil {
-		return fail("%s %q is not RFC 3339", AnnotationCreated, created)
+		return fail("%s %s is not RFC 3339", AnnotationCreated, archive.Quote(created))
 	}
 	return nil
 }

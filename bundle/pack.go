@@ -252,7 +252,11 @@ func (p *Packed) build(ctx context.Context, dir string, created time.Time, locks
 	if err := json.Unmarshal(p.ManifestJSON, &m); err != nil {
 		return err
 	}
-	return CheckLayout(m)
+	if err := CheckLayout(m); err != nil {
+		return err
+	}
+	// What ferry pushes, its own reader accepts.
+	return CheckConfig(m, p.Config)
 }
 
 func setIf(m map[string]string, k, v string) {

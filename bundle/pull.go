@@ -30,12 +30,49 @@ var (
 	ErrArchiveLimit = archive.ErrLimitExceeded
 )
 
-// Limits bounds what [Pull] extracts. Zero fields mean the defaults: 100000 entries, 1 GiB per file,
-// 4 GiB in all, per layer.
+// Limits bounds what [Pull] extracts from one layer. Zero fields take the role's default (see
+// [DefaultLimits]); a field set applies to every role pulled.
 type Limits struct {
-	MaxEntries   int
-	MaxFileSize  int64
+	// MaxEntries bounds the entries (files, directories, links) of one layer.
+	MaxEntries int
+	// MaxFileSize bounds the bytes of one extracted file.
+	MaxFileSize int64
+	// MaxTotalSize bounds the bytes extracted from one layer.
 	MaxTotalSize int64
+	// MaxRatio bounds how many times larger than its compressed form a layer or a zip entry may
+	// expand, once past 8 MiB.
+	MaxRatio int64
+}
+
+// DefaultLimits returns the extraction limits of a layer role, sized for real releases: Kubernetes
+// manifests are text (etcd stores at most 1.5 MiB per object), Terraform modules are small source
+// trees, plugins may be binaries. No real release expands 100 times; zeros expand about 1,000 times.
+func DefaultLimits(role string) Limits {
+	switch role {
+	case RoleManifests:
+		return Limits{MaxEntries: 10000, MaxFileSize: 64 << 20, MaxTotalSize: 512 << 20, MaxRatio: 100}
+	case RoleTerraform:
+		return Limits{MaxEntries: 10000, MaxFileSize: 256 << 20, MaxTotalSize: 1 << 30, MaxRatio: 100}
+	default:
+		return Limits{MaxEntries: 10000, MaxFileSize: 1 << 30, MaxTotalSize: 2 << 30, MaxRatio: 100}
+	}
+}
+
+// forRole returns l with the unset fields taken from the role's defaults.
+func (l Limits) forRole(role string) archive.Limits {
+	d := DefaultLimits(role)
+	pick := func(set, def int64) int64 {
+		if set > 0 {
+			return set
+		}
+		return def
+	}
+	return archive.Limits{
+		MaxEntries:   int(pick(int64(l.MaxEntries), int64(d.MaxEntries))),
+		MaxFileSize:  pick(l.MaxFileSize, d.MaxFileSize),
+		MaxTotalSize: pick(l.MaxTotalSize, d.MaxTotalSize),
+		MaxRatio:     pick(l.MaxRatio, d.MaxRatio),
+	}
 }
 
 // PullOptions contains parameters for [Pull].
@@ -83,12 +120,18 @@ type PullResult struct {
 
 // Pull fetches the bundle ref, verifies every digest and extracts the selected layers into
 // dir/manifests, dir/terraform and dir/plugins, refusing unsafe entries and archive bombs, then writes
-// dir/ferry.lock.json. Layers are extracted into a staging directory inside dir and moved into place
-// only when all of them succeeded; existing non-empty role directories are never overwritten.
+// dir/ferry.lock.json.
+//
+// Nothing Pull did not create is changed or removed: a role directory that exists and is not empty, a
+// file or symlink where a role directory or the lock file goes, and an existing lock file are errors
+// that name them, checked before any download (an empty role directory is replaced). Every write goes
+// through an [os.Root] at a staging directory inside dir, so no name can reach outside it; the layers
+// are moved into place only when all of them succeeded, and a failure (or a cancelled ctx) leaves dir as
+// it was, removed again if Pull created it.
 func Pull(ctx context.Context, c *Client, ref Reference, dir string, opts PullOptions) (*PullResult, error) {
 	for _, r := range opts.Only {
 		if !slices.Contains(Roles(), r) {
-			return nil, fmt.Errorf("only: %w: unknown layer %q; use %s", ErrInvalidReference, r, strings.Join(Roles(), ", "))
+			return nil, fmt.Errorf("only: %w: unknown layer %s; use %s", ErrInvalidReference, archive.Quote(r), strings.Join(Roles(), ", "))
 		}
 	}
 	info, err := Inspect(ctx, c, ref)
@@ -106,21 +149,22 @@ func Pull(ctx context.Context, c *Client, ref Reference, dir string, opts PullOp
 			return nil, fmt.Errorf("%s: %w: the bundle has no %s layer", ref, ErrNotFound, r)
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	for _, l := range layers {
-		if entries, err := os.ReadDir(filepath.Join(dir, l.Role)); err == nil && len(entries) > 0 {
-			return nil, fmt.Errorf("%s already exists and is not empty; pull into another directory or remove it", filepath.Join(dir, l.Role))
-		}
-	}
-	staging, err := os.MkdirTemp(dir, ".ferry-pull-")
+	out, err := openOutput(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(staging)
+	defer out.close()
+	res := &PullResult{Info: info, Dir: dir, LockFile: filepath.Join(dir, LockFileName), Roles: []string{}}
+	for _, l := range layers {
+		res.Roles = append(res.Roles, l.Role)
+	}
+	if err := out.checkFree(res.Roles); err != nil {
+		return nil, out.fail(err)
+	}
+	if err := out.stage(); err != nil {
+		return nil, out.fail(err)
+	}
 
-	limits := archive.Limits{MaxEntries: opts.Limits.MaxEntries, MaxFileSize: opts.Limits.MaxFileSize, MaxTotalSize: opts.Limits.MaxTotalSize}
 	concurrency := opts.Concurrency
 	if concurrency <= 0 {
 		concurrency = 3
@@ -134,13 +178,9 @@ func Pull(ctx context.Context, c *Client, ref Reference, dir string, opts PullOp
 				opts.OnProgress(ProgressEvent{Action: ProgressDownload, Title: l.Title, Descriptor: desc})
 			}
 			if err := c.retry(gctx, func() error {
-				_ = os.RemoveAll(filepath.Join(staging, l.Role))
-				return fetchAndExtract(gctx, info, desc, l.Role, staging, limits)
+				return fetchAndExtract(gctx, info, desc, l.Role, out.staging, opts.Limits.forRole(l.Role))
 			}); err != nil {
-				if class := bundleClass.of(err); class != nil {
-					return fmt.Errorf("%s: layer %s: %s: %w: %v", ref, l.Title, bundleClass.reason(class), class, trimErr(err))
-				}
-				return fmt.Errorf("%s: layer %s: %w", ref, l.Title, err)
+				return bundleClass.wrap(fmt.Sprintf("%s: layer %s", ref, l.Title), err)
 			}
 			if opts.OnProgress != nil {
 				opts.OnProgress(ProgressEvent{Action: ProgressDone, Title: l.Title, Descriptor: desc})
@@ -149,18 +189,7 @@ func Pull(ctx context.Context, c *Client, ref Reference, dir string, opts PullOp
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	res := &PullResult{Info: info, Dir: dir, LockFile: filepath.Join(dir, LockFileName)}
-	for _, l := range layers {
-		_ = os.Remove(filepath.Join(dir, l.Role)) // an empty directory may be replaced
-		if err := os.Rename(filepath.Join(staging, l.Role), filepath.Join(dir, l.Role)); err != nil {
-			return nil, err
-		}
-		res.Roles = append(res.Roles, l.Role)
-	}
-	if res.Roles == nil {
-		res.Roles = []string{}
+		return nil, out.fail(err)
 	}
 	lock := Lock{
 		LockVersion: 1,
@@ -173,14 +202,16 @@ func Pull(ctx context.Context, c *Client, ref Reference, dir string, opts PullOp
 	}
 	data, err := json.MarshalIndent(lock, "", "  ")
 	if err != nil {
-		return nil, err
+		return nil, out.fail(err)
 	}
-	tmpLock := filepath.Join(staging, LockFileName)
-	if err := os.WriteFile(tmpLock, append(data, '\n'), 0o644); err != nil {
-		return nil, err
+	if err := out.staging.WriteFile(LockFileName, append(data, '\n'), 0o644); err != nil {
+		return nil, out.fail(err)
 	}
-	if err := os.Rename(tmpLock, res.LockFile); err != nil {
-		return nil, err
+	if err := ctx.Err(); err != nil {
+		return nil, out.fail(err)
+	}
+	if err := out.commit(append(slices.Clone(res.Roles), LockFileName)); err != nil {
+		return nil, out.fail(err)
 	}
 	return res, nil
 }
@@ -194,19 +225,29 @@ func layerDescriptor(m ocispec.Manifest, d string) ocispec.Descriptor {
 	return ocispec.Descriptor{}
 }
 
-// fetchAndExtract downloads one layer, verifying its digest and size, and extracts it into
-// staging/role. A tar+gzip layer is extracted while it streams and only kept when the digest
-// verifies; a zip layer is first written to a verified temporary file.
-func fetchAndExtract(ctx context.Context, info *Info, desc ocispec.Descriptor, role, staging string, limits archive.Limits) error {
+// fetchAndExtract downloads one layer, verifying its digest and size, and extracts it into staging/role
+// (removed and made anew on each attempt). A tar+gzip layer is extracted while it streams and only kept
+// when the digest verifies; a zip layer is first written to a verified temporary file in staging.
+func fetchAndExtract(ctx context.Context, info *Info, desc ocispec.Descriptor, role string, staging *os.Root, limits archive.Limits) error {
+	if err := staging.RemoveAll(role); err != nil {
+		return err
+	}
+	if err := staging.Mkdir(role, 0o755); err != nil {
+		return err
+	}
+	dest, err := staging.OpenRoot(role)
+	if err != nil {
+		return err
+	}
+	defer dest.Close()
 	rc, err := info.target.Fetch(ctx, desc)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	vr := content.NewVerifyReader(rc, desc)
-	dest := filepath.Join(staging, role)
 	if desc.MediaType == MediaTypeManifests {
-		if err := archive.ExtractTarGz(vr, dest, limits); err != nil {
+		if err := archive.ExtractTarGzIn(vr, dest, limits); err != nil {
 			if verr := drainVerify(vr); verr != nil {
 				return verr
 			}
@@ -214,11 +255,12 @@ func fetchAndExtract(ctx context.Context, info *Info, desc ocispec.Descriptor, r
 		}
 		return drainVerify(vr)
 	}
-	f, err := os.CreateTemp(staging, "blob-")
+	blob := role + ".blob"
+	f, err := staging.OpenFile(blob, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
+	defer staging.Remove(blob)
 	defer f.Close()
 	if _, err := io.Copy(f, vr); err != nil {
 		return mismatch(err)
@@ -226,7 +268,7 @@ func fetchAndExtract(ctx context.Context, info *Info, desc ocispec.Descriptor, r
 	if err := vr.Verify(); err != nil {
 		return mismatch(err)
 	}
-	return archive.ExtractZip(f, desc.Size, dest, limits)
+	return archive.ExtractZipIn(f, desc.Size, dest, limits)
 }
 
 // drainVerify reads what the extractor left (gzip trailer, tar padding) and verifies the digest.
