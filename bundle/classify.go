@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -23,9 +24,13 @@ func isTransient(ctx context.Context, err error) bool {
 	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {
-		return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout
+		return isTransientStatus(resp.StatusCode)
 	}
 	return isNetworkError(err) && !isTLSError(err) // a certificate does not verify on the next attempt either
+}
+
+func isTransientStatus(code int) bool {
+	return code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout
 }
 
 func isNetworkError(err error) bool {
@@ -72,7 +77,7 @@ func (c registryClass) of(err error) error {
 		case http.StatusNotFound:
 			return c.notFound
 		}
-		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+		if isTransientStatus(resp.StatusCode) {
 			return c.unreachable
 		}
 		return nil
@@ -84,6 +89,15 @@ func (c registryClass) of(err error) error {
 		return c.unreachable
 	}
 	return nil
+}
+
+// wrap prefixes err with what failed and, when err is of one of the classes, the class's reason and
+// sentinel: "what: unreachable: registry unreachable: cause (after 5 attempts)".
+func (c registryClass) wrap(what string, err error) error {
+	if class := c.of(err); class != nil {
+		return fmt.Errorf("%s: %s: %w: %v", what, c.reason(class), class, trimErr(err))
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // reason is a short human cause for an error of class c.

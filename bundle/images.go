@@ -65,17 +65,16 @@ func resolveImage(ctx context.Context, c *Client, name, written string, offline 
 		return err
 	})
 	if err != nil {
-		class := imageClass.of(err)
-		if class == nil {
-			return ImageLock{}, fmt.Errorf("image %s (%s): %w", name, written, err)
-		}
-		return ImageLock{}, fmt.Errorf("image %s (%s): %s: %w: %v", name, written, imageClass.reason(class), class, trimErr(err))
+		return ImageLock{}, imageClass.wrap(fmt.Sprintf("image %s (%s)", name, written), err)
 	}
 	return lock, nil
 }
 
-// trimErr shortens oras-go's long request errors to their cause.
+// trimErr shortens oras-go's long request errors to their cause, keeping the number of attempts.
 func trimErr(err error) string {
+	if a, ok := err.(*attemptsError); ok {
+		return trimErr(a.err) + a.suffix()
+	}
 	s := err.Error()
 	if i := strings.LastIndex(s, "\": "); i >= 0 && i+3 < len(s) {
 		return s[i+3:]

@@ -9,7 +9,6 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
-	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry"
 )
 
@@ -77,9 +76,11 @@ type PushResult struct {
 func DefaultTag(version string) string { return strings.ReplaceAll(version, "+", "_") }
 
 // Push packs the release directory dir (see [Pack]) and publishes it to ref: blobs first, skipping
-// those the target has, then the manifest by digest, then the tags. A failure at any step leaves every
-// tag where it was. Transient registry failures (5xx, 429, dropped or timed-out connections) are
-// retried with backoff.
+// those the target has, then the manifest by digest, then the tags, all or none: a failure before the
+// tags leaves every tag where it was, and a tag that fails has the tags moved before it put back on
+// their previous digests (or removed, when they were new); the error says what became of each.
+// Transient registry failures (5xx, 429, 408, dropped, stalled or timed-out connections) are retried
+// with backoff; the error says after how many attempts it gave up.
 func Push(ctx context.Context, c *Client, dir string, ref Reference, opts PushOptions) (*PushResult, error) {
 	if ref.Digest != "" {
 		return nil, fmt.Errorf("%s: %w: a push destination takes a tag, not a digest", ref, ErrInvalidReference)
@@ -136,7 +137,8 @@ func contains(s []string, v string) bool {
 }
 
 // Publish copies a packed bundle to ref and tags it, in the order that never leaves a tag on an
-// incomplete bundle, and returns how many blobs were uploaded and skipped. concurrency <= 0 means 4.
+// incomplete bundle, all tags or none (see [Push]), and returns how many blobs were uploaded and
+// skipped. concurrency <= 0 means 4.
 func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []string, concurrency int, onProgress func(ProgressEvent)) (uploaded, skipped int, err error) {
 	if concurrency <= 0 {
 		concurrency = 4
@@ -151,10 +153,7 @@ func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []st
 		return 0, 0, err
 	}
 	wrap := func(what string, err error) error {
-		if class := bundleClass.of(err); class != nil {
-			return fmt.Errorf("push %s to %s: %s: %w: %v", what, ref.Name(), bundleClass.reason(class), class, trimErr(err))
-		}
-		return fmt.Errorf("push %s to %s: %w", what, ref.Name(), err)
+		return bundleClass.wrap(fmt.Sprintf("push %s to %s", what, ref.Name()), err)
 	}
 	var nUp, nSkip atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
@@ -207,18 +206,8 @@ func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []st
 		return int(nUp.Load()), int(nSkip.Load()), wrap("manifest", err)
 	}
 	emit(ProgressManifest, "manifest", p.Manifest)
-	for _, tag := range tags {
-		if err := c.retry(ctx, func() error { return tagManifest(ctx, dst, p, tag) }); err != nil {
-			return int(nUp.Load()), int(nSkip.Load()), wrap("tag "+tag, err)
-		}
-		emit(ProgressTag, tag, p.Manifest)
+	if err := c.moveTags(ctx, dst, ref, p, tags, func(tag string) { emit(ProgressTag, tag, p.Manifest) }); err != nil {
+		return int(nUp.Load()), int(nSkip.Load()), err
 	}
 	return int(nUp.Load()), int(nSkip.Load()), nil
-}
-
-func tagManifest(ctx context.Context, dst oras.Target, p *Packed, tag string) error {
-	if rp, ok := dst.(registry.ReferencePusher); ok {
-		return rp.PushReference(ctx, p.Manifest, bytes.NewReader(p.ManifestJSON), tag)
-	}
-	return dst.Tag(ctx, p.Manifest, tag)
 }

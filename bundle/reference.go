@@ -74,6 +74,15 @@ func ParseReference(s string) (Reference, error) {
 	return r, nil
 }
 
+// ValidateRegistryHost reports whether host is a registry host as written in references: host[:port],
+// with no scheme or path. A failure wraps [ErrInvalidReference].
+func ValidateRegistryHost(host string) error {
+	if r, err := ParseReference(host + "/x"); err != nil || r.Registry != host {
+		return fmt.Errorf("%q: %w: not a registry host; write host[:port] as in references, e.g. registry.example.com or 127.0.0.1:5000", host, ErrInvalidReference)
+	}
+	return nil
+}
+
 func (r Reference) validate() error {
 	ref := registry.Reference{Registry: r.Registry, Repository: r.Repository}
 	if err := ref.ValidateRegistry(); err != nil {

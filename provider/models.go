@@ -43,6 +43,7 @@ type registryModel struct {
 	Username  types.String `tfsdk:"username"`
 	Password  types.String `tfsdk:"password"`
 	PlainHTTP types.Bool   `tfsdk:"plain_http"`
+	Insecure  types.Bool   `tfsdk:"insecure"`
 }
 
 // bundleDataSourceModel is the ferry_bundle data source.
@@ -124,10 +125,12 @@ type clusterModel struct {
 
 // registryCredentialsModel is the registry_credentials block. //< environmentResourceModel
 type registryCredentialsModel struct {
-	URL       types.String `tfsdk:"url"`
-	Username  types.String `tfsdk:"username"`
-	Password  types.String `tfsdk:"password"`
-	PlainHTTP types.Bool   `tfsdk:"plain_http"`
+	URL               types.String `tfsdk:"url"`
+	Username          types.String `tfsdk:"username"`
+	Password          types.String `tfsdk:"password"`
+	PasswordWO        types.String `tfsdk:"password_wo"`
+	PasswordWOVersion types.Int64  `tfsdk:"password_wo_version"`
+	PlainHTTP         types.Bool   `tfsdk:"plain_http"`
 }
 
 // windowModel is one deployment_window block. //< environmentResourceModel

@@ -155,7 +155,8 @@ func (p *ferryProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp
 						"address":    schema.StringAttribute{Required: true, MarkdownDescription: "Registry host, `host[:port]`, as in references."},
 						"username":   schema.StringAttribute{Optional: true, MarkdownDescription: "User name."},
 						"password":   schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Password or token."},
-						"plain_http": schema.BoolAttribute{Optional: true, MarkdownDescription: "Talk plain HTTP to this registry (loopback or lab registries). Default `false`."},
+						"plain_http": schema.BoolAttribute{Optional: true, MarkdownDescription: "Talk plain HTTP to this registry (loopback or lab registries). Applies to this address only; every other registry uses HTTPS. Default `false`."},
+						"insecure":   schema.BoolAttribute{Optional: true, MarkdownDescription: "Skip TLS certificate verification of this registry (lab registries only). Applies to this address only; every other registry is verified. Default `false`."},
 					},
 				},
 			},
@@ -208,13 +209,12 @@ func (p *ferryProvider) Configure(ctx context.Context, req provider.ConfigureReq
 
 	// Registries: static credentials in front of the docker credential store.
 	creds := map[string]auth.Credential{}
-	var plain []string
+	var plain, insecure []string
 	for i, r := range cfg.Registries {
 		at := path.Root("registry").AtListIndex(i)
 		addr := r.Address.ValueString()
-		if _, err := bundle.ParseReference(addr + "/x"); err != nil || strings.Contains(addr, "/") {
-			resp.Diagnostics.AddAttributeError(at.AtName("address"), "Invalid Registry Address",
-				fmt.Sprintf("%q is not a registry host. Write host[:port] as in references, e.g. registry.example.com or 127.0.0.1:5000.", addr))
+		if err := bundle.ValidateRegistryHost(addr); err != nil {
+			resp.Diagnostics.AddAttributeError(at.AtName("address"), "Invalid Registry Address", err.Error())
 			continue
 		}
 		if _, dup := creds[addr]; dup {
@@ -238,6 +238,9 @@ func (p *ferryProvider) Configure(ctx context.Context, req provider.ConfigureReq
 		}
 		if r.PlainHTTP.ValueBool() {
 			plain = append(plain, addr)
+		}
+		if r.Insecure.ValueBool() {
+			insecure = append(insecure, addr)
 		}
 	}
 	if resp.Diagnostics.HasError() {
@@ -267,6 +270,7 @@ func (p *ferryProvider) Configure(ctx context.Context, req provider.ConfigureReq
 	}
 	client, err := bundle.NewClient(bundle.ClientOptions{
 		PlainHTTPRegistries: plain,
+		InsecureRegistries:  insecure,
 		Credentials:         bundle.StaticCredentials(named, fallback),
 		CacheDir:            cacheDir,
 		UserAgent:           "terraform-provider-ferry/" + p.version,

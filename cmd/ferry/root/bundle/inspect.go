@@ -48,7 +48,7 @@ Example - Get the digest in a script:
 }
 
 func runInspect(cmd *cobra.Command, opts *inspectOptions) error {
-	client, err := opts.Remote.Client()
+	client, err := opts.Remote.Client(opts.ref.Registry)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,9 @@
 package bundle
 
 import (
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +28,9 @@ func pullCmd() *cobra.Command {
 		Short: "Download a bundle, verify it and extract its layers safely",
 		Long: `Download a bundle, verify every digest and extract its layers into DIR/manifests,
 DIR/terraform and DIR/plugins, then write DIR/ferry.lock.json (the bundle digest and images lock).
-Absolute paths, "..", links leaving DIR, device files and archive bombs are refused.
+Absolute paths, "..", links leaving DIR, device files and archive bombs are refused, and so is
+anything already at DIR/manifests, DIR/terraform, DIR/plugins or DIR/ferry.lock.json (but an empty
+directory): a failed pull leaves DIR as it was. The limits default per layer (docs/bundle-format.md).
 
 Example - Pull only the Terraform module of a pinned bundle:
   ferry bundle pull registry.example.com/shop/bundle@sha256:… -o ./shop --only terraform`,
@@ -35,6 +39,12 @@ Example - Pull only the Terraform module of a pinned bundle:
 			var err error
 			if opts.ref, err = parseRef(args[0], "ferry bundle pull REF -o DIR"); err != nil {
 				return err
+			}
+			for _, name := range []string{"max-entries", "max-file-size", "max-total-size", "max-ratio"} {
+				if v := cmd.Flags().Lookup(name).Value.String(); strings.HasPrefix(v, "-") {
+					return option.Usagef("ferry bundle pull REF -o DIR --"+name+" N", "Give a positive number, or leave the flag out for the default.",
+						fmt.Errorf("--%s %s: must be positive", name, v))
+				}
 			}
 			if err := opts.Format.Parse(cmd); err != nil {
 				return err
@@ -47,16 +57,17 @@ Example - Pull only the Terraform module of a pinned bundle:
 	fs.StringVarP(&opts.output, "output", "o", "", "directory to extract into (required)")
 	_ = cmd.MarkFlagRequired("output")
 	fs.StringSliceVar(&opts.only, "only", nil, "layers to extract: manifests, terraform, plugins (default all)")
-	fs.IntVar(&opts.limits.MaxEntries, "max-entries", 100000, "most entries extracted from one layer")
-	fs.Int64Var(&opts.limits.MaxFileSize, "max-file-size", 1<<30, "largest file extracted, in bytes")
-	fs.Int64Var(&opts.limits.MaxTotalSize, "max-total-size", 4<<30, "most bytes extracted from one layer")
+	fs.IntVar(&opts.limits.MaxEntries, "max-entries", 0, "most entries extracted from one layer (default 10000)")
+	fs.Int64Var(&opts.limits.MaxFileSize, "max-file-size", 0, "largest file extracted, in bytes (default 64 MiB for manifests, 256 MiB for terraform, 1 GiB for plugins)")
+	fs.Int64Var(&opts.limits.MaxTotalSize, "max-total-size", 0, "most bytes extracted from one layer (default 512 MiB for manifests, 1 GiB for terraform, 2 GiB for plugins)")
+	fs.Int64Var(&opts.limits.MaxRatio, "max-ratio", 0, "most times a layer or zip entry may expand over its compressed size, past 8 MiB (default 100)")
 	opts.Remote.ApplyFlags(fs)
 	opts.Format.ApplyFlags(fs)
 	return cmd
 }
 
 func runPull(cmd *cobra.Command, opts *pullOptions) error {
-	client, err := opts.Remote.Client()
+	client, err := opts.Remote.Client(opts.ref.Registry)
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,7 @@ func runPush(cmd *cobra.Command, opts *pushOptions) error {
 		}
 		created = t
 	}
-	client, err := opts.Remote.Client()
+	client, err := opts.Remote.Client(opts.ref.Registry)
 	if err != nil {
 		return err
 	}
