@@ -21,10 +21,22 @@ var version = "dev"
 func main() { os.Exit(run()) }
 
 func run() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cmd := root.New(version)
-	if err := cmd.ExecuteContext(ctx); err != nil {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-signals
+		signal.Stop(signals) // a second Ctrl-C ends ferry at once, without the clean-up
+		cancel(&option.Interrupted{Signal: s.(syscall.Signal)})
+	}()
+	err := root.New(version).ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Whatever the cancellation broke ("registry unreachable: … context canceled") is not the
+		// reason ferry stopped: the signal is (exit 130 for SIGINT, 143 for SIGTERM).
+		err = context.Cause(ctx)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, option.FormatError(err))
 		return option.ExitCode(err)
 	}

@@ -1,11 +1,8 @@
 package root
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -15,79 +12,68 @@ import (
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/option"
 )
 
+// EnvRegistryPassword is the environment variable `ferry login` takes the password from when neither
+// --password-stdin nor -p gives it.
+const EnvRegistryPassword = "FERRY_REGISTRY_PASSWORD"
+
+const loginUsage = "ferry login HOST -u USERNAME [--password-stdin]"
+
 type loginOptions struct {
 	option.Remote
-	host          string
-	username      string
-	password      string
-	passwordStdin bool
+	host     string
+	username string
+	password option.Secret
 }
 
 func loginCmd() *cobra.Command {
-	var opts loginOptions
+	opts := loginOptions{password: option.Secret{Name: "password", Short: "p", Env: EnvRegistryPassword, What: "registry password or token", Label: "Password"}}
 	cmd := &cobra.Command{
-		Use:   "login HOST",
+		Use:   "login HOST -u USERNAME",
 		Short: "Log in to a registry and store the credential like docker and oras do",
 		Long: `Log in to a registry. The credential is checked against the registry, then stored in
 ~/.docker/config.json or its credential helper, where docker, oras and ferry all find it.
 
+The password comes from standard input with --password-stdin, else from $` + EnvRegistryPassword + `,
+else from a prompt on the terminal that does not echo it. -p PASSWORD works too but is discouraged:
+other users see it in ps, and it stays in the shell history.
+
 Example - Log in with the password on standard input:
-  echo "$TOKEN" | ferry login ghcr.io -u ci-bot --password-stdin`,
+  printenv TOKEN | ferry login ghcr.io -u ci-bot --password-stdin`,
 		Args: cobra.ExactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			opts.host = args[0]
 			if opts.username == "" {
-				return option.Usagef("ferry login HOST -u USERNAME (-p PASSWORD | --password-stdin)", "", errors.New("--username is required"))
-			}
-			if opts.password != "" && opts.passwordStdin {
-				return option.Usagef("ferry login HOST -u USERNAME (-p PASSWORD | --password-stdin)", "", errors.New("--password and --password-stdin are mutually exclusive"))
+				return option.Usagef(loginUsage, "", errors.New("--username is required"))
 			}
 			return opts.Remote.Parse(cmd)
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.passwordStdin || opts.password == "" {
-				p, err := readSecret(cmd.InOrStdin())
-				if err != nil {
-					return err
-				}
-				opts.password = p
+			password, err := opts.password.Value(cmd)
+			if err == nil && password == "" {
+				password, err = opts.password.Prompt(cmd)
 			}
-			return runLogin(cmd, &opts)
+			if err != nil {
+				return err
+			}
+			return runLogin(cmd, &opts, password)
 		},
 	}
 	cmd.Flags().StringVarP(&opts.username, "username", "u", "", "registry username")
-	cmd.Flags().StringVarP(&opts.password, "password", "p", "", "registry password or token (prefer --password-stdin)")
-	cmd.Flags().BoolVar(&opts.passwordStdin, "password-stdin", false, "read the password from standard input")
+	opts.password.ApplyFlags(cmd.Flags())
 	opts.Remote.ApplyFlags(cmd.Flags())
 	return cmd
 }
 
-func readSecret(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", err
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "" {
-		return "", option.Usagef("", "pass it with --password-stdin", errors.New("the password is empty"))
-	}
-	return line, nil
-}
-
-func runLogin(cmd *cobra.Command, opts *loginOptions) error {
+func runLogin(cmd *cobra.Command, opts *loginOptions, password string) error {
 	store, err := bundle.DockerCredentialStore()
 	if err != nil {
 		return err
 	}
-	client, err := opts.Remote.Client()
+	client, err := opts.Remote.Client(opts.host)
 	if err != nil {
 		return err
 	}
-	reg, err := client.Registry(opts.host)
-	if err != nil {
-		return err
-	}
-	if err := credentials.Login(cmd.Context(), store, reg, auth.Credential{Username: opts.username, Password: opts.password}); err != nil {
+	if err := client.Login(cmd.Context(), store, opts.host, auth.Credential{Username: opts.username, Password: password}); err != nil {
 		return fmt.Errorf("login to %s: %w", opts.host, err)
 	}
 	_, err = fmt.Fprintln(cmd.OutOrStdout(), "Login succeeded")

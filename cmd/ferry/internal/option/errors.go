@@ -3,8 +3,10 @@
 package option
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"syscall"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
 )
@@ -15,7 +17,41 @@ const (
 	ExitError     = 1 // unexpected failure
 	ExitPermanent = 2 // invalid input, or a failure that retrying cannot fix
 	ExitTransient = 3 // a registry or cluster stayed unreachable through every retry
+
+	// ExitUsage is the exit code of a command-line mistake: an unknown command or flag, a wrong
+	// number of arguments, a missing required flag. It is the code of invalid input.
+	ExitUsage = ExitPermanent
+	// ExitInterrupted is the exit code after SIGINT (Ctrl-C): 128 + the signal number, as shells
+	// report it, so SIGTERM exits 143.
+	ExitInterrupted = 128 + int(syscall.SIGINT)
 )
+
+// Interrupted is why a command stopped when ferry received SIGINT (Ctrl-C) or SIGTERM: main cancels
+// the command's context with it as the cause, and it replaces whatever error the cancellation caused.
+type Interrupted struct{ Signal syscall.Signal }
+
+func (e *Interrupted) Error() string {
+	switch e.Signal {
+	case syscall.SIGINT:
+		return "interrupted by SIGINT (Ctrl-C)"
+	case syscall.SIGTERM:
+		return "interrupted by SIGTERM"
+	}
+	return "interrupted by " + e.Signal.String()
+}
+
+// interruption returns the Interrupted that err carries; a context.Canceled anywhere in err counts as
+// SIGINT (the only thing that cancels a command's context), however it is wrapped.
+func interruption(err error) (*Interrupted, bool) {
+	var in *Interrupted
+	if errors.As(err, &in) {
+		return in, true
+	}
+	if errors.Is(err, context.Canceled) {
+		return &Interrupted{Signal: syscall.SIGINT}, true
+	}
+	return nil, false
+}
 
 // Error is a user-facing error: what failed, and what to do about it.
 type Error struct {
@@ -32,6 +68,10 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // FormatError renders err for the terminal: "Error: …", then the usage and the recommendation.
 func FormatError(err error) string {
+	if in, ok := interruption(err); ok {
+		// Short: what the cancellation did to a request ("unreachable …") is not what happened.
+		return "Error: " + in.Error()
+	}
 	var b strings.Builder
 	b.WriteString("Error: ")
 	b.WriteString(err.Error())
@@ -56,12 +96,18 @@ func recommendation(err error) string {
 	switch {
 	case errors.Is(err, bundle.ErrUnauthorized), errors.Is(err, bundle.ErrImageUnauthorized):
 		return "Log in with `ferry login HOST` (or docker/oras login), or check the credential helper in ~/.docker/config.json."
-	case errors.Is(err, bundle.ErrUntrusted), errors.Is(err, bundle.ErrImageUntrusted):
+	case errors.Is(err, bundle.ErrImageUntrusted):
+		return "Trust the image registry's CA with --ca-file FILE (or the system trust store), skip verification for it with --insecure-registry HOST (lab registries only), or use --plain-http-registry HOST for a registry without TLS."
+	case errors.Is(err, bundle.ErrUntrusted):
 		return "Trust the registry's CA with --ca-file FILE (or the system trust store), skip verification with --insecure (lab registries only), or use --plain-http for a registry without TLS."
-	case errors.Is(err, bundle.ErrUnreachable), errors.Is(err, bundle.ErrImageUnreachable):
+	case errors.Is(err, bundle.ErrImageUnreachable):
+		return "Check the image registry's address, DNS and network, or push with --offline if every image is pinned by digest; use --plain-http-registry HOST for a registry without TLS, --ca-file or --insecure-registry HOST for a private CA."
+	case errors.Is(err, bundle.ErrUnreachable):
 		return "Check the address and network; use --plain-http for a registry without TLS, --ca-file or --insecure for a private CA."
 	case errors.Is(err, bundle.ErrInvalidSpec):
 		return "Fix ferry.yaml; the format is in docs/bundle-format.md."
+	case errors.Is(err, bundle.ErrArchiveLimit):
+		return "If you trust the bundle, raise the limit the error names with --max-entries, --max-file-size, --max-total-size or --max-ratio (docs/bundle-format.md)."
 	case errors.Is(err, bundle.ErrNotBundle):
 		return "Push the release with `ferry bundle push`; oras and helm artifacts are not bundles."
 	}
@@ -72,6 +118,9 @@ func recommendation(err error) string {
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
+	}
+	if in, ok := interruption(err); ok {
+		return 128 + int(in.Signal)
 	}
 	var e *Error
 	if errors.As(err, &e) && e.Code != 0 {
@@ -84,7 +133,7 @@ func ExitCode(err error) int {
 		errors.Is(err, bundle.ErrImageNotFound), errors.Is(err, bundle.ErrImageUnauthorized),
 		errors.Is(err, bundle.ErrOfflineTag), errors.Is(err, bundle.ErrRender), errors.Is(err, bundle.ErrLayout),
 		errors.Is(err, bundle.ErrManifest), errors.Is(err, bundle.ErrNotBundle), errors.Is(err, bundle.ErrNotFound),
-		errors.Is(err, bundle.ErrUnauthorized), errors.Is(err, bundle.ErrDigestMismatch),
+		errors.Is(err, bundle.ErrUnauthorized), errors.Is(err, bundle.ErrDigestMismatch), errors.Is(err, bundle.ErrOutputExists),
 		errors.Is(err, bundle.ErrUnsafeArchive), errors.Is(err, bundle.ErrArchiveLimit),
 		errors.Is(err, bundle.ErrUntrusted), errors.Is(err, bundle.ErrImageUntrusted):
 		return ExitPermanent
@@ -94,5 +143,5 @@ func ExitCode(err error) int {
 
 // Usagef returns an Error for bad command-line input.
 func Usagef(usage, recommendation string, err error) error {
-	return &Error{Err: err, Usage: usage, Recommendation: recommendation, Code: ExitPermanent}
+	return &Error{Err: err, Usage: usage, Recommendation: recommendation, Code: ExitUsage}
 }

@@ -17,9 +17,11 @@ type Kube struct {
 	Kubeconfig string
 	Context    string
 	Server     string
-	Token      string
 	Insecure   bool
 	Namespace  string
+
+	token  Secret // --token, --token-stdin, $KUBE_TOKEN
+	bearer string // the token Parse found, if any
 }
 
 // ApplyFlags registers the flags.
@@ -27,17 +29,22 @@ func (k *Kube) ApplyFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&k.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBE_CONFIG_PATH, $KUBECONFIG, ~/.kube/config)")
 	fs.StringVar(&k.Context, "context", "", "kubeconfig context")
 	fs.StringVar(&k.Server, "server", "", "API server URL, overriding the kubeconfig")
-	fs.StringVar(&k.Token, "token", "", "bearer token, overriding the kubeconfig (prefer $KUBE_TOKEN)")
+	k.token = Secret{Name: "token", Env: kube.EnvToken, What: "bearer token of the API server"}
+	k.token.ApplyFlags(fs)
 	fs.BoolVar(&k.Insecure, "insecure-skip-tls-verify", false, "skip TLS verification of the API server")
 	fs.StringVar(&k.Namespace, "argocd-namespace", "argocd", "namespace Argo CD runs in")
 }
 
-// Parse validates the flags.
-func (k *Kube) Parse(*cobra.Command) error { return nil }
+// Parse validates the flags and reads the token (--token-stdin reads standard input).
+func (k *Kube) Parse(cmd *cobra.Command) error {
+	var err error
+	k.bearer, err = k.token.Value(cmd)
+	return err
+}
 
 // Client returns an Argo CD client for the flags.
 func (k *Kube) Client() (*argocd.Client, error) {
-	o := kube.Options{ConfigPath: k.Kubeconfig, ConfigContext: k.Context, Host: k.Server, Token: k.Token}
+	o := kube.Options{ConfigPath: k.Kubeconfig, ConfigContext: k.Context, Host: k.Server, Token: k.bearer}
 	if k.Insecure {
 		t := true
 		o.Insecure = &t
@@ -58,7 +65,7 @@ func (k *Kube) Client() (*argocd.Client, error) {
 	}
 	cfg, err := o.RESTConfig()
 	if err != nil {
-		return nil, Usagef("", "pass --kubeconfig, or --server and --token, or set KUBE_CONFIG_PATH", err)
+		return nil, Usagef("", "pass --kubeconfig, or --server and --token-stdin, or set KUBE_CONFIG_PATH (or KUBE_HOST and KUBE_TOKEN)", err)
 	}
 	return argocd.New(cfg, k.Namespace)
 }

@@ -18,7 +18,8 @@ func terminateCmd() *cobra.Command {
 runs, with a resourceVersion precondition). Argo CD ends it as Failed "Operation terminated". A window-
 blocked operation terminates only when its window opens (an Argo CD behaviour). An operation that is
 requested but not yet started by the controller is withdrawn instead, so it never runs.`,
-		Args: cobra.ExactArgs(1),
+		Args:    cobra.ExactArgs(1),
+		PreRunE: func(cmd *cobra.Command, _ []string) error { return kube.Parse(cmd) },
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := kube.Client()
 			if err != nil {
