@@ -140,13 +140,15 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 					"name_suffix":   schema.StringAttribute{Optional: true, MarkdownDescription: "Name suffix."},
 					"images":        schema.ListAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Image overrides, `name=repo@digest`."},
 					"common_labels": schema.MapAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Labels added to every resource."},
-					"patches":       schema.ListAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Patches (strategic merge or JSON 6902 as YAML)."},
+					"patches": schema.ListAttribute{Optional: true, Sensitive: true, ElementType: types.StringType,
+						MarkdownDescription: "Patches (strategic merge or JSON 6902 as YAML). Sensitive, as patches often carry secrets: plans show `(sensitive value)`. Argo CD keeps them in the Application in clear text."},
 				},
 			},
 			"helm": schema.SingleNestedBlock{
 				MarkdownDescription: "Helm values passed to Argo CD (the manifests layer holds a chart).",
 				Attributes: map[string]schema.Attribute{
-					"values": schema.StringAttribute{Optional: true, MarkdownDescription: "Values YAML."},
+					"values": schema.StringAttribute{Optional: true, Sensitive: true,
+						MarkdownDescription: "Values YAML. Sensitive, as values often carry secrets: plans show `(sensitive value)`. Argo CD keeps them in the Application in clear text."},
 				},
 			},
 		},

@@ -11,12 +11,9 @@ import (
 	"github.com/ferry-dev/terraform-provider-ferry/internal/window"
 )
 
-// tokenDrift is what state shows for bearer_token when the cluster Secret holds another token, so
-// the next plan restores it.
-const tokenDrift = "(changed outside Terraform)"
-
-// environment converts the planned model to the engine's Environment.
-func (m *environmentResourceModel) environment(ctx context.Context, diags *diag.Diagnostics) argocd.Environment {
+// environment converts the planned model to the engine's Environment, with the write-only secrets
+// of the configuration cfg.
+func (m *environmentResourceModel) environment(ctx context.Context, cfg *environmentResourceModel, diags *diag.Diagnostics) argocd.Environment {
 	e := argocd.Environment{Name: m.Name.ValueString(), Description: m.Description.ValueString(), Frozen: m.Frozen.ValueBool()}
 	diags.Append(m.Labels.ElementsAs(ctx, &e.Labels, true)...)
 	diags.Append(m.Namespaces.ElementsAs(ctx, &e.Namespaces, true)...)
@@ -27,9 +24,13 @@ func (m *environmentResourceModel) environment(ctx context.Context, diags *diag.
 	diags.Append(m.SourceRepositories.ElementsAs(ctx, &e.SourceRepositories, true)...)
 	diags.Append(m.ClusterResources.ElementsAs(ctx, &e.ClusterResources, true)...)
 	if c := m.Cluster; c != nil {
+		var wo types.String
+		if cfg.Cluster != nil {
+			wo = cfg.Cluster.BearerTokenWO
+		}
 		e.Cluster = argocd.Cluster{
 			InCluster: c.InCluster.ValueBool(), Server: c.Server.ValueString(), Name: c.Name.ValueString(),
-			BearerToken: c.BearerToken.ValueString(), CAData: c.CAData.ValueString(), Insecure: c.Insecure.ValueBool(),
+			BearerToken: bearerTokenSecret.value(c.BearerToken, wo), CAData: c.CAData.ValueString(), Insecure: c.Insecure.ValueBool(),
 		}
 	}
 	if r := m.RegistryCredentials; r != nil {
@@ -37,7 +38,12 @@ func (m *environmentResourceModel) environment(ctx context.Context, diags *diag.
 		if url == "" && len(e.SourceRepositories) > 0 {
 			url = strings.TrimSuffix(e.SourceRepositories[0], "*")
 		}
-		e.RegistryCredentials = &argocd.RegistryCredentials{URL: url, Username: r.Username.ValueString(), Password: r.Password.ValueString(), PlainHTTP: r.PlainHTTP.ValueBool()}
+		var wo types.String
+		if cfg.RegistryCredentials != nil {
+			wo = cfg.RegistryCredentials.PasswordWO
+		}
+		e.RegistryCredentials = &argocd.RegistryCredentials{URL: url, Username: r.Username.ValueString(),
+			Password: passwordSecret.value(r.Password, wo), PlainHTTP: r.PlainHTTP.ValueBool()}
 	}
 	e.Windows, _ = windowSpecs(ctx, m.Windows)
 	return e
@@ -89,9 +95,13 @@ func (m *environmentResourceModel) fromLive(ctx context.Context, live *argocd.Li
 	c := &clusterModel{
 		InCluster:            keepNullBool(prior.InCluster, e.Cluster.InCluster),
 		BearerToken:          prior.BearerToken,
-		BearerTokenWO:        types.StringNull(),
 		BearerTokenWOVersion: prior.BearerTokenWOVersion,
 	}
+	liveToken := e.Cluster.BearerToken
+	if e.Cluster.InCluster {
+		liveToken = prior.BearerToken.ValueString() // no cluster Secret, nothing to compare
+	}
+	bearerTokenSecret.refresh(&c.BearerToken, &c.BearerTokenWO, &c.BearerTokenWOVersion, liveToken)
 	if !e.Cluster.InCluster {
 		server := e.Cluster.Server
 		if live.ClusterSecret == "" {
@@ -105,17 +115,8 @@ func (m *environmentResourceModel) fromLive(ctx context.Context, live *argocd.Li
 		c.Name = keepNullString(prior.Name, name)
 		c.CAData = keepNullString(prior.CAData, e.Cluster.CAData)
 		c.Insecure = keepNullBool(prior.Insecure, e.Cluster.Insecure)
-		if !live.TokenMatches && !prior.BearerToken.IsNull() {
-			c.BearerToken = types.StringValue(tokenDrift)
-		}
 	} else {
 		c.Server, c.Name, c.CAData, c.Insecure = types.StringNull(), types.StringNull(), types.StringNull(), types.BoolNull()
-	}
-	if c.BearerTokenWOVersion.IsUnknown() {
-		c.BearerTokenWOVersion = types.Int64Null()
-	}
-	if c.BearerToken.IsUnknown() {
-		c.BearerToken = types.StringNull()
 	}
 	m.Cluster = c
 	m.ClusterSecret = types.StringValue(live.ClusterSecret)
@@ -123,16 +124,18 @@ func (m *environmentResourceModel) fromLive(ctx context.Context, live *argocd.Li
 	if r := e.RegistryCredentials; r != nil {
 		priorR := m.RegistryCredentials
 		if priorR == nil {
-			priorR = &registryCredentialsModel{URL: types.StringNull(), Username: types.StringNull(), Password: types.StringNull(), PlainHTTP: types.BoolNull()}
+			priorR = &registryCredentialsModel{}
 		}
 		url := r.URL
 		if priorR.URL.IsNull() && len(e.SourceRepositories) > 0 && url == strings.TrimSuffix(e.SourceRepositories[0], "*") {
 			url = ""
 		}
-		m.RegistryCredentials = &registryCredentialsModel{
+		rc := &registryCredentialsModel{
 			URL: keepNullString(priorR.URL, url), Username: keepNullString(priorR.Username, r.Username),
-			Password: keepNullString(priorR.Password, r.Password), PlainHTTP: keepNullBool(priorR.PlainHTTP, r.PlainHTTP),
+			Password: priorR.Password, PasswordWOVersion: priorR.PasswordWOVersion, PlainHTTP: keepNullBool(priorR.PlainHTTP, r.PlainHTTP),
 		}
+		passwordSecret.refresh(&rc.Password, &rc.PasswordWO, &rc.PasswordWOVersion, r.Password)
+		m.RegistryCredentials = rc
 	} else {
 		m.RegistryCredentials = nil
 	}

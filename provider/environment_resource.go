@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,7 +54,12 @@ func (r *environmentResource) Schema(_ context.Context, _ resource.SchemaRequest
 			"cluster-scoped kinds it may create, and its deployment windows. ferry manages, in the Argo CD namespace and with " +
 			"server-side apply, an AppProject (destinations, source repositories, resource allow list, sync windows), a cluster " +
 			"Secret scoped to the project and, with `registry_credentials`, an OCI repository Secret. Deployment windows have " +
-			"Argo CD sync-window semantics and are validated at plan time; `terraform plan` warns when the window is closed.",
+			"Argo CD sync-window semantics and are validated at plan time; `terraform plan` warns when the window is closed.\n\n" +
+			"ferry owns what it applies: a key it no longer writes into a Secret (`plain_http` turned off, credentials removed) is " +
+			"removed, while keys and labels another tool wrote stay. Secrets (`bearer_token`, `password`) are never read back " +
+			"into state: a refresh compares them with the Secret and plans an update when they differ (except the write-only " +
+			"forms, which Terraform does not keep; change their `_wo_version` to write them again), and the first apply after " +
+			"an import writes them again.",
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{
@@ -94,28 +100,21 @@ func (r *environmentResource) Schema(_ context.Context, _ resource.SchemaRequest
 		Blocks: map[string]schema.Block{
 			"cluster": schema.SingleNestedBlock{
 				MarkdownDescription: "The customer's cluster as Argo CD reaches it. Set `server` (and credentials), or `in_cluster = true` for Argo CD's own cluster.",
-				Attributes: map[string]schema.Attribute{
+				Attributes: withAttributes(map[string]schema.Attribute{
 					"in_cluster": schema.BoolAttribute{Optional: true, MarkdownDescription: "Use Argo CD's own cluster (`" + argocd.InClusterServer + "`); no cluster Secret is written."},
 					"server":     schema.StringAttribute{Optional: true, MarkdownDescription: "API server URL, `https://HOST:PORT`."},
 					"name":       schema.StringAttribute{Optional: true, MarkdownDescription: "Cluster name in Argo CD. Default: the environment name."},
-					"bearer_token": schema.StringAttribute{Optional: true, Sensitive: true,
-						MarkdownDescription: "Bearer token Argo CD uses; stored in state. Prefer `bearer_token_wo`."},
-					"bearer_token_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
-						MarkdownDescription: "Write-only bearer token (Terraform ≥ 1.11): never stored in state. Change `bearer_token_wo_version` to roll it."},
-					"bearer_token_wo_version": schema.Int64Attribute{Optional: true,
-						MarkdownDescription: "Any number; changing it writes `bearer_token_wo` again."},
-					"ca_data":  schema.StringAttribute{Optional: true, MarkdownDescription: "PEM CA certificate of the API server."},
-					"insecure": schema.BoolAttribute{Optional: true, MarkdownDescription: "Skip TLS verification of the API server."},
-				},
+					"ca_data":    schema.StringAttribute{Optional: true, MarkdownDescription: "PEM CA certificate of the API server."},
+					"insecure":   schema.BoolAttribute{Optional: true, MarkdownDescription: "Skip TLS verification of the API server."},
+				}, bearerTokenSecret.attributes()),
 			},
 			"registry_credentials": schema.SingleNestedBlock{
 				MarkdownDescription: "Credentials Argo CD uses to pull bundles (an OCI repository Secret scoped to the project).",
-				Attributes: map[string]schema.Attribute{
+				Attributes: withAttributes(map[string]schema.Attribute{
 					"url":        schema.StringAttribute{Optional: true, MarkdownDescription: "Repository URL, `oci://host/repo`. Default: the first of `source_repositories`."},
 					"username":   schema.StringAttribute{Optional: true, MarkdownDescription: "User name."},
-					"password":   schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Password or token."},
 					"plain_http": schema.BoolAttribute{Optional: true, MarkdownDescription: "The registry speaks plain HTTP (`insecureOCIForceHttp`)."},
-				},
+				}, passwordSecret.attributes()),
 			},
 			"deployment_window": schema.ListNestedBlock{
 				MarkdownDescription: "A deployment window with Argo CD sync-window semantics: `deny` beats `allow`; with allow windows and none " +
@@ -162,15 +161,22 @@ func (r *environmentResource) ValidateConfig(ctx context.Context, req resource.V
 		if !c.Server.IsNull() && !c.Server.IsUnknown() && !strings.HasPrefix(c.Server.ValueString(), "https://") && !strings.HasPrefix(c.Server.ValueString(), "http://") {
 			resp.Diagnostics.AddAttributeError(path.Root("cluster").AtName("server"), "Invalid Cluster Server", fmt.Sprintf("%q must be a URL such as https://10.0.0.1:6443.", c.Server.ValueString()))
 		}
-		if !c.BearerToken.IsNull() && !c.BearerTokenWO.IsNull() {
-			resp.Diagnostics.AddAttributeError(path.Root("cluster").AtName("bearer_token_wo"), "Conflicting Bearer Tokens", "Set bearer_token or bearer_token_wo, not both.")
-		}
+		bearerTokenSecret.validate(&resp.Diagnostics, path.Root("cluster"), c.BearerToken, c.BearerTokenWO)
 	} else {
 		resp.Diagnostics.AddAttributeError(path.Root("cluster"), "Missing Cluster Block", "Add a cluster block with server (and a bearer token), or in_cluster = true.")
 	}
-	if rc := m.RegistryCredentials; rc != nil && !rc.Username.IsUnknown() && !rc.Password.IsUnknown() && rc.Username.IsNull() != rc.Password.IsNull() {
-		resp.Diagnostics.AddAttributeError(path.Root("registry_credentials"), "Incomplete Registry Credentials", "Set both username and password.")
+	if rc := m.RegistryCredentials; rc != nil {
+		passwordSecret.validate(&resp.Diagnostics, path.Root("registry_credentials"), rc.Password, rc.PasswordWO)
+		if password, known := passwordSecret.set(rc.Password, rc.PasswordWO); known && !rc.Username.IsUnknown() && rc.Username.IsNull() == password {
+			resp.Diagnostics.AddAttributeError(path.Root("registry_credentials"), "Incomplete Registry Credentials", "Set both username and password (or password_wo), or neither.")
+		}
 	}
+}
+
+// withAttributes returns attrs with the attributes of more added.
+func withAttributes(attrs map[string]schema.Attribute, more map[string]schema.Attribute) map[string]schema.Attribute {
+	maps.Copy(attrs, more)
+	return attrs
 }
 
 // windowSpecs converts the blocks; known is false while any value is unknown.
@@ -268,7 +274,8 @@ type planGetter interface {
 	Get(context.Context, any) diag.Diagnostics
 }
 
-// write applies the environment from the plan (and the write-only token from the config).
+// write applies the environment from the plan and the write-only secrets from the configuration
+// (the framework nulls them in the state it stores).
 func (r *environmentResource) write(ctx context.Context, plan, config planGetter, state interface {
 	Set(context.Context, any) diag.Diagnostics
 }, diags *diag.Diagnostics) {
@@ -283,10 +290,7 @@ func (r *environmentResource) write(ctx context.Context, plan, config planGetter
 	if c == nil {
 		return
 	}
-	env := m.environment(ctx, diags)
-	if cfg.Cluster != nil && !cfg.Cluster.BearerTokenWO.IsNull() {
-		env.Cluster.BearerToken = cfg.Cluster.BearerTokenWO.ValueString()
-	}
+	env := m.environment(ctx, &cfg, diags)
 	if diags.HasError() {
 		return
 	}
@@ -305,9 +309,6 @@ func (r *environmentResource) write(ctx context.Context, plan, config planGetter
 	if env.RegistryCredentials != nil {
 		m.RepositorySecret = types.StringValue(argocd.RepositorySecretName(env.Name))
 	}
-	if m.Cluster != nil {
-		m.Cluster.BearerTokenWO = types.StringNull()
-	}
 	diags.Append(state.Set(ctx, &m)...)
 }
 
@@ -325,11 +326,7 @@ func (r *environmentResource) Read(ctx context.Context, req resource.ReadRequest
 	if name == "" {
 		name = m.ID.ValueString()
 	}
-	token := ""
-	if m.Cluster != nil {
-		token = m.Cluster.BearerToken.ValueString()
-	}
-	live, err := c.ReadEnvironment(ctx, name, token)
+	live, err := c.ReadEnvironment(ctx, name)
 	if errors.Is(err, argocd.ErrNotFound) {
 		tflog.Info(ctx, "AppProject deleted out of band; removing the environment from state", map[string]any{"environment": name})
 		resp.State.RemoveResource(ctx)

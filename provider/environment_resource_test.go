@@ -2,7 +2,11 @@ package provider
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,6 +20,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
@@ -223,7 +228,8 @@ func TestAccEnvironment(t *testing.T) {
 				ImportStateId:                        name,
 				ImportStateVerify:                    true,
 				ImportStateVerifyIdentifierAttribute: "name",
-				ImportStateVerifyIgnore:              []string{"cluster.bearer_token_wo_version"},
+				// Secrets are never read back into state.
+				ImportStateVerifyIgnore: []string{"cluster.bearer_token_wo_version", "registry_credentials.password"},
 			},
 			{
 				// Destroy is refused while an Application uses the project.
@@ -396,6 +402,235 @@ resource "terraform_data" "windows" {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("deployment_window"), knownvalue.ListExact([]knownvalue.Check{})),
 				},
+			},
+		},
+	})
+}
+
+// secretData returns the decoded data of the Secret name in Argo CD's namespace.
+func secretData(dyn dynamic.Interface, e *testenv.Env, name string) (map[string]string, error) {
+	s, err := dyn.Resource(argocd.SecretGVR).Namespace(e.ArgoCD.Namespace).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	enc, _, _ := unstructured.NestedStringMap(s.Object, "data")
+	out := map[string]string{}
+	for k, v := range enc {
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return nil, fmt.Errorf("secret %s: data[%s]: %w", name, k, err)
+		}
+		out[k] = string(b)
+	}
+	return out, nil
+}
+
+// checkSecretData checks that the Secret name holds exactly want; the value of the key "config"
+// is compared as JSON.
+func checkSecretData(dyn dynamic.Interface, e *testenv.Env, name string, want map[string]string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		got, err := secretData(dyn, e, name)
+		if err != nil {
+			return err
+		}
+		if cfg, ok := got["config"]; ok {
+			var g, w any
+			if err := json.Unmarshal([]byte(cfg), &g); err != nil {
+				return fmt.Errorf("secret %s: config: %w", name, err)
+			}
+			json.Unmarshal([]byte(want["config"]), &w)
+			if reflect.DeepEqual(g, w) {
+				got["config"] = want["config"]
+			}
+		}
+		if !maps.Equal(got, want) {
+			return fmt.Errorf("secret %s data = %v, want exactly %v", name, got, want)
+		}
+		return nil
+	}
+}
+
+// secretsConfig is an environment whose cluster and registry_credentials blocks end with the
+// given lines.
+func secretsConfig(e *testenv.Env, name, cluster, credentials string) string {
+	return kubeProviderConfig(e) + fmt.Sprintf(`
+resource "ferry_environment" "acme" {
+  name                = %[1]q
+  source_repositories = ["oci://%[2]s/shop/*"]
+
+  cluster {
+    server = %[3]q
+%[4]s
+  }
+
+  registry_credentials {
+    url = "oci://%[2]s/shop"
+%[5]s
+  }
+}
+`, name, e.Registry.Addr, e.ArgoCD.ClusterServer, cluster, credentials)
+}
+
+// TestAccEnvironmentSecretKeysToggle turns every key ferry writes into the repository and cluster
+// Secrets on, off and on again (plain_http, username and password, the bearer token, the CA) and
+// checks that each Secret holds exactly what the configuration says every time: a key ferry no
+// longer writes is removed, not left for Argo CD to read.
+func TestAccEnvironmentSecretKeysToggle(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv.Get(t)
+	dyn := e.Cluster.Dynamic(t)
+	name := uniqueName(t, "env")
+	repoURL := "oci://" + e.Registry.Addr + "/shop"
+	on := secretsConfig(e, name, fmt.Sprintf("    insecure = true\n    bearer_token_wo = %q\n    bearer_token_wo_version = 1", e.Cluster.Token),
+		"    plain_http = true\n    username = \"puller\"\n    password = \"s3cret\"")
+	off := secretsConfig(e, name, fmt.Sprintf("    insecure = false\n    ca_data = %q", e.Cluster.CAData),
+		"    plain_http = false")
+	repoOn := map[string]string{"type": "oci", "url": repoURL, "project": name, "username": "puller", "password": "s3cret", "insecureOCIForceHttp": "true"}
+	repoOff := map[string]string{"type": "oci", "url": repoURL, "project": name}
+	cluster := func(config string) map[string]string {
+		return map[string]string{"name": name, "server": e.ArgoCD.ClusterServer, "project": name, "config": config}
+	}
+	clusterOn := cluster(fmt.Sprintf(`{"tlsClientConfig": {"insecure": true}, "bearerToken": %q}`, e.Cluster.Token))
+	clusterOff := cluster(fmt.Sprintf(`{"tlsClientConfig": {"insecure": false, "caData": %q}}`, base64.StdEncoding.EncodeToString(e.Cluster.CAData)))
+	check := func(repo, cluster map[string]string) resource.TestCheckFunc {
+		return resource.ComposeAggregateTestCheckFunc(
+			checkSecretData(dyn, e, argocd.RepositorySecretName(name), repo),
+			checkSecretData(dyn, e, argocd.ClusterSecretName(name), cluster))
+	}
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: on, Check: check(repoOn, clusterOn)},
+			{Config: off, Check: check(repoOff, clusterOff)},
+			{Config: on, Check: check(repoOn, clusterOn)},
+		},
+	})
+}
+
+// TestAccEnvironmentSecretsFromStringData: an earlier ferry applied the Secrets' keys through
+// stringData, which leaves the keys in data owned by nobody; turning plain_http off must still
+// remove insecureOCIForceHttp, while a key another field manager wrote stays.
+func TestAccEnvironmentSecretsFromStringData(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv.Get(t)
+	dyn := e.Cluster.Dynamic(t)
+	ctx := context.Background()
+	name := uniqueName(t, "env")
+	repo := argocd.RepositorySecretName(name)
+	repoURL := "oci://" + e.Registry.Addr + "/shop"
+	credentials := func(plainHTTP bool) string {
+		return fmt.Sprintf("    plain_http = %t\n    username = \"puller\"\n    password = \"s3cret\"", plainHTTP)
+	}
+	cluster := fmt.Sprintf("    insecure = true\n    bearer_token_wo = %q", e.Cluster.Token)
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: secretsConfig(e, name, cluster, credentials(true))},
+			{
+				// What ferry's apply used to send, and another manager's key.
+				PreConfig: func() {
+					old := &unstructured.Unstructured{Object: map[string]any{
+						"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+						"metadata": map[string]any{"name": repo, "namespace": e.ArgoCD.Namespace, "labels": map[string]any{
+							argocd.LabelManagedBy: argocd.ManagedByFerry, argocd.LabelEnvironment: name, argocd.LabelSecretType: "repository"}},
+						"stringData": map[string]any{"type": "oci", "url": repoURL, "project": name, "username": "puller", "password": "s3cret", "insecureOCIForceHttp": "true"},
+					}}
+					secrets := dyn.Resource(argocd.SecretGVR).Namespace(e.ArgoCD.Namespace)
+					if _, err := secrets.Apply(ctx, repo, old, metav1.ApplyOptions{FieldManager: argocd.FieldManager, Force: true}); err != nil {
+						t.Fatal(err)
+					}
+					other := []byte(`{"data": {"note": "` + base64.StdEncoding.EncodeToString([]byte("kept")) + `"}}`)
+					if _, err := secrets.Patch(ctx, repo, k8stypes.MergePatchType, other, metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: secretsConfig(e, name, cluster, credentials(false)),
+				Check: checkSecretData(dyn, e, repo, map[string]string{
+					"type": "oci", "url": repoURL, "project": name, "username": "puller", "password": "s3cret", "note": "kept"}),
+			},
+		},
+	})
+}
+
+// TestAccEnvironmentPasswordWriteOnly: password_wo reaches the repository Secret and never the
+// state; changing it alone plans nothing, bumping password_wo_version writes it; password and
+// password_wo conflict.
+func TestAccEnvironmentPasswordWriteOnly(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv.Get(t)
+	dyn := e.Cluster.Dynamic(t)
+	name := uniqueName(t, "env")
+	addr := "ferry_environment.acme"
+	repo := argocd.RepositorySecretName(name)
+	cluster := fmt.Sprintf("    insecure = true\n    bearer_token_wo = %q", e.Cluster.Token)
+	writeOnly := func(password string, version int) string {
+		return secretsConfig(e, name, cluster, fmt.Sprintf("    username = \"puller\"\n    password_wo = %q\n    password_wo_version = %d", password, version))
+	}
+	password := func(want string) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			data, err := secretData(dyn, e, repo)
+			if err != nil {
+				return err
+			}
+			if data["password"] != want || data["username"] != "puller" {
+				return fmt.Errorf("repository Secret username %q password %q, want puller and %q", data["username"], data["password"], want)
+			}
+			return nil
+		}
+	}
+	credentials := tfjsonpath.New("registry_credentials")
+	notInState := func(secrets ...string) []statecheck.StateCheck {
+		return []statecheck.StateCheck{
+			statecheck.ExpectKnownValue(addr, credentials.AtMapKey("password"), knownvalue.Null()),
+			statecheck.ExpectKnownValue(addr, credentials.AtMapKey("password_wo"), knownvalue.Null()),
+			stateLacks(secrets...),
+		}
+	}
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: secretsConfig(e, name, cluster,
+					"    username = \"puller\"\n    password = \"stored-secret\"\n    password_wo = \"wo-secret\""),
+				PlanOnly:    true,
+				ExpectError: exactError("Set password or password_wo, not both."),
+			},
+			{Config: writeOnly("first-wo-secret", 1), Check: password("first-wo-secret"), ConfigStateChecks: notInState("first-wo-secret")},
+			{
+				// A new value alone is not compared (Terraform keeps no write-only value to compare with).
+				Config:           writeOnly("second-wo-secret", 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				Check:            password("first-wo-secret"),
+			},
+			{
+				Config: writeOnly("second-wo-secret", 2),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate), planLacks("first-wo-secret", "second-wo-secret")}},
+				Check:             password("second-wo-secret"),
+				ConfigStateChecks: notInState("first-wo-secret", "second-wo-secret"),
+			},
+			{
+				// Back to password, for Terraform before 1.11: stored (sensitive) in state.
+				Config: secretsConfig(e, name, cluster, "    username = \"puller\"\n    password = \"stored-secret\""),
+				Check:  password("stored-secret"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, credentials.AtMapKey("password"), knownvalue.StringExact("stored-secret")),
+					statecheck.ExpectKnownValue(addr, credentials.AtMapKey("password_wo_version"), knownvalue.Null()),
+					stateLacks("second-wo-secret"),
+				},
+			},
+			{
+				// Changed in the Secret by hand: the refresh marks it, without reading it into state, and the apply restores it.
+				PreConfig: func() {
+					patch := []byte(`{"data": {"password": "` + base64.StdEncoding.EncodeToString([]byte("hand-edited-secret")) + `"}}`)
+					if _, err := dyn.Resource(argocd.SecretGVR).Namespace(e.ArgoCD.Namespace).Patch(context.Background(), repo, k8stypes.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: secretsConfig(e, name, cluster, "    username = \"puller\"\n    password = \"stored-secret\""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate), planLacks("hand-edited-secret")}},
+				Check: password("stored-secret"),
 			},
 		},
 	})

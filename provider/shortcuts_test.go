@@ -247,6 +247,8 @@ func applicationValues(typ tftypes.Object) appValues {
 		"name_prefix":   tfString("acme-"),
 		"images":        tftypes.NewValue(tftypes.List{ElementType: tftypes.String}, []tftypes.Value{tfString("api=registry.example/api@" + digest)}),
 		"common_labels": tftypes.NewValue(tftypes.Map{ElementType: tftypes.String}, map[string]tftypes.Value{"customer": tfString("acme")}),
+		// patches and helm values are Sensitive, which changes nothing the codec or the shortcuts do.
+		"patches": tftypes.NewValue(tftypes.List{ElementType: tftypes.String}, []tftypes.Value{tfString("kind: Secret\nmetadata: {name: db}\nstringData: {password: s3cret}\n")}),
 	})
 	return v
 }

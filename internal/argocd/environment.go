@@ -135,7 +135,9 @@ func (e Environment) labels() map[string]string {
 
 // ApplyEnvironment writes the environment's AppProject, cluster Secret and (when credentials are
 // given) repository Secret with server-side apply, and removes a repository Secret ferry wrote
-// earlier when credentials are gone. Fields written by other managers are left alone.
+// earlier when credentials are gone. Fields written by other managers are left alone; a key ferry
+// wrote into a Secret earlier and no longer wants (plain_http turned off) is removed
+// ([Client.applySecret]).
 func (c *Client) ApplyEnvironment(ctx context.Context, e Environment) error {
 	if !e.Cluster.InCluster {
 		cfg := map[string]any{"tlsClientConfig": map[string]any{"insecure": e.Cluster.Insecure}}
@@ -149,14 +151,8 @@ func (c *Client) ApplyEnvironment(ctx context.Context, e Environment) error {
 		if err != nil {
 			return err
 		}
-		labels := e.labels()
-		labels[LabelSecretType] = "cluster"
-		s := newObject("v1", "Secret", ClusterSecretName(e.Name), labels)
-		s.Object["type"] = "Opaque"
-		s.Object["stringData"] = map[string]any{
-			"name": e.ClusterName(), "server": e.Server(), "project": e.Name, "config": string(raw),
-		}
-		if _, err := c.apply(ctx, SecretGVR, s); err != nil {
+		data := map[string]string{"name": e.ClusterName(), "server": e.Server(), "project": e.Name, "config": string(raw)}
+		if err := c.applySecret(ctx, ClusterSecretName(e.Name), "cluster", e.labels(), data); err != nil {
 			return err
 		}
 	} else if err := c.deleteManagedSecret(ctx, ClusterSecretName(e.Name)); err != nil {
@@ -164,16 +160,14 @@ func (c *Client) ApplyEnvironment(ctx context.Context, e Environment) error {
 	}
 
 	if r := e.RegistryCredentials; r != nil {
-		labels := e.labels()
-		labels[LabelSecretType] = "repository"
-		s := newObject("v1", "Secret", RepositorySecretName(e.Name), labels)
-		s.Object["type"] = "Opaque"
-		data := map[string]any{"type": "oci", "url": r.URL, "project": e.Name, "username": r.Username, "password": r.Password}
+		data := map[string]string{"type": "oci", "url": r.URL, "project": e.Name}
+		if r.Username != "" || r.Password != "" {
+			data["username"], data["password"] = r.Username, r.Password
+		}
 		if r.PlainHTTP {
 			data["insecureOCIForceHttp"] = "true"
 		}
-		s.Object["stringData"] = data
-		if _, err := c.apply(ctx, SecretGVR, s); err != nil {
+		if err := c.applySecret(ctx, RepositorySecretName(e.Name), "repository", e.labels(), data); err != nil {
 			return err
 		}
 	} else if err := c.deleteManagedSecret(ctx, RepositorySecretName(e.Name)); err != nil {
@@ -229,14 +223,12 @@ type LiveEnvironment struct {
 	// ClusterSecret and RepositorySecret are the names of the Secrets found, "" when missing.
 	ClusterSecret    string
 	RepositorySecret string
-	// TokenMatches reports whether the cluster Secret holds the bearer token given to
-	// ReadEnvironment (tokens are never read back into state).
-	TokenMatches bool
 }
 
-// ReadEnvironment reads the live AppProject and Secrets of an environment. A missing AppProject is
-// ErrNotFound. token, when set, is compared with the cluster Secret's.
-func (c *Client) ReadEnvironment(ctx context.Context, name, token string) (*LiveEnvironment, error) {
+// ReadEnvironment reads the live AppProject and Secrets of an environment, the secrets they hold
+// (Cluster.BearerToken, RegistryCredentials.Password) included, for comparison: callers must not
+// store or print them. A missing AppProject is ErrNotFound.
+func (c *Client) ReadEnvironment(ctx context.Context, name string) (*LiveEnvironment, error) {
 	p, err := c.get(ctx, AppProjectGVR, name)
 	if err != nil {
 		return nil, err
@@ -290,7 +282,7 @@ func (c *Client) ReadEnvironment(ctx context.Context, name, token string) (*Live
 		cfg, _ := parseClusterConfig(data["config"])
 		e.Cluster.Insecure = cfg.TLS.Insecure
 		e.Cluster.CAData = string(cfg.TLS.CAData)
-		live.TokenMatches = token == "" || cfg.BearerToken == token
+		e.Cluster.BearerToken = cfg.BearerToken
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}

@@ -1,2 +1,3 @@
-# Import an environment by name (its AppProject).
+# Import an environment by name (its AppProject). Secrets are never read back into state, so the
+# first apply after an import writes them again.
 terraform import ferry_environment.acme acme

@@ -14,8 +14,9 @@ resource "ferry_environment" "acme" {
   }
 
   registry_credentials {
-    username = "argocd-puller"
-    password = var.registry_token
+    username            = "argocd-puller"
+    password_wo         = var.registry_token
+    password_wo_version = 1 # bump to write a rotated token
   }
 
   # Weekday nights in Berlin...
@@ -49,4 +50,5 @@ variable "acme_cluster_token" {
 variable "registry_token" {
   type      = string
   sensitive = true
+  ephemeral = true
 }
