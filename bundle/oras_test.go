@@ -20,6 +20,7 @@ import (
 // holds exactly what `ferry bundle pull` extracts. The manifest oras fetches satisfies every
 // consumer rule.
 func TestOrasInterop(t *testing.T) {
+	testenv.SkipShort(t, "the oras CLI and a registry")
 	oras, err := testenv.Tool("oras")
 	if err != nil {
 		t.Fatal(err)

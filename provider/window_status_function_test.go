@@ -7,6 +7,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
 
 const fnWindows = `[
@@ -15,6 +17,7 @@ const fnWindows = `[
 ]`
 
 func TestWindowStatusFunction(t *testing.T) {
+	testenv.SkipShort(t, "Terraform")
 	resource.UnitTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{{
@@ -80,6 +83,7 @@ resource "terraform_data" "gate" {
 }
 
 func TestWindowStatusFunctionErrors(t *testing.T) {
+	testenv.SkipShort(t, "Terraform")
 	tests := []struct{ name, call, want string }{
 		{"bad timestamp", `provider::ferry::window_status([], "yesterday")`, `timestamp "yesterday" is not RFC 3339, e.g. 2026-11-26T10:00:00Z`},
 		{"unknown zone", `provider::ferry::window_status([{ kind = "allow", schedule = "0 2 * * *", duration = "1h", time_zone = "Mars/Olympus" }], "2026-11-26T01:00:00Z")`, `windows[0].time_zone: unknown time zone "Mars/Olympus"`},

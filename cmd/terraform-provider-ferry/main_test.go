@@ -21,6 +21,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // `make dev-override` writes), and checks that `terraform plan` of examples/data-sources/ferry_bundle
 // prints the digest of a bundle pushed by `ferry bundle push` — with no provider download.
 func TestExampleBundlePlan(t *testing.T) {
+	testenv.SkipShort(t, "Terraform and a registry")
 	tf := os.Getenv("TF_ACC_TERRAFORM_PATH")
 	if tf == "" {
 		t.Fatal("TF_ACC_TERRAFORM_PATH is not set; run through make test (tests never download Terraform)")

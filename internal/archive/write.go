@@ -188,6 +188,7 @@ func WriteZip(w io.Writer, files []File, opts Options) error {
 	var sampler *flate.Writer
 	buf := make([]byte, copyBufSize)
 	for _, e := range entries {
+		//lint:ignore SA1019 deliberate: Modified would add an extended-timestamp extra field (see WriteZip)
 		fh := &zip.FileHeader{Name: e.path, Method: zip.Store, ModifiedDate: date, ModifiedTime: clock}
 		switch e.kind {
 		case kindDir:

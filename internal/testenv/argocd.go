@@ -1,15 +1,12 @@
 package testenv
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -32,8 +29,6 @@ const (
 	// as an Application's destination.name, or ArgoCD.ClusterServer as its
 	// destination.server.
 	ArgoCDClusterName = "in-cluster-loopback"
-	// RedisPackage is the Debian package that provides redis-server.
-	RedisPackage = "redis-server"
 
 	argoCDStartTimeout = 2 * time.Minute
 )
@@ -85,6 +80,9 @@ type ArgoCD struct {
 	RepoServerAddr string
 	// RedisAddr is Redis's address, "127.0.0.1:PORT".
 	RedisAddr string
+	// RedisEmbedded reports whether Redis is the embedded one (see
+	// RedisEnv) rather than redis-server.
+	RedisEmbedded bool
 	// Dir holds Argo CD's files and one <component>.log per process.
 	Dir string
 
@@ -107,10 +105,11 @@ type ArgoCD struct {
 // established and both Argo CD processes answer /healthz, and registers a
 // t.Cleanup that stops them. (The ApplicationSet CRD, which nothing here
 // uses, may still be being established when StartArgoCD returns; wait for
-// it with c.WaitFor if a test needs it.) Requires redis-server on PATH
-// (Debian package RedisPackage).
+// it with c.WaitFor if a test needs it.) Redis is redis-server when it is
+// on PATH, else the embedded Redis (see RedisEnv).
 func StartArgoCD(t testing.TB, c *Cluster, reg *Registry, opts ArgoCDOptions) *ArgoCD {
 	t.Helper()
+	SkipShort(t, "Argo CD")
 	a, err := startArgoCDBackends(t.TempDir(), opts, launchMode{})
 	if err == nil {
 		err = a.finish(c, reg, opts, launchMode{})
@@ -128,11 +127,6 @@ func StartArgoCD(t testing.TB, c *Cluster, reg *Registry, opts ArgoCDOptions) *A
 // Redis and the repo-server. On error nothing is left running; the returned
 // ArgoCD is nil.
 func startArgoCDBackends(dir string, opts ArgoCDOptions, mode launchMode) (a *ArgoCD, err error) {
-	redisBin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, fmt.Errorf("redis-server not found on PATH; Argo CD needs Redis: install the Debian package %s "+
-			"(apt-get install -y %s): %w", RedisPackage, RedisPackage, err)
-	}
 	argoBin, err := Tool("argocd")
 	if err != nil {
 		return nil, err
@@ -164,34 +158,17 @@ func startArgoCDBackends(dir string, opts ArgoCDOptions, mode launchMode) (a *Ar
 		}
 		askSock = filepath.Join(a.askDir, "askpass.sock")
 	}
-	for _, sub := range []string{"home", "tmp", "redis"} {
+	for _, sub := range []string{"home", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return a, fmt.Errorf("create Argo CD directory: %w", err)
 		}
 	}
 
-	p, err := startComponent(component{
-		name: "redis", bin: redisBin, dir: dir, mode: mode, timeout: 30 * time.Second,
-		env: childEnv(nil),
-		args: func() ([]string, error) {
-			ports, err := freePorts(1)
-			if err != nil {
-				return nil, err
-			}
-			a.RedisAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
-			return []string{
-				"--port", strconv.Itoa(ports[0]), "--bind", "127.0.0.1",
-				"--save", "", "--appendonly", "no",
-				"--dir", filepath.Join(dir, "redis"),
-				"--daemonize", "no", "--logfile", "",
-				"--loglevel", "warning",
-			}, nil
-		},
-		ready: func(ctx context.Context) error { return redisPing(ctx, a.RedisAddr) },
-	})
+	p, addr, embedded, err := startRedis(dir, mode)
 	if err != nil {
 		return a, err
 	}
+	a.RedisAddr, a.RedisEmbedded = addr, embedded
 	a.procs = append(a.procs, p)
 
 	var metricsAddr string
@@ -591,28 +568,4 @@ func ConditionStatus(obj *unstructured.Unstructured, typ string) (status, reason
 		}
 	}
 	return "", ""
-}
-
-// redisPing sends PING to the Redis at addr and wants +PONG.
-func redisPing(ctx context.Context, addr string) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(deadline)
-	}
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-		return fmt.Errorf("send PING: %w", err)
-	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("read PING answer: %w", err)
-	}
-	if strings.TrimSpace(line) != "+PONG" {
-		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
-	}
-	return nil
 }

@@ -102,6 +102,7 @@ type Cluster struct {
 // The binaries come from the tool cache (Tool); run `make tools` first.
 func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
+	SkipShort(t, "a Kubernetes control plane")
 	c, err := startCluster(t.TempDir(), opts, launchMode{})
 	if err != nil {
 		t.Fatalf("testenv: %v", err)

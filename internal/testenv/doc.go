@@ -6,7 +6,9 @@
 //   - a Kubernetes control plane (StartCluster): etcd, kube-apiserver and
 //     kube-controller-manager, no nodes;
 //   - Argo CD (StartArgoCD): Redis, the repo-server and the application
-//     controller, configured for the cluster and the registry;
+//     controller, configured for the cluster and the registry. Redis is
+//     redis-server when it is on PATH, else the embedded Redis: miniredis
+//     served by this binary re-executed (RedisEnv forces it);
 //   - all of them at once (Start), or shared by every test of a package
 //     (NewShared), or detached for people (cmd/testenv, make testenv-up).
 //
@@ -45,9 +47,17 @@
 // tools.sh, which also generates the tools modules Kubernetes, etcd and Argo
 // CD are built from); run `make tools` (internal/testenv/tools.sh install
 // all) ahead of time: a cold build of everything takes well over ten
-// minutes. Redis comes from the system: the Debian package redis-server.
+// minutes. Redis needs no binary: without the Debian package redis-server
+// the embedded one (a go.mod dependency) runs.
 // The Argo CD CRDs are read at run time from the Go module cache
 // (ArgoCDCRDDir), never copied into the repository.
+//
+// # Short mode
+//
+// Under `go test -short` (`make unit`), Start, Shared.Get and the Start*
+// functions skip the test (SkipShort), so only tests that need no part of
+// the environment run; tests that need Terraform or a pinned tool call
+// SkipShort themselves.
 //
 // Set FERRY_TESTENV_TRACE=1 to see how long each process took to start.
 package testenv

@@ -50,12 +50,26 @@ type Env struct {
 // with t.Logf if the test failed.
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
+	SkipShort(t, "the test environment")
 	e, err := startEnv(t.TempDir(), opts, launchMode{}, true)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(func() { e.finish(t) })
 	return e
+}
+
+// SkipShort skips t under `go test -short` (`make unit`), which runs only
+// the tests that need no part of the test environment; needs names the part
+// t needs, e.g. "Terraform" or "the oras CLI". Start, Shared.Get and the
+// Start* functions call it, so tests that start the environment skip
+// without code of their own; a test that needs a part testenv does not
+// start (Terraform, a pinned tool) calls it first.
+func SkipShort(t testing.TB, needs string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("testenv: skipped under -short: needs %s (run it without -short, e.g. with make test)", needs)
+	}
 }
 
 // startEnv starts the environment in dir; on error nothing is left running.
@@ -265,6 +279,7 @@ func (s *Shared) Get(t testing.TB) *Env {
 		t.Fatalf("testenv: a Shared environment needs TestMain to run the tests with testenv.Main, " +
 			"which stops it after the last test: func TestMain(m *testing.M) { testenv.Main(m) }")
 	}
+	SkipShort(t, "the test environment")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started {

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alicebob/miniredis/v2/proto"
 )
 
 // fatalRecorder is a testing.TB whose Fatalf records the message and ends
@@ -56,17 +59,108 @@ func TestSharedNeedsMain(t *testing.T) {
 	}
 }
 
-func TestStartArgoCDNeedsRedis(t *testing.T) {
+// TestStartRedisFallsBackToEmbedded: with no redis-server on PATH, Argo CD's
+// Redis is the embedded one (this test binary, re-executed), and it serves
+// what Argo CD uses: PING, SET with expiry (by the wall clock) and NX, GET,
+// RENAME, DEL, SUBSCRIBE and PUBLISH.
+func TestStartRedisFallsBackToEmbedded(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	a, err := startArgoCDBackends(t.TempDir(), ArgoCDOptions{}, launchMode{})
-	if err == nil {
-		a.Stop()
-		t.Fatalf("startArgoCDBackends() without redis-server on PATH: error = nil, want one")
+	t.Setenv(RedisEnv, "")
+	dir := t.TempDir()
+	p, addr, embedded, err := startRedis(dir, launchMode{})
+	if err != nil {
+		t.Fatalf("startRedis() without redis-server on PATH: %v", err)
 	}
-	for _, want := range []string{"redis-server not found", "Debian package redis-server", "apt-get install -y redis-server"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("startArgoCDBackends() error = %v, want it to mention %q", err, want)
+	defer func() {
+		if err := p.stop(componentStopTimeout); err != nil {
+			t.Error(err)
 		}
+	}()
+	self, _ := os.Executable()
+	if !embedded || p.cmd.Path != self {
+		t.Fatalf("startRedis() without redis-server on PATH ran %s (embedded %v), want the embedded Redis (%s)", p.cmd.Path, embedded, self)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := redisPing(ctx, addr); err != nil {
+		t.Fatalf("PING the embedded Redis: %v", err)
+	}
+	if log := readLog(filepath.Join(dir, "redis.log")); !strings.Contains(log, "embedded Redis (github.com/alicebob/miniredis/v2) serving on "+addr) {
+		t.Errorf("redis.log = %q, want it to name the embedded Redis and its address", log)
+	}
+
+	c, err := proto.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	do := func(want string, cmd ...string) {
+		t.Helper()
+		if got, err := c.Do(cmd...); err != nil || got != want {
+			t.Errorf("%s = %q, %v; want %q", strings.Join(cmd, " "), got, err, want)
+		}
+	}
+	set := time.Now()
+	do(proto.Inline("OK"), "SET", "lock", "a", "PX", "1500")
+	do(proto.Nil, "SET", "lock", "b", "NX", "PX", "1500")
+	do(proto.String("a"), "GET", "lock")
+	do(proto.Inline("OK"), "SET", "manifests", "m", "EX", "86400")
+	do(proto.Inline("OK"), "RENAME", "manifests", "manifests.old")
+	do(proto.String("m"), "GET", "manifests.old")
+	do(proto.Int(1), "DEL", "manifests.old")
+	time.Sleep(time.Until(set.Add(1600 * time.Millisecond)))
+	do(proto.Nil, "GET", "lock") // expired by the clock, with no FastForward
+
+	sub, err := proto.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if got, err := sub.Do("SUBSCRIBE", "app|managed-resources"); err != nil || !strings.Contains(got, "subscribe") {
+		t.Fatalf("SUBSCRIBE = %q, %v", got, err)
+	}
+	do(proto.Int(1), "PUBLISH", "app|managed-resources", "")
+	if got, err := sub.Read(); err != nil || !strings.Contains(got, "message") {
+		t.Errorf("subscriber read %q, %v; want the published message", got, err)
+	}
+}
+
+// TestRedisCommand: redis-server from PATH is preferred; the embedded Redis
+// is used without it or when RedisEnv asks for it.
+func TestRedisCommand(t *testing.T) {
+	withRedis := t.TempDir()
+	fake := filepath.Join(withRedis, "redis-server")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	tests := []struct {
+		name, path, mode string
+		want             string
+		embedded         bool
+		wantErr          string
+	}{
+		{name: "redis-server on PATH", path: withRedis, want: fake},
+		{name: "redis-server on PATH, auto", path: withRedis, mode: "auto", want: fake},
+		{name: "no redis-server", path: t.TempDir(), want: self, embedded: true},
+		{name: "embedded asked for", path: withRedis, mode: "embedded", want: self, embedded: true},
+		{name: "unknown mode", path: withRedis, mode: "valkey", wantErr: `FERRY_TESTENV_REDIS="valkey": use auto`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("PATH", tt.path)
+			t.Setenv(RedisEnv, tt.mode)
+			bin, embedded, err := redisCommand()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("redisCommand() error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || bin != tt.want || embedded != tt.embedded {
+				t.Errorf("redisCommand() = %q, %v, %v; want %q, %v", bin, embedded, err, tt.want, tt.embedded)
+			}
+		})
 	}
 }
 

@@ -2,12 +2,9 @@ package testenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,14 +35,9 @@ const simulatedKubeletNoSchedulerEnv = "FERRY_TESTENV_SIMULATED_KUBELET_NO_SCHED
 
 func init() {
 	if kubeconfig := os.Getenv(simulatedKubeletEnv); kubeconfig != "" {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-		err := runSimulatedKubelet(ctx, kubeconfig, SimulatedNodeName, os.Getenv(simulatedKubeletNoSchedulerEnv) != "1")
-		stop()
-		if err != nil && !errors.Is(err, context.Canceled) {
-			fmt.Fprintf(os.Stderr, "simulated kubelet: %v\n", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+		serveChild("simulated kubelet", func(ctx context.Context) error {
+			return runSimulatedKubelet(ctx, kubeconfig, SimulatedNodeName, os.Getenv(simulatedKubeletNoSchedulerEnv) != "1")
+		})
 	}
 }
 

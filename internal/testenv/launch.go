@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -93,7 +95,6 @@ func waitReady(p *proc, name string, timeout time.Duration, logPath string, logO
 		}
 	}()
 	deadline := time.Now().Add(timeout)
-	lastErr := errors.New("no answer yet")
 	for {
 		select {
 		case <-p.exited:
@@ -113,13 +114,27 @@ func waitReady(p *proc, name string, timeout time.Duration, logPath string, logO
 		if err == nil {
 			return nil
 		}
-		lastErr = err
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v: %w; its log ends:\n%s", name, timeout, lastErr,
+			return fmt.Errorf("%s not ready after %v: %w; its log ends:\n%s", name, timeout, err,
 				lastLines(readLogFrom(logPath, logOffset), 30))
 		}
 		time.Sleep(probeInterval)
 	}
+}
+
+// serveChild is the whole life of a child process that is this binary
+// re-executed to play role (the simulated kubelet, the embedded Redis): it
+// runs serve until SIGTERM or an interrupt cancels its context, then exits,
+// with status 1 and the error on stderr if serve failed otherwise.
+func serveChild(role string, serve func(ctx context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	err := serve(ctx)
+	stop()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", role, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }
 
 // traceStart is when this process loaded testenv, for tracef.

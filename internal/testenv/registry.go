@@ -80,6 +80,7 @@ type Registry struct {
 // Dir/registry.log and dumped with t.Logf if the test failed.
 func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 	t.Helper()
+	SkipShort(t, "a registry")
 	// TempDir first: its removal must run after the kill cleanup below.
 	r, err := startRegistry(t.TempDir(), opts, launchMode{})
 	if err != nil {
@@ -388,7 +389,7 @@ func waitRegistryUp(p *proc, addr, logPath string, logOffset int64) error {
 		}
 	}()
 	deadline := time.Now().Add(registryStartTimeout)
-	lastErr := errors.New("no answer yet")
+	var lastErr error
 	for {
 		select {
 		case <-p.exited:

@@ -53,6 +53,8 @@ var Tools = []ToolSpec{
 	// The repo-server runs kustomize and helm for sources with kustomize or helm options.
 	{Name: "kustomize", Package: "sigs.k8s.io/kustomize/kustomize/v5", Version: "v5.8.0"},
 	{Name: "helm", Package: "helm.sh/helm/v3/cmd/helm", Version: "v3.22.0"},
+	// make lint runs staticcheck.
+	{Name: "staticcheck", Package: "honnef.co/go/tools/cmd/staticcheck", Version: "v0.8.2"},
 	{Name: "kubernetes", Package: "k8s.io/kubernetes", Version: "v1.34.4", LocalReplace: "v0.34.4", Binaries: []ToolBinary{
 		{Name: "kube-apiserver", Package: "k8s.io/kubernetes/cmd/kube-apiserver"},
 		{Name: "kube-controller-manager", Package: "k8s.io/kubernetes/cmd/kube-controller-manager"},

@@ -40,6 +40,7 @@ TOOLS=(
 	"tfplugindocs github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs v0.25.0"
 	"kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.8.0"
 	"helm helm.sh/helm/v3/cmd/helm v3.22.0"
+	"staticcheck honnef.co/go/tools/cmd/staticcheck v0.8.2"
 )
 
 # Module tools: "<name> <module> <version> <toolchain> <local-replace-version> <binary>=<package>[,<binary>=<package>...]"
