@@ -14,6 +14,8 @@ import (
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/archive"
 )
 
 // isTransient reports whether err is worth another attempt: a 5xx, 429 or 408 answer, or a connection
@@ -34,6 +36,9 @@ func isTransientStatus(code int) bool {
 }
 
 func isNetworkError(err error) bool {
+	if isContentError(err) {
+		return false
+	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded) {
 		return true
@@ -44,6 +49,15 @@ func isNetworkError(err error) bool {
 	}
 	var opErr *net.OpError
 	return errors.As(err, &opErr)
+}
+
+// isContentError reports an error in what a blob holds (a truncated or corrupt archive, an unsafe
+// entry, a limit, a digest mismatch): fetching the same blob again cannot fix it, even when its cause
+// reads like a network error (a truncated archive ends in io.ErrUnexpectedEOF). A connection that
+// drops mid-body is passed through by the extractors unwrapped, so it stays a network error.
+func isContentError(err error) bool {
+	return errors.Is(err, archive.ErrInvalidArchive) || errors.Is(err, archive.ErrUnsafeEntry) ||
+		errors.Is(err, archive.ErrLimitExceeded) || errors.Is(err, ErrDigestMismatch)
 }
 
 func isTLSError(err error) bool {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,7 +73,7 @@ func FuzzPull(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, manifest, config, l0, l1, l2 []byte) {
-		base := t.TempDir()
+		base, out := bundletest.Sandbox(t)
 		layout := filepath.Join(base, "layout")
 		store, err := oci.New(layout)
 		if err != nil {
@@ -104,18 +103,11 @@ func FuzzPull(f *testing.F) {
 		if err := store.Tag(ctx, desc, "t"); err != nil {
 			t.Skip(err)
 		}
-		for _, p := range []string{"sibling/secret", "out/keep.txt"} {
-			os.MkdirAll(filepath.Join(base, filepath.Dir(p)), 0o755)
-			if err := os.WriteFile(filepath.Join(base, p), []byte(p), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
 		before := bundletest.Snapshot(t, base)
 		ref, err := bundle.ParseReference("oci-layout:" + layout + ":t")
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := filepath.Join(base, "out")
 		_, inspectErr := bundle.Inspect(ctx, client, ref)
 		res, pullErr := bundle.Pull(ctx, client, ref, out, bundle.PullOptions{})
 		t.Logf("inspect: %v; pull: %v", inspectErr, pullErr)

@@ -177,7 +177,7 @@ func CheckConfig(m ocispec.Manifest, cfg Config) error {
 		case used[l.Role] > 0:
 			return fail(field+".role", "%q is also the role of layers[%d]; each role appears at most once", l.Role, used[l.Role]-1)
 		case l.Digest != ml.Digest.String():
-			return fail(field+".digest", "is %s, the manifest's layer %d is %s", archive.Quote(l.Digest), i, ml.Digest)
+			return fail(field+".digest", "is %s, the manifest's layer %d is %s", archive.Quote(l.Digest), i, archive.Quote(ml.Digest.String()))
 		case l.Size != ml.Size:
 			return fail(field+".size", "is %d, the manifest's layer %d is %d bytes", l.Size, i, ml.Size)
 		case l.MediaType != ml.MediaType:

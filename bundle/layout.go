@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -39,7 +40,9 @@ func CheckLayout(m ocispec.Manifest) error {
 		title := l.Annotations[AnnotationTitle]
 		switch {
 		case title == "":
-			return fail("layer %d (%s) has no %s annotation", i, l.MediaType, AnnotationTitle)
+			return fail("layer %d (%s) has no %s annotation", i, archive.Quote(l.MediaType), AnnotationTitle)
+		case len(title) > 255 || strings.IndexFunc(title, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+			return fail("layer %d title %s must be at most 255 bytes of printable characters", i, archive.Quote(title))
 		case strings.ContainsAny(title, `/\`) || title == "." || title == "..":
 			return fail("layer %d title %s must be a flat file name", i, archive.Quote(title))
 		case titles[title]:

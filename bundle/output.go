@@ -17,10 +17,17 @@ type output struct {
 	dir      string
 	created  []string // directories made by openOutput, deepest first
 	root     *os.Root
-	name     string   // of the staging directory inside root
-	staging  *os.Root // root/name
-	replaced []string // empty role directories removed by commit
-	moved    []string // names commit moved from staging into root
+	name     string        // of the staging directory inside root
+	staging  *os.Root      // root/name
+	replaced []replacedDir // empty role directories removed by commit
+	moved    []string      // roles commit moved from staging into root
+	locked   bool          // commit wrote the lock file
+}
+
+// replacedDir is an empty directory commit removed, to be made again on failure.
+type replacedDir struct {
+	name string
+	mode fs.FileMode
 }
 
 // openOutput opens dir, creating it (and its missing parents) if needed.
@@ -106,47 +113,48 @@ func (o *output) stage() error {
 	return nil
 }
 
-// commit moves names from staging into dir. A rename never replaces a file, a symlink or a non-empty
-// directory; an empty role directory checkFree accepted is removed first. On error, what was moved is
-// moved back (by fail).
-func (o *output) commit(names []string) error {
-	for _, name := range names {
+// commit moves the roles from staging into dir, then writes the lock file. A rename never replaces a
+// file, a symlink or a non-empty directory, and the lock file is created exclusively; an empty role
+// directory checkFree accepted is removed first. On error, fail undoes what commit did.
+func (o *output) commit(roles []string, lock []byte) error {
+	for _, name := range roles {
 		if fi, err := o.root.Lstat(name); err == nil && fi.IsDir() {
 			if err := o.root.Remove(name); err != nil { // only an empty directory can be removed
 				return fmt.Errorf("%s: %w", filepath.Join(o.dir, name), err)
 			}
-			o.replaced = append(o.replaced, name)
+			o.replaced = append(o.replaced, replacedDir{name, fi.Mode().Perm()})
 		}
-		from := filepath.Join(o.name, name)
-		var err error
-		if name == LockFileName {
-			// A hard link never replaces what appeared at name since checkFree.
-			err = o.root.Link(from, name)
-		} else {
-			err = o.root.Rename(from, name)
-		}
-		if err != nil {
+		if err := o.root.Rename(filepath.Join(o.name, name), name); err != nil {
 			return fmt.Errorf("%s: %w", filepath.Join(o.dir, name), err)
 		}
 		o.moved = append(o.moved, name)
 	}
-	return nil
+	f, err := o.root.OpenFile(LockFileName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(o.dir, LockFileName), err)
+	}
+	o.locked = true
+	_, err = f.Write(lock)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // fail undoes what the pull did in dir and returns err.
 func (o *output) fail(err error) error {
+	if o.locked {
+		_ = o.root.Remove(LockFileName)
+	}
 	for i := len(o.moved) - 1; i >= 0; i-- {
-		name := o.moved[i]
-		if name == LockFileName {
-			_ = o.root.Remove(name)
-		} else {
-			_ = o.root.Rename(name, filepath.Join(o.name, name))
+		_ = o.root.Rename(o.moved[i], filepath.Join(o.name, o.moved[i]))
+	}
+	for _, d := range o.replaced {
+		if o.root.Mkdir(d.name, d.mode) == nil {
+			_ = o.root.Chmod(d.name, d.mode) // undo the umask
 		}
 	}
-	for _, name := range o.replaced {
-		_ = o.root.Mkdir(name, 0o755)
-	}
-	o.moved, o.replaced = nil, nil
+	o.moved, o.replaced, o.locked = nil, nil, false
 	o.removeStaging()
 	o.root.Close()
 	o.root = nil

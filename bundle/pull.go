@@ -26,8 +26,11 @@ var (
 	// ErrUnsafeArchive reports an absolute path, "..", a link leaving the directory, a device file or
 	// another entry that must not be extracted.
 	ErrUnsafeArchive = archive.ErrUnsafeEntry
-	// ErrArchiveLimit reports an archive over the entry-count or size limits.
+	// ErrArchiveLimit reports an archive over the entry-count, size or ratio limits.
 	ErrArchiveLimit = archive.ErrLimitExceeded
+	// ErrInvalidArchive reports a layer that is not a well-formed archive (truncated, corrupt, a zip
+	// entry whose content does not match its size or CRC-32).
+	ErrInvalidArchive = archive.ErrInvalidArchive
 )
 
 // Limits bounds what [Pull] extracts from one layer. Zero fields take the role's default (see
@@ -50,11 +53,11 @@ type Limits struct {
 func DefaultLimits(role string) Limits {
 	switch role {
 	case RoleManifests:
-		return Limits{MaxEntries: 10000, MaxFileSize: 64 << 20, MaxTotalSize: 512 << 20, MaxRatio: 100}
+		return Limits{MaxEntries: 10000, MaxFileSize: 64 << 20, MaxTotalSize: 512 << 20, MaxRatio: archive.DefaultMaxRatio}
 	case RoleTerraform:
-		return Limits{MaxEntries: 10000, MaxFileSize: 256 << 20, MaxTotalSize: 1 << 30, MaxRatio: 100}
+		return Limits{MaxEntries: 10000, MaxFileSize: 256 << 20, MaxTotalSize: 1 << 30, MaxRatio: archive.DefaultMaxRatio}
 	default:
-		return Limits{MaxEntries: 10000, MaxFileSize: 1 << 30, MaxTotalSize: 2 << 30, MaxRatio: 100}
+		return Limits{MaxEntries: 10000, MaxFileSize: 1 << 30, MaxTotalSize: 2 << 30, MaxRatio: archive.DefaultMaxRatio}
 	}
 }
 
@@ -204,13 +207,10 @@ func Pull(ctx context.Context, c *Client, ref Reference, dir string, opts PullOp
 	if err != nil {
 		return nil, out.fail(err)
 	}
-	if err := out.staging.WriteFile(LockFileName, append(data, '\n'), 0o644); err != nil {
-		return nil, out.fail(err)
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, out.fail(err)
 	}
-	if err := out.commit(append(slices.Clone(res.Roles), LockFileName)); err != nil {
+	if err := out.commit(res.Roles, append(data, '\n')); err != nil {
 		return nil, out.fail(err)
 	}
 	return res, nil
@@ -247,7 +247,7 @@ func fetchAndExtract(ctx context.Context, info *Info, desc ocispec.Descriptor, r
 	defer rc.Close()
 	vr := content.NewVerifyReader(rc, desc)
 	if desc.MediaType == MediaTypeManifests {
-		if err := archive.ExtractTarGzIn(vr, dest, limits); err != nil {
+		if err := archive.ExtractTarGzIn(ctx, vr, dest, limits); err != nil {
 			if verr := drainVerify(vr); verr != nil {
 				return verr
 			}
@@ -268,7 +268,7 @@ func fetchAndExtract(ctx context.Context, info *Info, desc ocispec.Descriptor, r
 	if err := vr.Verify(); err != nil {
 		return mismatch(err)
 	}
-	return archive.ExtractZipIn(f, desc.Size, dest, limits)
+	return archive.ExtractZipIn(ctx, f, desc.Size, dest, limits)
 }
 
 // drainVerify reads what the extractor left (gzip trailer, tar padding) and verifies the digest.

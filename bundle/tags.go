@@ -66,13 +66,29 @@ func (c *Client) moveTags(ctx context.Context, dst oras.Target, ref Reference, p
 		for _, t := range tags[i+1:] {
 			report = append(report, t+" not moved")
 		}
-		err = bundleClass.wrap(fmt.Sprintf("push tag %s to %s", tag, ref.Name()), err)
-		if len(report) == 0 {
-			return fmt.Errorf("%w; no tag moved", err)
-		}
-		return fmt.Errorf("%w; tags: %s", err, strings.Join(report, "; "))
+		return &TagsError{Err: bundleClass.wrap(fmt.Sprintf("push tag %s to %s", tag, ref.Name()), err), Report: report}
 	}
 	return nil
+}
+
+// TagsError is a failed tag step of [Push]: the tag error, and what became of each tag.
+type TagsError struct {
+	Err error
+	// Report says, tag by tag, what the push did to restore it (empty: no tag moved).
+	Report []string
+}
+
+func (e *TagsError) Error() string { return e.Err.Error() + "; " + e.Outcome() }
+
+// Unwrap returns the tag error.
+func (e *TagsError) Unwrap() error { return e.Err }
+
+// Outcome is "no tag moved" or "tags: " and the report.
+func (e *TagsError) Outcome() string {
+	if len(e.Report) == 0 {
+		return "no tag moved"
+	}
+	return "tags: " + strings.Join(e.Report, "; ")
 }
 
 // restoreTags puts each tag back on prev (removes it when prev is nil) and describes the outcome of

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
@@ -115,5 +116,51 @@ func TestPushTagsAllOrRestore(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPushTagsCancelled: a push cancelled (Ctrl-C) while its second tag is being written still puts
+// the first tag back, and the error says so.
+func TestPushTagsCancelled(t *testing.T) {
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	v1, v2 := t.TempDir(), t.TempDir()
+	files := map[string]string{"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: a\nversion: 1.0.0\nplugins: p\n", "p/x": "v1"}
+	writeTree(t, v1, files)
+	files["p/x"] = "v2"
+	writeTree(t, v2, files)
+	opts := PushOptions{PackOptions: PackOptions{Created: testCreated}}
+	old, err := Push(context.Background(), clientFor(t, nil, ClientOptions{}), v1, mustRef(t, reg.Addr+"/tags/cancel:stable"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	proxy := startHookProxy(t, reg.RawAddr, func(_ *hookProxy, w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut && r.URL.Path == "/v2/tags/cancel/manifests/fresh" {
+			_, _ = io.Copy(io.Discard, r.Body) // the server notices a closed connection only after the body
+			cancel()                           // Ctrl-C while the tag is on its way
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+			return true
+		}
+		return false
+	})
+	o := opts
+	o.Tags = []string{"fresh"}
+	_, err = Push(ctx, clientFor(t, nil, ClientOptions{}), v2, mustRef(t, proxy.Addr+"/tags/cancel:stable"), o)
+	var tagsErr *TagsError
+	if !errors.As(err, &tagsErr) {
+		t.Fatalf("Push() error = %v, want a TagsError", err)
+	}
+	if want := "stable put back on " + old.Digest; !strings.Contains(tagsErr.Outcome(), want) {
+		t.Errorf("Outcome() = %q, want it to contain %q", tagsErr.Outcome(), want)
+	}
+	if desc, err := reg.Resolve(t, "tags/cancel", "stable"); err != nil || desc.Digest.String() != old.Digest {
+		t.Errorf("tag stable = %v (%v), want %s", desc.Digest, err, old.Digest)
+	}
+	if slices.Contains(reg.ListTags(t, "tags/cancel"), "fresh") {
+		t.Errorf("tag fresh exists after the cancelled push")
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,24 +10,12 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/bundletest"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
-
-// sandbox makes base/sibling/secret and base/out/keep.txt, the user's own files beside and inside
-// the output directory, and returns base and base/out.
-func sandbox(t *testing.T) (string, string) {
-	base := t.TempDir()
-	for p, c := range map[string]string{"sibling/secret": "secret", "out/keep.txt": "keep"} {
-		os.MkdirAll(filepath.Join(base, filepath.Dir(p)), 0o755)
-		if err := os.WriteFile(filepath.Join(base, p), []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return base, filepath.Join(base, "out")
-}
 
 // TestCLIHostileBundles pushes bundles a hostile or broken pipeline could make to the real registry and
 // pulls each: every one ends in a short, clear error with exit 2, and nothing inside or outside the
@@ -73,6 +62,32 @@ func TestCLIHostileBundles(t *testing.T) {
 		{"tar traversal", func(b *bundletest.Bundle) {
 			b.SetLayer(bundle.RoleManifests, "manifests.tar.gz", bundle.MediaTypeManifests, bundletest.TarGz(bundletest.Entry{Name: "../sibling/pwned", Body: "x"}))
 		}, `"../sibling/pwned": path traversal`, false},
+		{"truncated tar.gz", func(b *bundletest.Bundle) {
+			full := bundletest.TarGz(bundletest.Entry{Name: "deploy.yaml", Body: strings.Repeat("kind: ConfigMap\n", 4096)})
+			b.SetLayer(bundle.RoleManifests, "manifests.tar.gz", bundle.MediaTypeManifests, full[:len(full)/2])
+		}, "invalid archive: unexpected EOF", false},
+		{"truncated zip", func(b *bundletest.Bundle) {
+			full := bundletest.Zip(bundletest.Entry{Name: "main.tf", Body: "# module\n"})
+			b.SetLayer(bundle.RoleTerraform, "terraform.zip", bundle.MediaTypeTerraform, full[:len(full)-10])
+		}, "invalid archive", false},
+		{"long layer title", func(b *bundletest.Bundle) {
+			b.Manifest.Layers[2].Annotations[ocispec.AnnotationTitle] = long
+			b.Config.Layers[2].Title = long
+		}, "must be at most 255 bytes of printable characters", true},
+		{"control characters in a title", func(b *bundletest.Bundle) {
+			b.Manifest.Layers[2].Annotations[ocispec.AnnotationTitle] = "\x1b[31mplugins.zip"
+			b.Config.Layers[2].Title = "\x1b[31mplugins.zip"
+		}, `title "\x1b[31mplugins.zip" must be at most 255 bytes of printable characters`, true},
+		{"config title differs", func(b *bundletest.Bundle) { b.Config.Layers[0].Title = "other.tar.gz" },
+			`config field layers[0].title is "other.tar.gz", the manifest's layer 0 is titled "manifests.tar.gz"`, true},
+		{"config layers in another order", func(b *bundletest.Bundle) {
+			b.Config.Layers[1], b.Config.Layers[2] = b.Config.Layers[2], b.Config.Layers[1]
+		}, "config field layers[1].digest is", true},
+		{"config media type differs", func(b *bundletest.Bundle) { b.Config.Layers[2].MediaType = "application/zip" },
+			`config field layers[2].mediaType is "application/zip", the manifest's layer 2 is "application/vnd.ferry.plugins.v1+zip"`, true},
+		{"manifests file over the default limit", func(b *bundletest.Bundle) {
+			b.SetLayer(bundle.RoleManifests, "manifests.tar.gz", bundle.MediaTypeManifests, bundletest.TarGz(bundletest.Entry{Name: "big.yaml", Body: randomText(65 << 20)}))
+		}, `"big.yaml": size 68157440 over the file size limit of 67108864 bytes`, false},
 		{"zip symlink escape", func(b *bundletest.Bundle) {
 			b.SetLayer(bundle.RolePlugins, "plugins.zip", bundle.MediaTypePlugins,
 				bundletest.Zip(bundletest.Entry{Name: "l", Link: "../../sibling"}, bundletest.Entry{Name: "l/pwned", Body: "x"}))
@@ -87,7 +102,7 @@ func TestCLIHostileBundles(t *testing.T) {
 				t.Fatal(err)
 			}
 			ref := reg.Addr + "/shop/hostile:" + tag
-			base, out := sandbox(t)
+			base, out := bundletest.Sandbox(t)
 			before := bundletest.Snapshot(t, base)
 			r := ferry(t, nil, "", "bundle", "pull", ref, "-o", out, "--plain-http", "--no-tty")
 			if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
@@ -106,6 +121,38 @@ func TestCLIHostileBundles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// randomText returns n bytes of text that compresses about as well as real YAML.
+func randomText(n int) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "  key-%d: %x\n", i, uint64(i)*0x9e3779b97f4a7c15)
+	}
+	return b.String()[:n]
+}
+
+// TestCLIPullLimitFlags: the flags raise the per-role limits the hostile suite hits.
+func TestCLIPullLimitFlags(t *testing.T) {
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	b := bundletest.Valid()
+	b.SetLayer(bundle.RoleTerraform, "terraform.zip", bundle.MediaTypeTerraform, bundletest.Zip(bundletest.Entry{Name: "zeros.bin", Body: strings.Repeat("\x00", 64<<20)}))
+	if _, err := b.Store(context.Background(), reg.Repository(t, "shop/bundle"), "zeros"); err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Addr + "/shop/bundle:zeros"
+	if r := ferry(t, nil, "", "bundle", "pull", ref, "-o", t.TempDir(), "--plain-http", "--no-tty"); r.code != 2 || !strings.Contains(r.stderr, "--max-ratio") {
+		t.Errorf("pull with the default ratio: exit %d, stderr %q; want exit 2 and a hint naming --max-ratio", r.code, r.stderr)
+	}
+	if r := ferry(t, nil, "", "bundle", "pull", ref, "-o", t.TempDir(), "--plain-http", "--no-tty", "--max-ratio", "2000"); r.code != 0 {
+		t.Errorf("pull --max-ratio 2000: exit %d, stderr %q; want success", r.code, r.stderr)
+	}
+	if r := ferry(t, nil, "", "bundle", "pull", ref, "-o", t.TempDir(), "--plain-http", "--no-tty", "--max-ratio", "2000", "--max-file-size", "1048576"); r.code != 2 || !strings.Contains(r.stderr, "file size limit of 1048576 bytes") {
+		t.Errorf("pull --max-file-size 1048576: exit %d, stderr %q; want exit 2 and the file size limit", r.code, r.stderr)
+	}
+	if r := ferry(t, nil, "", "bundle", "pull", ref, "-o", t.TempDir(), "--max-ratio", "-1"); r.code != 2 || !strings.Contains(r.stderr, "--max-ratio -1: must be positive") {
+		t.Errorf("pull --max-ratio -1: exit %d, stderr %q; want exit 2", r.code, r.stderr)
 	}
 }
 
@@ -145,7 +192,7 @@ func TestCLIPullKeepsWhatItDidNotCreate(t *testing.T) {
 			"ferry.lock.json: output path exists (from an earlier pull?)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			base, out := sandbox(t)
+			base, out := bundletest.Sandbox(t)
 			tc.setup(out)
 			before := bundletest.Snapshot(t, base)
 			r := ferry(t, nil, "", "bundle", "pull", good, "-o", out, "--plain-http", "--no-tty")
@@ -156,7 +203,7 @@ func TestCLIPullKeepsWhatItDidNotCreate(t *testing.T) {
 		})
 	}
 	t.Run("empty role directory is replaced", func(t *testing.T) {
-		_, out := sandbox(t)
+		_, out := bundletest.Sandbox(t)
 		os.Mkdir(filepath.Join(out, "manifests"), 0o755)
 		if r := ferry(t, nil, "", "bundle", "pull", good, "-o", out, "--plain-http", "--no-tty"); r.code != 0 {
 			t.Fatalf("pull: exit %d, stderr %s", r.code, r.stderr)
@@ -166,7 +213,7 @@ func TestCLIPullKeepsWhatItDidNotCreate(t *testing.T) {
 		}
 	})
 	t.Run("output is a file", func(t *testing.T) {
-		base, _ := sandbox(t)
+		base, _ := bundletest.Sandbox(t)
 		before := bundletest.Snapshot(t, base)
 		r := ferry(t, nil, "", "bundle", "pull", good, "-o", filepath.Join(base, "sibling", "secret"), "--plain-http", "--no-tty")
 		if r.code != 2 || !strings.Contains(r.stderr, "it is a file, not a directory") {
@@ -175,7 +222,7 @@ func TestCLIPullKeepsWhatItDidNotCreate(t *testing.T) {
 		bundletest.SameTree(t, "after the pull", before, bundletest.Snapshot(t, base))
 	})
 	t.Run("failed pull into a new directory", func(t *testing.T) {
-		base, _ := sandbox(t)
+		base, _ := bundletest.Sandbox(t)
 		before := bundletest.Snapshot(t, base)
 		r := ferry(t, nil, "", "bundle", "pull", bad, "-o", filepath.Join(base, "new", "deep", "out"), "--plain-http", "--no-tty")
 		if r.code != 2 || !strings.Contains(r.stderr, "path traversal") {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -153,5 +154,45 @@ func TestCLIInterruptPullLeavesNothing(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(base); len(entries) != 1 {
 		t.Errorf("after the interrupted pulls, %s holds %d entries, want only existing", base, len(entries))
+	}
+}
+
+// TestCLIInterruptPushRestoresTags: Ctrl-C while `ferry bundle push` writes its second tag exits 130,
+// puts the first tag back where it was, and says so.
+func TestCLIInterruptPushRestoresTags(t *testing.T) {
+	t.Parallel()
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	files := map[string]string{"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: a\nversion: 1\nmanifests: m\n", "m/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"}
+	env := []string{"DOCKER_CONFIG=" + t.TempDir(), "SOURCE_DATE_EPOCH=1764115200"}
+	r := ferry(t, env, "", "bundle", "push", writeRelease(t, files), reg.Addr+"/shop/bundle:stable", "--plain-http", "--format", "go-template={{.digest}}")
+	if r.code != 0 {
+		t.Fatalf("push v1: exit %d\n%s", r.code, r.stderr)
+	}
+	old := strings.TrimSpace(r.stdout)
+	// The registry, except that the PUT of tag "fresh" hangs until the client hangs up.
+	target, _ := url.Parse("http://" + reg.RawAddr)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	hung := make(chan struct{})
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPut && strings.HasSuffix(req.URL.Path, "/manifests/fresh") {
+			io.Copy(io.Discard, req.Body) // the server notices a closed connection only after the body
+			once.Do(func() { close(hung) })
+			<-req.Context().Done()
+			return
+		}
+		rp.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	files["m/cm.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n"
+	cmd, wait := startFerry(t, env, "bundle", "push", writeRelease(t, files), strings.TrimPrefix(srv.URL, "http://")+"/shop/bundle:stable", "--tag", "fresh", "--plain-http")
+	waitFor(t, "the tag fresh", hung)
+	cmd.Process.Signal(os.Interrupt)
+	r = wait()
+	if want := "Error: interrupted by SIGINT (Ctrl-C); tags: stable put back on " + old; r.code != 130 || !strings.HasPrefix(r.stderr, want) {
+		t.Errorf("push, then SIGINT = exit %d, stderr %q; want exit 130 and %q", r.code, r.stderr, want)
+	}
+	if desc, err := reg.Resolve(t, "shop/bundle", "stable"); err != nil || desc.Digest.String() != old {
+		t.Errorf("tag stable = %v (%v), want %s", desc.Digest, err, old)
 	}
 }

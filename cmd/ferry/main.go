@@ -6,11 +6,13 @@ import (
 	_ "time/tzdata"
 
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/ferry-dev/terraform-provider-ferry/bundle"
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/option"
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/root"
 )
@@ -33,8 +35,14 @@ func run() int {
 	err := root.New(version).ExecuteContext(ctx)
 	if err != nil && ctx.Err() != nil {
 		// Whatever the cancellation broke ("registry unreachable: … context canceled") is not the
-		// reason ferry stopped: the signal is (exit 130 for SIGINT, 143 for SIGTERM).
-		err = context.Cause(ctx)
+		// reason ferry stopped: the signal is (exit 130 for SIGINT, 143 for SIGTERM). What a push did
+		// to its tags on the way out is kept.
+		var tags *bundle.TagsError
+		if in, ok := context.Cause(ctx).(*option.Interrupted); ok && errors.As(err, &tags) {
+			err = &option.Interrupted{Signal: in.Signal, Outcome: tags.Outcome()}
+		} else {
+			err = context.Cause(ctx)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, option.FormatError(err))

@@ -66,6 +66,9 @@ type Limits struct {
 	MaxRatio     int64
 }
 
+// DefaultMaxRatio is the default of [Limits].MaxRatio.
+const DefaultMaxRatio = 100
+
 // RatioFloor is the number of decompressed bytes below which [Limits].MaxRatio is not checked: small, highly
 // compressible content (a file of blank lines, a short archive) is harmless.
 const RatioFloor = 8 << 20
@@ -88,7 +91,6 @@ const (
 	defaultMaxEntries   = 100000
 	defaultMaxFileSize  = 1 << 30
 	defaultMaxTotalSize = 4 << 30
-	defaultMaxRatio     = 100
 
 	maxNameLen      = 4095 // PATH_MAX - 1 on Linux
 	maxComponentLen = 255  // NAME_MAX on Linux
@@ -105,7 +107,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxTotalSize = defaultMaxTotalSize
 	}
 	if l.MaxRatio <= 0 {
-		l.MaxRatio = defaultMaxRatio
+		l.MaxRatio = DefaultMaxRatio
 	}
 	return l
 }

@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"compress/flate"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -25,11 +26,12 @@ import (
 // supported; after the tar end marker the rest of the gzip stream is read so its checksum is verified, ignoring
 // trailing data that is not a gzip member. On error, dir may be left partially filled.
 func ExtractTarGz(r io.Reader, dir string, lim Limits) error {
-	return inDir(dir, func(root *os.Root) error { return ExtractTarGzIn(r, root, lim) })
+	return inDir(dir, func(root *os.Root) error { return ExtractTarGzIn(context.Background(), r, root, lim) })
 }
 
-// ExtractTarGzIn is [ExtractTarGz] into the directory of root, which must be empty.
-func ExtractTarGzIn(r io.Reader, root *os.Root, lim Limits) error {
+// ExtractTarGzIn is [ExtractTarGz] into the directory of root, which must be empty. It stops with
+// ctx's error between entries and between reads once ctx is done.
+func ExtractTarGzIn(ctx context.Context, r io.Reader, root *os.Root, lim Limits) error {
 	lim = lim.withDefaults()
 	src := &source{r: r}
 	zr, err := gzip.NewReader(src)
@@ -37,7 +39,7 @@ func ExtractTarGzIn(r io.Reader, root *os.Root, lim Limits) error {
 		return src.classify("", err)
 	}
 	defer zr.Close()
-	return extractTar(zr, src, root, lim, true)
+	return extractTar(ctx, zr, src, root, lim, true)
 }
 
 // ExtractTar extracts an uncompressed tar from r into dir with the same rules as ExtractTarGz. It stops reading r
@@ -45,7 +47,7 @@ func ExtractTarGzIn(r io.Reader, root *os.Root, lim Limits) error {
 func ExtractTar(r io.Reader, dir string, lim Limits) error {
 	return inDir(dir, func(root *os.Root) error {
 		src := &source{r: r}
-		return extractTar(src, nil, root, lim.withDefaults(), false)
+		return extractTar(context.Background(), src, nil, root, lim.withDefaults(), false)
 	})
 }
 
@@ -68,12 +70,12 @@ const streamSlackPerEntry = 16 << 10
 
 // extractTar extracts the tar stream r. compressed, when not nil, is the source of the compressed stream r
 // comes from, which the ratio limit is checked against; src classifies errors (compressed, or r itself).
-func extractTar(r io.Reader, compressed *source, root *os.Root, lim Limits, drain bool) error {
+func extractTar(ctx context.Context, r io.Reader, compressed *source, root *os.Root, lim Limits, drain bool) error {
 	src := compressed
 	if src == nil {
 		src = r.(*source)
 	}
-	x, err := newExtractor(root, lim)
+	x, err := newExtractor(ctx, root, lim)
 	if err != nil {
 		return err
 	}
@@ -146,11 +148,12 @@ func (x *extractor) tarEntry(hdr *tar.Header, data io.Reader) error {
 // uncompressed size and CRC-32 of the central directory, otherwise the error wraps ErrInvalidArchive; content
 // exceeding Limits gives ErrLimitExceeded first, whatever the headers claim.
 func ExtractZip(r io.ReaderAt, size int64, dir string, lim Limits) error {
-	return inDir(dir, func(root *os.Root) error { return ExtractZipIn(r, size, root, lim) })
+	return inDir(dir, func(root *os.Root) error { return ExtractZipIn(context.Background(), r, size, root, lim) })
 }
 
-// ExtractZipIn is [ExtractZip] into the directory of root, which must be empty.
-func ExtractZipIn(r io.ReaderAt, size int64, root *os.Root, lim Limits) error {
+// ExtractZipIn is [ExtractZip] into the directory of root, which must be empty. It stops with ctx's
+// error between entries and between reads once ctx is done.
+func ExtractZipIn(ctx context.Context, r io.ReaderAt, size int64, root *os.Root, lim Limits) error {
 	lim = lim.withDefaults()
 	src := &source{ra: r, size: size}
 	zr, err := zip.NewReader(src, size)
@@ -161,7 +164,7 @@ func ExtractZipIn(r io.ReaderAt, size int64, root *os.Root, lim Limits) error {
 	if len(zr.File) > lim.MaxEntries {
 		return fmt.Errorf("archive: %d entries, more than the limit of %d entries: %w", len(zr.File), lim.MaxEntries, ErrLimitExceeded)
 	}
-	x, err := newExtractor(root, lim)
+	x, err := newExtractor(ctx, root, lim)
 	if err != nil {
 		return err
 	}
@@ -289,6 +292,7 @@ const (
 
 // extractor creates the entries of one archive inside a root, remembering what it created.
 type extractor struct {
+	ctx      context.Context
 	root     *os.Root
 	lim      Limits
 	count    int
@@ -299,7 +303,7 @@ type extractor struct {
 	inflater io.ReadCloser
 }
 
-func newExtractor(root *os.Root, lim Limits) (*extractor, error) {
+func newExtractor(ctx context.Context, root *os.Root, lim Limits) (*extractor, error) {
 	d, err := root.Open(".")
 	if err == nil {
 		var names []string
@@ -315,11 +319,14 @@ func newExtractor(root *os.Root, lim Limits) (*extractor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &extractor{root: root, lim: lim, nodes: make(map[string]node), buf: make([]byte, 256<<10)}, nil
+	return &extractor{ctx: ctx, root: root, lim: lim, nodes: make(map[string]node), buf: make([]byte, 256<<10)}, nil
 }
 
 // addEntry counts one entry (an archive header or an implied directory) against MaxEntries.
 func (x *extractor) addEntry(name string) error {
+	if err := x.ctx.Err(); err != nil {
+		return err
+	}
 	x.count++
 	if x.count > x.lim.MaxEntries {
 		return fmt.Errorf("%s: more than the limit of %d entries: %w", Quote(name), x.lim.MaxEntries, ErrLimitExceeded)
@@ -420,7 +427,7 @@ func (x *extractor) file(raw, name string, exec bool, declared int64, r io.Reade
 		return err
 	}
 	allowed := min(x.lim.MaxFileSize, x.lim.MaxTotalSize-x.total)
-	n, err := io.CopyBuffer(writerOnly{f}, io.LimitReader(readerOnly{r}, addSat(allowed, 1)), x.buf)
+	n, err := io.CopyBuffer(writerOnly{f}, io.LimitReader(ctxReader{x.ctx, r}, addSat(allowed, 1)), x.buf)
 	x.total += n
 	switch {
 	case err != nil:
@@ -566,6 +573,19 @@ func (c *capReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // countReader counts the bytes read from r.

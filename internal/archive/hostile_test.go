@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -707,5 +708,30 @@ func TestQuote(t *testing.T) {
 		if got := Quote(tc.in); got != tc.want {
 			t.Errorf("Quote(%.20q…) = %s, want %s", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestExtractCancelled: a cancelled context stops extraction between entries and between reads.
+func TestExtractCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	entries := []hEntry{reg("a", "x"), reg("b", strings.Repeat("y", 1<<20))}
+	for _, format := range []string{fmtTarGz, fmtZip} {
+		t.Run(format, func(t *testing.T) {
+			data := buildArchive(t, format, entries, "")
+			root, err := os.OpenRoot(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer root.Close()
+			if format == fmtZip {
+				err = ExtractZipIn(ctx, bytes.NewReader(data), int64(len(data)), root, Limits{})
+			} else {
+				err = ExtractTarGzIn(ctx, bytes.NewReader(data), root, Limits{})
+			}
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("extract with a cancelled context = %v, want context.Canceled", err)
+			}
+		})
 	}
 }

@@ -9,6 +9,22 @@ import (
 	"testing"
 )
 
+// Sandbox makes base/sibling/secret and base/out/keep.txt, the user's own files beside and inside
+// an output directory, in a new temporary directory, and returns base and base/out.
+func Sandbox(t testing.TB) (base, out string) {
+	t.Helper()
+	base = t.TempDir()
+	for p, c := range map[string]string{"sibling/secret": "secret", "out/keep.txt": "keep"} {
+		if err := os.MkdirAll(filepath.Join(base, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(base, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return base, filepath.Join(base, "out")
+}
+
 // Snapshot records every path under dir with its type, permissions and content (or link target).
 func Snapshot(t testing.TB, dir string) map[string]string {
 	t.Helper()

@@ -28,16 +28,26 @@ const (
 
 // Interrupted is why a command stopped when ferry received SIGINT (Ctrl-C) or SIGTERM: main cancels
 // the command's context with it as the cause, and it replaces whatever error the cancellation caused.
-type Interrupted struct{ Signal syscall.Signal }
+type Interrupted struct {
+	Signal syscall.Signal
+	// Outcome, if set, says what the command did on its way out (a push: what became of each tag).
+	Outcome string
+}
 
 func (e *Interrupted) Error() string {
+	var s string
 	switch e.Signal {
 	case syscall.SIGINT:
-		return "interrupted by SIGINT (Ctrl-C)"
+		s = "interrupted by SIGINT (Ctrl-C)"
 	case syscall.SIGTERM:
-		return "interrupted by SIGTERM"
+		s = "interrupted by SIGTERM"
+	default:
+		s = "interrupted by " + e.Signal.String()
 	}
-	return "interrupted by " + e.Signal.String()
+	if e.Outcome != "" {
+		s += "; " + e.Outcome
+	}
+	return s
 }
 
 // interruption returns the Interrupted that err carries; a context.Canceled anywhere in err counts as
@@ -134,7 +144,7 @@ func ExitCode(err error) int {
 		errors.Is(err, bundle.ErrOfflineTag), errors.Is(err, bundle.ErrRender), errors.Is(err, bundle.ErrLayout),
 		errors.Is(err, bundle.ErrManifest), errors.Is(err, bundle.ErrNotBundle), errors.Is(err, bundle.ErrNotFound),
 		errors.Is(err, bundle.ErrUnauthorized), errors.Is(err, bundle.ErrDigestMismatch), errors.Is(err, bundle.ErrOutputExists),
-		errors.Is(err, bundle.ErrUnsafeArchive), errors.Is(err, bundle.ErrArchiveLimit),
+		errors.Is(err, bundle.ErrUnsafeArchive), errors.Is(err, bundle.ErrArchiveLimit), errors.Is(err, bundle.ErrInvalidArchive),
 		errors.Is(err, bundle.ErrUntrusted), errors.Is(err, bundle.ErrImageUntrusted):
 		return ExitPermanent
 	}
