@@ -18,6 +18,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/bundletest"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
 
@@ -118,12 +119,20 @@ func TestAccBundleDataSource(t *testing.T) {
 func TestAccBundleDataSourceErrors(t *testing.T) {
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	pushTestBundle(t, reg, "shop/bundle")
+	hostile := bundletest.Valid()
+	hostile.Config.Layers[0].Role = "../escaped-role"
+	if _, err := hostile.Store(context.Background(), reg.Repository(t, "shop/hostile"), "1"); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	cfg := providerConfig(reg.Addr, "")
 	tests := []struct {
 		name, config string
 		want         string
 	}{
+		// The data source reads bundles through the same reader as ferry bundle inspect and pull.
+		{"hostile role", cfg + fmt.Sprintf(`data "ferry_bundle" "x" { reference = %q }`, reg.Addr+"/shop/hostile:1"),
+			`(?s)Not a Ferry Bundle.*layers\[0\]\.role.*escaped-role.*is\s+not\s+a\s+layer\s+role`},
 		{"missing tag", cfg + fmt.Sprintf(`data "ferry_bundle" "x" { reference = %q }`, reg.Addr+"/shop/bundle:9.9.9"), `Bundle Not Found`},
 		{"missing repository", cfg + fmt.Sprintf(`data "ferry_bundle" "x" { reference = %q }`, reg.Addr+"/shop/none:1"), `Bundle Not Found`},
 		{"not a ferry artifact", cfg + fmt.Sprintf(`data "ferry_bundle" "x" { reference = %q }`, reg.Addr+"/shop/api:1.4.0"), `Not a Ferry Bundle`},
