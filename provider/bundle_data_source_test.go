@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -253,4 +256,46 @@ func containsPrefix(lines []string, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// TestAccBundleDataSourceInsecureRegistry: insecure = true skips certificate verification for the
+// registry it is set on, and only for it.
+func TestAccBundleDataSourceInsecureRegistry(t *testing.T) {
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	res, _ := pushTestBundle(t, reg, "shop/bundle")
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	// The registry behind a TLS proxy whose certificate no trust store has.
+	target, _ := url.Parse("http://" + reg.RawAddr)
+	ts := httptest.NewUnstartedServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = pr.In.Host
+		pr.SetXForwarded()
+	}})
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	host := strings.TrimPrefix(ts.URL, "https://")
+	data := fmt.Sprintf(`data "ferry_bundle" "x" { reference = %q }`, host+"/shop/bundle@"+res.Digest)
+	registry := func(addr, extra string) string {
+		return fmt.Sprintf("provider \"ferry\" {\n  registry {\n    address = %q\n%s\n  }\n}\n", addr, extra)
+	}
+	for _, tt := range []struct {
+		name, config, want string
+	}{
+		{"verified by default", registry(host, "") + data, `Registry Certificate Not Trusted`},
+		{"insecure on another registry", registry("other.example.com", "insecure = true") + data, `Registry Certificate Not Trusted`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resource.UnitTest(t, resource.TestCase{
+				ProtoV6ProviderFactories: testProviderFactories,
+				Steps:                    []resource.TestStep{{Config: tt.config, ExpectError: regexp.MustCompile(tt.want)}},
+			})
+		})
+	}
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:            registry(host, "insecure = true") + data,
+			ConfigStateChecks: []statecheck.StateCheck{statecheck.ExpectKnownValue("data.ferry_bundle.x", tfjsonpath.New("digest"), knownvalue.StringExact(res.Digest))},
+		}},
+	})
 }
