@@ -3,10 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -230,4 +235,44 @@ func TestCLIPullKeepsWhatItDidNotCreate(t *testing.T) {
 		}
 		bundletest.SameTree(t, "after the pull", before, bundletest.Snapshot(t, base))
 	})
+}
+
+// TestCLIPullStalledRegistry: a registry that stops sending in the middle of a blob fails the pull
+// within the idle timeout as transient (exit 3), with the attempts named, and changes nothing.
+func TestCLIPullStalledRegistry(t *testing.T) {
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	b := bundletest.Valid()
+	big := bundletest.Zip(bundletest.Entry{Name: "main.tf", Body: randomText(1 << 20)})
+	b.SetLayer(bundle.RoleTerraform, "terraform.zip", bundle.MediaTypeTerraform, big)
+	if _, err := b.Store(context.Background(), reg.Repository(t, "shop/bundle"), "1"); err != nil {
+		t.Fatal(err)
+	}
+	blob := "/blobs/" + digest.FromBytes(big).String()
+	target, _ := url.Parse("http://" + reg.RawAddr)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var gets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, blob) {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		gets.Add(1)
+		w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(big[:len(big)/2])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // half the blob, then nothing
+	}))
+	t.Cleanup(srv.Close)
+	base, out := bundletest.Sandbox(t)
+	before := bundletest.Snapshot(t, base)
+	r := ferry(t, nil, "", "bundle", "pull", strings.TrimPrefix(srv.URL, "http://")+"/shop/bundle:1", "-o", out,
+		"--plain-http", "--no-tty", "--idle-timeout", "300ms", "--retries", "2")
+	if r.code != 3 || !strings.Contains(r.stderr, "idle timeout") || !strings.Contains(r.stderr, "after 2 attempts") {
+		t.Errorf("pull from a stalling registry: exit %d, stderr %q; want exit 3, the idle timeout and 2 attempts", r.code, r.stderr)
+	}
+	if n := gets.Load(); n != 2 {
+		t.Errorf("the registry saw %d GETs of the blob, want 2", n)
+	}
+	bundletest.SameTree(t, "after the pull", before, bundletest.Snapshot(t, base))
 }
