@@ -338,13 +338,17 @@ func TestAccApplicationWindowPolicies(t *testing.T) {
 						if rev := argocd.StatusOf(held).Revision; rev != v1.Digest {
 							t.Fatalf("a raw manual sync deployed %s through the deny window", rev)
 						}
-						// Clear the held operation so the override can run (terminating a
-						// window-held operation waits for the window, Argo CD §8).
-						held.Object["operation"] = nil
-						unstructured.RemoveNestedField(held.Object, "status", "operationState")
-						if _, err := dyn.Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace).Update(ctx, held, metav1.UpdateOptions{}); err != nil {
+						// Take the held operation back as a user would (ferry app terminate): the
+						// controller ends a terminate even behind a deny window. An override would
+						// otherwise refuse to move the application (it would release this operation).
+						c := argocd.NewFromDynamic(dyn, e.ArgoCD.Namespace)
+						if _, err := c.Terminate(ctx, app); err != nil {
 							t.Fatal(err)
 						}
+						e.ArgoCD.WaitApplication(t, app, func(a *unstructured.Unstructured) bool {
+							op := argocd.StatusOf(a).LastOperation
+							return a.Object["operation"] == nil && op != nil && op.Phase != "Running" && op.Phase != "Terminating"
+						}, time.Minute)
 					},
 					Config:   classConfig(testEnv{e: e}, env, app, v1.PinnedReference, deny, ""),
 					PlanOnly: true,

@@ -38,6 +38,14 @@ func setup(t testing.TB, name string, manifests map[string]string) (*testenv.Env
 	return setupIn(t, shared.Get(t), name, manifests)
 }
 
+// environment is the ferry environment setup writes for name: no deployment windows.
+func environment(e *testenv.Env, name string) argocd.Environment {
+	return argocd.Environment{
+		Name: name, Namespaces: []string{name}, SourceRepositories: []string{"oci://" + e.Registry.Addr + "/engine/*"},
+		ClusterResources: []string{"Namespace"}, Cluster: argocd.Cluster{Server: e.ArgoCD.ClusterServer, BearerToken: e.Cluster.Token, Insecure: true},
+	}
+}
+
 // setupIn is setup in the environment e.
 func setupIn(t testing.TB, e *testenv.Env, name string, manifests map[string]string) (*testenv.Env, *argocd.Client, argocd.App) {
 	t.Helper()
@@ -46,10 +54,7 @@ func setupIn(t testing.TB, e *testenv.Env, name string, manifests map[string]str
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := c.ApplyEnvironment(ctx, argocd.Environment{
-		Name: name, Namespaces: []string{name}, SourceRepositories: []string{"oci://" + e.Registry.Addr + "/engine/*"},
-		ClusterResources: []string{"Namespace"}, Cluster: argocd.Cluster{Server: e.ArgoCD.ClusterServer, BearerToken: e.Cluster.Token, Insecure: true},
-	}); err != nil {
+	if err := c.ApplyEnvironment(ctx, environment(e, name)); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

@@ -820,6 +820,27 @@ func (f *follower) abandon() string {
 	return "ferry's operation has ended."
 }
 
+// withdrawHeld takes back ferry's operation that Argo CD holds behind a window and waits (up to
+// 30 s) until the controller has ended it — a terminate is not held by windows — so that nothing
+// stays queued. It says what it did, for the error's advice.
+func (f *follower) withdrawHeld(ctx context.Context) string {
+	advice := f.abandon()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	for {
+		app, err := f.c.get(ctx, ApplicationGVR, f.a.Name)
+		if err == nil {
+			opState, _, _ := unstructured.NestedMap(app.Object, "status", "operationState")
+			if running, _, _ := operationInProgress(app); !running || infoValue(opState, InfoRequestID) != f.rid {
+				return advice + " Nothing is left queued."
+			}
+		}
+		if sleepCtx(ctx, 250*time.Millisecond) != nil {
+			return advice + fmt.Sprintf(" Argo CD has not ended it yet; check with `ferry app status %s`.", f.a.Name)
+		}
+	}
+}
+
 // observe classifies one observation of the Application (see docs/sync.md).
 func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) (*Result, bool, error) {
 	now := f.opts.Now()
@@ -853,8 +874,10 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 			if f.opts.WindowPolicy == WindowWait {
 				return nil, false, nil
 			}
+			// Argo CD's evaluation of the window differs from ferry's (clock skew, DST edges,
+			// selectors): take back the held operation so it does not run when the window opens.
 			return nil, true, &SyncError{Class: ClassWindow, Summary: "deployment window closed for " + f.a.Project + " while the sync was queued", LastMessage: op.Message, RequestID: f.rid,
-				Advice: "Argo CD runs the queued operation when the window opens; terminate it with `ferry app terminate " + f.a.Name + "` once the window is open if it must not run."}
+				Advice: "Argo CD held the operation behind its deployment window. " + f.withdrawHeld(ctx)}
 		}
 		if err := approvalError(f.c.namespace, f.a.Name, op.Message, f.rid, now); err != nil {
 			return nil, true, err
@@ -1313,6 +1336,13 @@ func (c *Client) waitAutomated(ctx context.Context, a App, opts SyncOptions, dea
 // its deployment windows, used only for the duration of an override, then moves the application
 // back. The reason is recorded on the Application and in the operation info.
 func (c *Client) syncOverride(ctx context.Context, a App, wait bool, opts SyncOptions, deadline time.Time) (*Result, error) {
+	// Conflict check before anything moves: the move releases an operation Argo CD holds behind
+	// the window (someone else's, or an earlier request), which would then run under this
+	// override. requestSync's check comes too late for that.
+	rv, err := c.noOperation(ctx, a.Name, opts)
+	if err != nil {
+		return nil, err
+	}
 	project, err := c.get(ctx, AppProjectGVR, a.Project)
 	if err != nil {
 		return nil, &SyncError{Class: ClassPermanent, Summary: "Unable to read project " + a.Project, LastMessage: err.Error()}
@@ -1328,8 +1358,24 @@ func (c *Client) syncOverride(ctx context.Context, a App, wait bool, opts SyncOp
 	moved := a
 	moved.Project = OverrideProjectName(a.Project)
 	moved.OverrideReason = opts.OverrideReason
-	if _, err := c.ApplyApplication(ctx, moved); err != nil {
-		return nil, &SyncError{Class: ClassPermanent, Summary: "Unable to move the application to the override project", LastMessage: err.Error()}
+	// The move is applied at the resourceVersion the check read, so an operation written in
+	// between fails it (409) and is checked again.
+	for attempt := 0; ; attempt++ {
+		obj := moved.object()
+		obj.SetResourceVersion(rv)
+		_, err := c.apply(ctx, ApplicationGVR, obj)
+		if err == nil {
+			break
+		}
+		if !apierrors.IsConflict(err) || attempt >= 50 {
+			return nil, &SyncError{Class: ClassPermanent, Summary: "Unable to move the application to the override project", LastMessage: err.Error()}
+		}
+		if sleepCtx(ctx, time.Duration(10+rand.IntN(90))*time.Millisecond) != nil {
+			return nil, ctx.Err()
+		}
+		if rv, err = c.noOperation(ctx, a.Name, opts); err != nil {
+			return nil, err
+		}
 	}
 	opts.progress("deployment window closed; overriding it: %s", opts.OverrideReason)
 	res, syncErr := c.syncAndFollow(ctx, moved, wait, opts, deadline, opts.OverrideReason)
@@ -1343,6 +1389,38 @@ func (c *Client) syncOverride(ctx context.Context, a App, wait bool, opts SyncOp
 		}
 	}
 	return res, syncErr
+}
+
+// noOperation returns the resourceVersion of the Application ("" when it does not exist yet) once
+// no operation is requested or running on it — waiting up to ConflictWait — and otherwise fails
+// as a conflict naming it, having written nothing.
+func (c *Client) noOperation(ctx context.Context, name string, opts SyncOptions) (string, error) {
+	conflictUntil := opts.Now().Add(opts.ConflictWait)
+	for {
+		app, err := c.get(ctx, ApplicationGVR, name)
+		if errors.Is(err, ErrNotFound) {
+			return "", nil
+		}
+		if err != nil {
+			return "", &SyncError{Class: ClassTransient, Summary: "Unable to read the Application", LastMessage: err.Error()}
+		}
+		running, who, since := operationInProgress(app)
+		if !running {
+			return app.GetResourceVersion(), nil
+		}
+		if opts.Now().Before(conflictUntil) {
+			if sleepCtx(ctx, time.Second) == nil {
+				continue
+			}
+		}
+		e := conflictError(who, since)
+		if msg := str(app.Object, "status", "operationState", "message"); strings.Contains(msg, "blocked by sync window") {
+			e.Summary = fmt.Sprintf("Sync conflict: an operation started by %s at %s is held by the deployment window", who, since)
+			e.LastMessage = msg
+		}
+		e.Advice = "An override moves the application out of its windows, which would release this operation too; nothing was moved. " + e.Advice
+		return "", e
+	}
 }
 
 // OverrideProjectName returns the name of a project's override project. The dot keeps it apart
