@@ -315,7 +315,12 @@ func (r *applicationResource) sync(ctx context.Context, m *applicationResourceMo
 		return
 	}
 	opts.Timeout = timeout
-	opts.OnProgress = func(s string) { tflog.Info(ctx, s, map[string]any{"application": app.Name}) }
+	opts.OnProgress = func(s string) {
+		tflog.Info(ctx, s, map[string]any{"application": app.Name})
+		if w, ok := strings.CutPrefix(s, "warning: "); ok { // e.g. an interrupted override repaired
+			diags.AddWarning("Application Sync Warning", strings.ToUpper(w[:1])+w[1:]+".")
+		}
+	}
 	tflog.Debug(ctx, "Syncing application", map[string]any{"application": app.Name, "digest": app.Digest, "project": app.Project})
 	_, err := c.Sync(ctx, app, m.Wait.ValueBool(), opts)
 	m.ID = types.StringValue(app.Name)
@@ -364,6 +369,7 @@ func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest
 	if name == "" {
 		name = m.ID.ValueString()
 	}
+	repairOverride(ctx, c, name, &resp.Diagnostics)
 	live, err := c.GetApplication(ctx, name)
 	if errors.Is(err, argocd.ErrNotFound) {
 		resp.State.RemoveResource(ctx)
@@ -376,6 +382,18 @@ func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest
 	m.fromLive(ctx, argocd.AppFromLive(live), argocd.StatusOf(live), &resp.Diagnostics)
 	resp.Diagnostics.Append(modelToState(ctx, &m, &resp.State)...)
 	resp.Diagnostics.Append(recordSettling(ctx, resp.Private, live)...)
+}
+
+// repairOverride moves an Application an interrupted override left in the windowless override
+// project back into its own project (refresh runs on every plan and apply), with a warning.
+func repairOverride(ctx context.Context, c *argocd.Client, name string, diags *diag.Diagnostics) {
+	msg, err := c.RepairOverride(ctx, name)
+	switch {
+	case err != nil:
+		diags.AddWarning("Unable to Check for an Interrupted Override", fmt.Sprintf("Application %s: %v", name, err))
+	case msg != "":
+		diags.AddWarning("Interrupted Override Repaired", strings.ToUpper(msg[:1])+msg[1:]+".")
+	}
 }
 
 // privateSettling is the private state key where Read, Create and Update record whether the live

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
@@ -374,6 +375,58 @@ func TestAccApplicationWindowPolicies(t *testing.T) {
 						}
 						return nil
 					},
+				},
+				// An override with wait = false leaves no bypass either: back in its project, the
+				// override project deleted, when the apply returns.
+				{
+					Config: classConfig(testEnv{e: e}, env, app, v1.PinnedReference, deny, "window_policy   = \"override\"\n  override_reason = \"INC-43 rollback\"\n  wait = false"),
+					Check: func(*terraform.State) error {
+						live := appLive(t, e, app)
+						if p, _, _ := unstructured.NestedString(live.Object, "spec", "project"); p != env {
+							return fmt.Errorf("application left in project %q after the override with wait = false, want %q", p, env)
+						}
+						if op := argocd.StatusOf(live).LastOperation; op == nil || op.Phase != "Succeeded" {
+							return fmt.Errorf("last operation after the override with wait = false = %+v, want Succeeded", op)
+						}
+						if _, err := dyn.Resource(argocd.AppProjectGVR).Namespace(e.ArgoCD.Namespace).Get(ctx, argocd.OverrideProjectName(env), metav1.GetOptions{}); err == nil {
+							return fmt.Errorf("override project %s still exists after the override", argocd.OverrideProjectName(env))
+						}
+						return nil
+					},
+				},
+				// The leftover of a killed override (the override project, the application in it)
+				// is repaired by the next refresh: the plan is empty and the application is back.
+				{
+					PreConfig: func() {
+						p, err := dyn.Resource(argocd.AppProjectGVR).Namespace(e.ArgoCD.Namespace).Get(ctx, env, metav1.GetOptions{})
+						if err != nil {
+							t.Fatal(err)
+						}
+						ov := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+							"metadata": map[string]any{"name": argocd.OverrideProjectName(env), "namespace": e.ArgoCD.Namespace}, "spec": p.Object["spec"]}}
+						delete(ov.Object["spec"].(map[string]any), "syncWindows")
+						if _, err := dyn.Resource(argocd.AppProjectGVR).Namespace(e.ArgoCD.Namespace).Create(ctx, ov, metav1.CreateOptions{}); err != nil {
+							t.Fatal(err)
+						}
+						patch := []byte(`{"spec":{"project":"` + argocd.OverrideProjectName(env) + `"}}`)
+						if _, err := dyn.Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace).Patch(ctx, app, k8stypes.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+							t.Fatal(err)
+						}
+					},
+					Config:   classConfig(testEnv{e: e}, env, app, v1.PinnedReference, deny, "window_policy   = \"override\"\n  override_reason = \"INC-43 rollback\"\n  wait = false"),
+					PlanOnly: true,
+				},
+				{
+					PreConfig: func() {
+						if p, _, _ := unstructured.NestedString(appLive(t, e, app).Object, "spec", "project"); p != env {
+							t.Errorf("application in project %q after the plan, want it repaired to %q", p, env)
+						}
+						if _, err := dyn.Resource(argocd.AppProjectGVR).Namespace(e.ArgoCD.Namespace).Get(ctx, argocd.OverrideProjectName(env), metav1.GetOptions{}); err == nil {
+							t.Errorf("override project %s still exists after the repair", argocd.OverrideProjectName(env))
+						}
+					},
+					Config:   classConfig(testEnv{e: e}, env, app, v1.PinnedReference, deny, "window_policy   = \"override\"\n  override_reason = \"INC-43 rollback\"\n  wait = false"),
+					PlanOnly: true,
 				},
 			},
 		})

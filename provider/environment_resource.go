@@ -336,6 +336,14 @@ func (r *environmentResource) Read(ctx context.Context, req resource.ReadRequest
 		resp.Diagnostics.AddError("Unable to Read Environment", fmt.Sprintf("Reading the AppProject %s failed.\n\nOriginal Error: %v", name, err))
 		return
 	}
+	// Applications an interrupted override left in the windowless override project go back.
+	repaired, err := c.RepairOverrides(ctx, name)
+	for _, msg := range repaired {
+		resp.Diagnostics.AddWarning("Interrupted Override Repaired", strings.ToUpper(msg[:1])+msg[1:]+".")
+	}
+	if err != nil {
+		resp.Diagnostics.AddWarning("Unable to Check for Interrupted Overrides", fmt.Sprintf("Environment %s: %v", name, err))
+	}
 	m.fromLive(ctx, live, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

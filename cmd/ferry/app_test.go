@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
@@ -208,5 +212,45 @@ func TestCLIAppConflictStatusTerminate(t *testing.T) {
 	}, time.Minute)
 	if r := ferry(t, env, "", append([]string{"app", "wait", "missing-app"}, ns...)...); r.code != 2 {
 		t.Errorf("wait on a missing app = exit %d, want 2", r.code)
+	}
+}
+
+// TestCLIAppStatusRepairsOverride: `ferry app status` finds an Application an interrupted override
+// left in the environment's override project (no operation running), moves it back to its
+// project with a warning on stderr, and deletes the unused override project.
+func TestCLIAppStatusRepairsOverride(t *testing.T) {
+	e := sharedEnv.Get(t)
+	name := "cli-ov-repair"
+	appFixture(t, e, name, e.ArgoCD.ClusterServer, nil, map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"})
+	ctx := context.Background()
+	c, err := argocd.New(e.Cluster.RESTConfig(), e.ArgoCD.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The leftover of a killed override: the override project and the Application in it.
+	p, err := c.GetProject(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ov := &unstructuredObj{Object: map[string]any{"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+		"metadata": map[string]any{"name": argocd.OverrideProjectName(name), "namespace": e.ArgoCD.Namespace}, "spec": p.Object["spec"]}}
+	delete(ov.Object["spec"].(map[string]any), "syncWindows")
+	dyn := e.Cluster.Dynamic(t)
+	if _, err := dyn.Resource(argocd.AppProjectGVR).Namespace(e.ArgoCD.Namespace).Create(ctx, ov, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	patch := []byte(`{"spec":{"project":"` + argocd.OverrideProjectName(name) + `"}}`)
+	if _, err := dyn.Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := ferry(t, []string{"KUBE_CONFIG_PATH=" + e.Cluster.Kubeconfig}, "", "app", "status", name, "--argocd-namespace", e.ArgoCD.Namespace)
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: application "+name+" was left in the override project") || !strings.Contains(r.stderr, "moved it back to project "+name) {
+		t.Errorf("status = exit %d, stderr %q; want a warning saying the application was moved back", r.code, r.stderr)
+	}
+	if !regexp.MustCompile(`(?m)^Project:\s+` + name + `$`).MatchString(r.stdout) {
+		t.Errorf("status output %q, want Project: %s", r.stdout, name)
+	}
+	if _, err := c.GetProject(ctx, argocd.OverrideProjectName(name)); !errors.Is(err, argocd.ErrNotFound) {
+		t.Errorf("override project after the repair: %v, want it deleted", err)
 	}
 }

@@ -323,17 +323,27 @@ func (c *Client) ApplicationsUsing(ctx context.Context, project string) ([]strin
 	return names, nil
 }
 
-// DeleteEnvironment deletes the environment's AppProject and the Secrets ferry wrote for it. It
-// refuses with ErrInUse, naming them, while Applications still use the project.
+// DeleteEnvironment deletes the environment's AppProject, its override project and the Secrets
+// ferry wrote for it. It refuses with ErrInUse, naming them, while Applications still use either
+// project.
 func (c *Client) DeleteEnvironment(ctx context.Context, name string) error {
 	apps, err := c.ApplicationsUsing(ctx, name)
 	if err != nil {
 		return err
 	}
+	// Applications an interrupted override left in the override project are the environment's too.
+	overridden, err := c.ApplicationsUsing(ctx, OverrideProjectName(name))
+	if err != nil {
+		return err
+	}
+	apps = append(apps, overridden...)
 	if len(apps) > 0 {
 		return fmt.Errorf("environment %s: %w by %d application(s): %s", name, ErrInUse, len(apps), strings.Join(apps, ", "))
 	}
 	if err := c.del(ctx, AppProjectGVR, name, metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	if err := c.del(ctx, AppProjectGVR, OverrideProjectName(name), metav1.DeleteOptions{}); err != nil {
 		return err
 	}
 	if err := c.deleteManagedSecret(ctx, RepositorySecretName(name)); err != nil {

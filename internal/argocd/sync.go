@@ -82,6 +82,13 @@ type SyncOptions struct {
 	OnProgress func(string)
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+
+	// onEnded, when set, is called once, as soon as the follower sees ferry's operation ended
+	// (Succeeded, Failed or Error): an override moves the application back then.
+	onEnded func()
+	// untilEnded makes the follower stop once ferry's operation Succeeded and the application
+	// is Synced at the digest, without waiting for health (an override with wait = false).
+	untilEnded bool
 }
 
 func (o *SyncOptions) defaults() {
@@ -365,6 +372,14 @@ func (c *Client) Sync(ctx context.Context, a App, wait bool, opts SyncOptions) (
 	defer cancel()
 	deadline := opts.Now().Add(opts.Timeout)
 
+	// An application an interrupted override left in the windowless override project goes back
+	// first, so that the window below is the one Argo CD applies.
+	if msg, err := c.RepairOverride(ctx, a.Name); err != nil {
+		opts.progress("warning: could not check application %s for an interrupted override: %v", a.Name, err)
+	} else if msg != "" {
+		opts.progress("warning: %s", msg)
+	}
+
 	// Deployment window, checked before anything is written (automated syncs are Argo CD's to
 	// hold).
 	override := false
@@ -406,7 +421,7 @@ func (c *Client) Sync(ctx context.Context, a App, wait bool, opts SyncOptions) (
 		}
 		return c.waitAutomated(ctx, a, opts, deadline)
 	}
-	return c.syncAndFollow(ctx, a, wait, opts, deadline, "")
+	return c.syncAndFollow(ctx, a, wait, opts, deadline)
 }
 
 func windowError(project string, ws window.Status, now time.Time, extra string) *SyncError {
@@ -454,11 +469,10 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // syncAndFollow requests the sync and follows it, retrying transient failures.
-func (c *Client) syncAndFollow(ctx context.Context, a App, wait bool, opts SyncOptions, deadline time.Time, overrideReason string) (*Result, error) {
-	backoff := opts.RetryBackoff
-	for attempt := 0; ; attempt++ {
+func (c *Client) syncAndFollow(ctx context.Context, a App, wait bool, opts SyncOptions, deadline time.Time) (*Result, error) {
+	return retryTransient(ctx, opts, func() (*Result, error) {
 		rid := newRequestID()
-		if err := c.requestSync(ctx, a, rid, opts, overrideReason); err != nil {
+		if err := c.requestSync(ctx, a, rid, opts, ""); err != nil {
 			return nil, err
 		}
 		opts.progress("sync requested: application %s to %s (request %s)", a.Name, a.Digest, rid)
@@ -471,10 +485,19 @@ func (c *Client) syncAndFollow(ctx context.Context, a App, wait bool, opts SyncO
 			r.LastOperation.RequestID = rid
 			return r, nil
 		}
-		res, err := c.follow(ctx, a, rid, opts, deadline)
+		return c.follow(ctx, a, rid, opts, deadline)
+	})
+}
+
+// retryTransient runs one sync attempt, again after a transient failure, up to opts.TransientRetries
+// more times with a doubling backoff.
+func retryTransient(ctx context.Context, opts SyncOptions, attempt func() (*Result, error)) (*Result, error) {
+	backoff := opts.RetryBackoff
+	for n := 0; ; n++ {
+		res, err := attempt()
 		var se *SyncError
-		if err != nil && errors.As(err, &se) && se.Class == ClassTransient && attempt < opts.TransientRetries {
-			opts.progress("transient failure (%s); retrying in %s (attempt %d of %d)", se.LastMessage, backoff, attempt+1, opts.TransientRetries)
+		if err != nil && errors.As(err, &se) && se.Class == ClassTransient && n < opts.TransientRetries {
+			opts.progress("transient failure (%s); retrying in %s (attempt %d of %d)", se.LastMessage, backoff, n+1, opts.TransientRetries)
 			if sleepCtx(ctx, backoff) != nil {
 				return nil, err
 			}
@@ -773,6 +796,26 @@ func (c *Client) follow(ctx context.Context, a App, rid string, opts SyncOptions
 	var res *Result
 	err := c.watchApp(ctx, a.Name, func(app *unstructured.Unstructured) (bool, error) {
 		f.last = app
+		if opState, _, _ := unstructured.NestedMap(app.Object, "status", "operationState"); opState != nil && infoValue(opState, InfoRequestID) == rid {
+			switch phase := str(opState, "phase"); phase {
+			case "Succeeded", "Failed", "Error":
+				if f.opts.onEnded != nil {
+					f.opts.onEnded()
+					f.opts.onEnded = nil
+				}
+				if f.opts.untilEnded && phase == "Succeeded" {
+					// Done once Argo CD compared the application after the operation and found
+					// it Synced at the digest (health is not waited for); a stale OutOfSync is
+					// left to observe's refresh, as with wait = true.
+					finished, _ := time.Parse(time.RFC3339, str(opState, "finishedAt"))
+					reconciled, err := time.Parse(time.RFC3339, str(app.Object, "status", "reconciledAt"))
+					if s := StatusOf(app); err == nil && !reconciled.Before(finished) && s.SyncStatus == "Synced" && s.Revision == a.Digest {
+						res = resultOf(app)
+						return true, nil
+					}
+				}
+			}
+		}
 		r, done, err := f.observe(ctx, app)
 		res = r
 		return done, err
@@ -1331,98 +1374,3 @@ func (c *Client) waitAutomated(ctx context.Context, a App, opts SyncOptions, dea
 	_ = deadline
 	return c.Wait(ctx, a.Name, a.Digest, opts)
 }
-
-// syncOverride syncs through the override project: a copy of the application's project without
-// its deployment windows, used only for the duration of an override, then moves the application
-// back. The reason is recorded on the Application and in the operation info.
-func (c *Client) syncOverride(ctx context.Context, a App, wait bool, opts SyncOptions, deadline time.Time) (*Result, error) {
-	// Conflict check before anything moves: the move releases an operation Argo CD holds behind
-	// the window (someone else's, or an earlier request), which would then run under this
-	// override. requestSync's check comes too late for that.
-	rv, err := c.noOperation(ctx, a.Name, opts)
-	if err != nil {
-		return nil, err
-	}
-	project, err := c.get(ctx, AppProjectGVR, a.Project)
-	if err != nil {
-		return nil, &SyncError{Class: ClassPermanent, Summary: "Unable to read project " + a.Project, LastMessage: err.Error()}
-	}
-	ov := newObject("argoproj.io/v1alpha1", "AppProject", OverrideProjectName(a.Project), map[string]string{LabelEnvironment: a.Project})
-	spec, _, _ := unstructured.NestedMap(project.Object, "spec")
-	delete(spec, "syncWindows")
-	spec["description"] = "ferry override of " + a.Project + ": no deployment windows; used only while an override runs"
-	ov.Object["spec"] = spec
-	if _, err := c.apply(ctx, AppProjectGVR, ov); err != nil {
-		return nil, &SyncError{Class: ClassPermanent, Summary: "Unable to write the override project", LastMessage: err.Error()}
-	}
-	moved := a
-	moved.Project = OverrideProjectName(a.Project)
-	moved.OverrideReason = opts.OverrideReason
-	// The move is applied at the resourceVersion the check read, so an operation written in
-	// between fails it (409) and is checked again.
-	for attempt := 0; ; attempt++ {
-		obj := moved.object()
-		obj.SetResourceVersion(rv)
-		_, err := c.apply(ctx, ApplicationGVR, obj)
-		if err == nil {
-			break
-		}
-		if !apierrors.IsConflict(err) || attempt >= 50 {
-			return nil, &SyncError{Class: ClassPermanent, Summary: "Unable to move the application to the override project", LastMessage: err.Error()}
-		}
-		if sleepCtx(ctx, time.Duration(10+rand.IntN(90))*time.Millisecond) != nil {
-			return nil, ctx.Err()
-		}
-		if rv, err = c.noOperation(ctx, a.Name, opts); err != nil {
-			return nil, err
-		}
-	}
-	opts.progress("deployment window closed; overriding it: %s", opts.OverrideReason)
-	res, syncErr := c.syncAndFollow(ctx, moved, wait, opts, deadline, opts.OverrideReason)
-	if wait || syncErr != nil {
-		back := a
-		back.OverrideReason = opts.OverrideReason
-		bctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := c.ApplyApplication(bctx, back); err != nil && syncErr == nil {
-			return nil, &SyncError{Class: ClassTransient, Summary: "Unable to move the application back to project " + a.Project, LastMessage: err.Error()}
-		}
-	}
-	return res, syncErr
-}
-
-// noOperation returns the resourceVersion of the Application ("" when it does not exist yet) once
-// no operation is requested or running on it — waiting up to ConflictWait — and otherwise fails
-// as a conflict naming it, having written nothing.
-func (c *Client) noOperation(ctx context.Context, name string, opts SyncOptions) (string, error) {
-	conflictUntil := opts.Now().Add(opts.ConflictWait)
-	for {
-		app, err := c.get(ctx, ApplicationGVR, name)
-		if errors.Is(err, ErrNotFound) {
-			return "", nil
-		}
-		if err != nil {
-			return "", &SyncError{Class: ClassTransient, Summary: "Unable to read the Application", LastMessage: err.Error()}
-		}
-		running, who, since := operationInProgress(app)
-		if !running {
-			return app.GetResourceVersion(), nil
-		}
-		if opts.Now().Before(conflictUntil) {
-			if sleepCtx(ctx, time.Second) == nil {
-				continue
-			}
-		}
-		e := conflictError(who, since)
-		if msg := str(app.Object, "status", "operationState", "message"); strings.Contains(msg, "blocked by sync window") {
-			e.Summary = fmt.Sprintf("Sync conflict: an operation started by %s at %s is held by the deployment window", who, since)
-			e.LastMessage = msg
-		}
-		e.Advice = "An override moves the application out of its windows, which would release this operation too; nothing was moved. " + e.Advice
-		return "", e
-	}
-}
-
-// OverrideProjectName returns the name of a project's override project. The dot keeps it apart
-// from every environment name (DNS labels have no dots).
-func OverrideProjectName(project string) string { return project + ".ferry-override" }

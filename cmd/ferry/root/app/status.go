@@ -34,6 +34,13 @@ func statusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// An application an interrupted override left in the windowless override project
+			// is moved back first (a warning says so).
+			if msg, err := c.RepairOverride(cmd.Context(), opts.name); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: could not check for an interrupted override: %v\n", err)
+			} else if msg != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", msg)
+			}
 			s, err := c.Status(cmd.Context(), opts.name)
 			if err != nil {
 				return classError(err)
