@@ -369,8 +369,12 @@ func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest
 	if name == "" {
 		name = m.ID.ValueString()
 	}
-	repairOverride(ctx, c, name, &resp.Diagnostics)
 	live, err := c.GetApplication(ctx, name)
+	if err == nil && argocd.InOverrideProject(live) {
+		// Read again after the repair: one GET per refresh otherwise.
+		repairOverride(ctx, c, name, &resp.Diagnostics)
+		live, err = c.GetApplication(ctx, name)
+	}
 	if errors.Is(err, argocd.ErrNotFound) {
 		resp.State.RemoveResource(ctx)
 		return

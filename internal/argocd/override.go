@@ -225,6 +225,12 @@ func overrideRunning(app *unstructured.Unstructured) bool {
 	return (phase == "Running" || phase == "Terminating") && infoValue(opState, InfoOverrideReason) != ""
 }
 
+// InOverrideProject reports whether app is in an override project, so that a caller that has read it
+// calls [Client.RepairOverride] only then.
+func InOverrideProject(app *unstructured.Unstructured) bool {
+	return strings.HasSuffix(str(app.Object, "spec", "project"), overrideSuffix)
+}
+
 // RepairOverride moves an Application that an interrupted override left in its environment's
 // override project (a killed process, a lost connection, a failed move back) back into its own
 // project, unless a ferry override operation is still requested or running on it, and deletes
@@ -240,8 +246,8 @@ func (c *Client) RepairOverride(ctx context.Context, name string) (string, error
 			return "", err
 		}
 		project := str(app.Object, "spec", "project")
-		own, ok := strings.CutSuffix(project, overrideSuffix)
-		if !ok || overrideRunning(app) {
+		own, _ := strings.CutSuffix(project, overrideSuffix)
+		if !InOverrideProject(app) || overrideRunning(app) {
 			return "", nil
 		}
 		patch := fmt.Sprintf(`{"metadata":{"resourceVersion":%q},"spec":{"project":%q}}`, app.GetResourceVersion(), own)
@@ -304,6 +310,13 @@ func (c *Client) noOperation(ctx context.Context, name string, opts SyncOptions)
 // RepairOverrides is RepairOverride for every Application in the environment's override project;
 // it also deletes an override project nothing is in. It returns what it repaired.
 func (c *Client) RepairOverrides(ctx context.Context, environment string) ([]string, error) {
+	// The override project exists only while an override runs or after an interrupted one: one GET
+	// on every refresh, and the list of Applications only then.
+	if _, err := c.get(ctx, AppProjectGVR, OverrideProjectName(environment)); errors.Is(err, ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
 	apps, err := c.ApplicationsUsing(ctx, OverrideProjectName(environment))
 	if err != nil {
 		return nil, err
