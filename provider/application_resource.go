@@ -91,7 +91,8 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 				MarkdownDescription: "When the deployment window is closed: `fail` (error with the next opening), `wait` (wait within the timeout) or " +
 					"`override` (deploy anyway through the environment's override project; needs `override_reason`). Default `fail`."},
 			"override_reason": schema.StringAttribute{Optional: true,
-				MarkdownDescription: "Why an override may ignore the window; recorded on the Application and in the operation info."},
+				MarkdownDescription: "Why an override may ignore the window; recorded with the caller and the window overridden in the operation info, " +
+					"in the Application's `ferry.dev/last-override` annotation (kept by later applies) and as a `FerryWindowOverride` Event."},
 			"auto_sync": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				MarkdownDescription: "Enable Argo CD's automated sync and wait for it to reach the digest instead of starting an operation. Default `false`."},
 			"cascade_delete": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),

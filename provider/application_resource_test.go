@@ -433,6 +433,64 @@ func TestAccApplicationWindowPolicies(t *testing.T) {
 	})
 }
 
+// TestAccApplicationOverrideAuditRecord: the audit record of an override (the
+// ferry.dev/last-override annotation: reason, caller, window, revision) is still on the
+// Application after two further plain applies, once the window is gone, and the
+// FerryWindowOverride Event names the override.
+func TestAccApplicationOverrideAuditRecord(t *testing.T) {
+	e := sharedEnv.Get(t)
+	env := uniqueName(t, "env")
+	app := uniqueName(t, "app")
+	v1 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("a", "v1")})
+	v2 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("a", "v2")})
+	deny := "deployment_window {\n    kind        = \"deny\"\n    schedule    = \"* * * * *\"\n    duration    = \"1h\"\n    description = \"audit freeze\"\n  }"
+	ctx := context.Background()
+	dyn := e.Cluster.Dynamic(t)
+	var overrideRID string
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: classConfig(testEnv{e: e}, env, app, v1.PinnedReference, "", "")},
+			{
+				Config: classConfig(testEnv{e: e}, env, app, v2.PinnedReference, deny, "window_policy   = \"override\"\n  override_reason = \"INC-44 audit\""),
+				Check: func(*terraform.State) error {
+					op := argocd.StatusOf(appLive(t, e, app)).LastOperation
+					if op == nil {
+						return fmt.Errorf("no operation after the override")
+					}
+					overrideRID = op.RequestID
+					return nil
+				},
+			},
+			// The window is gone; two plain applies (v1, then v2 again) write the Application.
+			{Config: classConfig(testEnv{e: e}, env, app, v1.PinnedReference, "", "")},
+			{
+				Config: classConfig(testEnv{e: e}, env, app, v2.PinnedReference, "", ""),
+				Check: func(*terraform.State) error {
+					live := appLive(t, e, app)
+					if op := argocd.StatusOf(live).LastOperation; op == nil || op.RequestID == overrideRID {
+						return fmt.Errorf("last operation %+v, want a plain sync after the override", op)
+					}
+					rec := argocd.LastOverrideOf(live)
+					if rec == nil || rec.Reason != "INC-44 audit" || rec.Revision != v2.Digest || rec.RequestID != overrideRID || rec.By == "" ||
+						!strings.Contains(rec.Window, `("audit freeze")`) {
+						return fmt.Errorf("audit record after two plain applies = %+v (annotation %q)", rec, live.GetAnnotations()[argocd.AnnotationLastOverride])
+					}
+					evs, err := dyn.Resource(argocd.EventGVR).Namespace(e.ArgoCD.Namespace).List(ctx, metav1.ListOptions{
+						FieldSelector: "involvedObject.name=" + app + ",reason=" + argocd.EventReasonOverride})
+					if err != nil {
+						return err
+					}
+					if len(evs.Items) != 1 || !strings.Contains(fmt.Sprint(evs.Items[0].Object["message"]), "INC-44 audit") {
+						return fmt.Errorf("%d %s Events, want 1 naming the reason", len(evs.Items), argocd.EventReasonOverride)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
+
 // TestAccApplicationConflict: ferry never overwrites a running operation.
 func TestAccApplicationConflict(t *testing.T) {
 	e := sharedEnv.Get(t)

@@ -254,3 +254,44 @@ func TestCLIAppStatusRepairsOverride(t *testing.T) {
 		t.Errorf("override project after the repair: %v, want it deleted", err)
 	}
 }
+
+// TestCLIAppStatusShowsLastOverride: `ferry app sync --window-policy override` through an
+// always-closed deny window, run as the user alice, leaves an audit record that `ferry app status`
+// shows, as text and as JSON (lastOverride), also after a further plain apply of the Application.
+func TestCLIAppStatusShowsLastOverride(t *testing.T) {
+	e := sharedEnv.Get(t)
+	name := "cli-ov-audit"
+	freeze := window.Spec{Kind: "deny", Schedule: "* * * * *", Duration: "1h", Description: "freeze"}
+	appFixture(t, e, name, e.ArgoCD.ClusterServer, []window.Spec{freeze}, map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"})
+	env := []string{"KUBE_CONFIG_PATH=" + e.Cluster.Kubeconfig, "TFC_RUN_ID=", "USER=alice"}
+	ns := []string{"--argocd-namespace", e.ArgoCD.Namespace}
+	if r := ferry(t, env, "", append([]string{"app", "sync", name, "--timeout", "3m", "--window-policy", "override", "--override-reason", "INC-9 rollback"}, ns...)...); r.code != 0 {
+		t.Fatalf("override sync = exit %d: %s", r.code, r.stderr)
+	}
+	// A further apply under ferry's field manager keeps the record.
+	c, err := argocd.New(e.Cluster.RESTConfig(), e.ArgoCD.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := c.GetApplication(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ApplyApplication(context.Background(), argocd.AppFromLive(app)); err != nil {
+		t.Fatal(err)
+	}
+	r := ferry(t, env, "", append([]string{"app", "status", name}, ns...)...)
+	if r.code != 0 || !regexp.MustCompile(`(?m)^Last override: \S+ by user:alice to sha256:\S+ \(request \w+\): INC-9 rollback$`).MatchString(r.stdout) ||
+		!strings.Contains(r.stdout, `window: deny window project `+name+` syncWindows[0] ("freeze")`) {
+		t.Errorf("status = exit %d\n%s\nwant the last override by user:alice with its window", r.code, r.stdout)
+	}
+	r = ferry(t, env, "", append([]string{"app", "status", name, "--format", "json"}, ns...)...)
+	var st struct {
+		Name         string                 `json:"name"`
+		LastOverride *argocd.OverrideRecord `json:"lastOverride"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Name != name || st.LastOverride == nil || st.LastOverride.Reason != "INC-9 rollback" ||
+		st.LastOverride.By != "user:alice" || !strings.Contains(st.LastOverride.Window, `("freeze")`) || st.LastOverride.Revision == "" {
+		t.Errorf("status --format json = %s (%v), want lastOverride by user:alice", r.stdout, err)
+	}
+}

@@ -50,8 +50,13 @@ type App struct {
 	// CascadeDelete adds the resources finalizer, so deleting the Application deletes what it
 	// deployed.
 	CascadeDelete bool
-	// OverrideReason, when set, is recorded on the Application as an annotation.
+	// OverrideReason, when set, is recorded on the Application as an annotation (while the
+	// override runs; AnnotationLastOverride is the durable record).
 	OverrideReason string
+
+	// audit is the audit record of the override this App is moved for (set by enterOverride);
+	// requestSync adds its caller and window to the operation info.
+	audit *OverrideRecord
 }
 
 // Kustomize passes customization to Argo CD's kustomize source options.

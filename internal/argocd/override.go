@@ -27,8 +27,9 @@ func OverrideProjectName(project string) string { return project + overrideSuffi
 // Argo CD's controller checks the project's windows at every step of a running operation and
 // holds it ("Sync operation blocked by sync window") until the window opens
 // (TestOverrideMoveBackWhileRunning) — and is moved back the moment the operation ends, also with
-// wait = false (ferry then follows the operation to its end, not to health). The reason is
-// recorded on the Application and in the operation info.
+// wait = false (ferry then follows the operation to its end, not to health). The reason, the
+// caller and the window are recorded in the operation info, on the Application
+// (AnnotationLastOverride, kept by later applies) and as an Event (audit.go).
 func (c *Client) syncOverride(ctx context.Context, a App, wait bool, opts SyncOptions, deadline time.Time) (*Result, error) {
 	return retryTransient(ctx, opts, func() (*Result, error) { return c.overrideOnce(ctx, a, wait, opts, deadline) })
 }
@@ -58,6 +59,9 @@ func (c *Client) overrideOnce(ctx context.Context, a App, wait bool, opts SyncOp
 		return nil, err
 	}
 	opts.progress("sync requested: application %s to %s (request %s)", a.Name, a.Digest, rid)
+	if err := c.recordOverride(ctx, moved, *moved.audit, rid, opts.Now()); err != nil {
+		opts.progress("warning: %v (the operation's info records the override)", err)
+	}
 	fopts := opts
 	fopts.untilEnded = !wait
 	fopts.onEnded = func() {
@@ -117,6 +121,8 @@ func (c *Client) enterOverride(ctx context.Context, a App, opts SyncOptions) (Ap
 	moved := a
 	moved.Project = OverrideProjectName(a.Project)
 	moved.OverrideReason = opts.OverrideReason
+	// The audit record: who overrides which window, evaluated in the application's own project.
+	moved.audit = c.newOverrideRecord(ctx, a, opts)
 	// The move is applied at the resourceVersion the check read, so an operation written in
 	// between fails it (409) and is checked again.
 	for attempt := 0; ; attempt++ {

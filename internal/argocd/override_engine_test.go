@@ -209,3 +209,72 @@ func TestDestroyEnvironmentDeletesOverrideProject(t *testing.T) {
 		}
 	}
 }
+
+// TestOverrideAuditRecord: an override records the reason, the caller (here the Terraform run
+// id) and the window overridden in the operation info, on the Application as the
+// ferry.dev/last-override annotation and as a FerryWindowOverride Event; the annotation survives
+// two further plain syncs (each a server-side apply of the Application under ferry's own field
+// manager), once the window is open again.
+func TestOverrideAuditRecord(t *testing.T) {
+	e, c, a := setup(t, "ov-audit", map[string]string{"cm.yaml": cm("a", "1")})
+	ctx := context.Background()
+	closeWindow(t, e, c, a.Name, alwaysClosed)
+	res, err := c.Sync(ctx, a, false, argocd.SyncOptions{Timeout: 2 * time.Minute, WindowPolicy: argocd.WindowOverride, OverrideReason: "INC-7 hotfix", RunID: "run-audit-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rid := res.LastOperation.RequestID
+	app := e.ArgoCD.Application(t, a.Name)
+	infos, _, _ := unstructured.NestedSlice(app.Object, "status", "operationState", "operation", "info")
+	info := map[string]string{}
+	for _, i := range infos {
+		m := i.(map[string]any)
+		info[m["name"].(string)], _ = m["value"].(string)
+	}
+	t.Logf("operation info: %v", info)
+	if info[argocd.InfoRequestID] != rid || info[argocd.InfoOverrideReason] != "INC-7 hotfix" || info[argocd.InfoOverrideBy] != "tfc-run:run-audit-1" ||
+		!strings.Contains(info[argocd.InfoOverrideWindow], `("freeze")`) || info[argocd.InfoRunID] != "run-audit-1" {
+		t.Errorf("operation info = %v, want request, reason, by tfc-run:run-audit-1 and the freeze window", info)
+	}
+
+	// The window opens; two plain syncs apply the Application again.
+	if err := c.ApplyEnvironment(ctx, environment(e, a.Name)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := c.Sync(ctx, a, true, argocd.SyncOptions{Timeout: 2 * time.Minute}); err != nil {
+			t.Fatalf("plain sync %d after the override: %v", i+1, err)
+		}
+	}
+	app = e.ArgoCD.Application(t, a.Name)
+	if op := argocd.StatusOf(app).LastOperation; op == nil || op.RequestID == rid {
+		t.Errorf("last operation = %+v, want a plain sync after the override", op)
+	}
+	rec := argocd.LastOverrideOf(app)
+	t.Logf("%s: %s", argocd.AnnotationLastOverride, app.GetAnnotations()[argocd.AnnotationLastOverride])
+	if rec == nil || rec.Reason != "INC-7 hotfix" || rec.By != "tfc-run:run-audit-1" || rec.Revision != a.Digest || rec.RequestID != rid ||
+		!strings.Contains(rec.Window, `("freeze")`) || rec.At == "" {
+		t.Errorf("audit record after two plain syncs = %+v, want the override's", rec)
+	}
+	if got, err := c.LastOverride(ctx, a.Name); err != nil || got == nil || *got != *rec {
+		t.Errorf("LastOverride = %+v, %v", got, err)
+	}
+
+	events, err := e.Cluster.Dynamic(t).Resource(argocd.EventGVR).Namespace(e.ArgoCD.Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.name=" + a.Name + ",reason=" + argocd.EventReasonOverride})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events.Items) != 1 {
+		t.Fatalf("%d %s Events on the Application, want 1", len(events.Items), argocd.EventReasonOverride)
+	}
+	ev := events.Items[0]
+	msg, _, _ := unstructured.NestedString(ev.Object, "message")
+	kind, _, _ := unstructured.NestedString(ev.Object, "involvedObject", "kind")
+	uid, _, _ := unstructured.NestedString(ev.Object, "involvedObject", "uid")
+	t.Logf("event: %s", msg)
+	if kind != "Application" || uid != string(app.GetUID()) || !strings.Contains(msg, "INC-7 hotfix") || !strings.Contains(msg, "tfc-run:run-audit-1") ||
+		!strings.Contains(msg, rid) || !strings.Contains(msg, `("freeze")`) {
+		t.Errorf("event = %s on %s %s, want the override on the Application", msg, kind, uid)
+	}
+}

@@ -576,6 +576,7 @@ func (c *Client) requestSync(ctx context.Context, a App, rid string, opts SyncOp
 		}
 		if overrideReason != "" {
 			info = append(info, map[string]any{"name": InfoOverrideReason, "value": overrideReason})
+			info = append(info, a.overrideInfo()...)
 		}
 		op["info"] = info
 		app.Object["operation"] = op
@@ -788,15 +789,33 @@ type follower struct {
 	last         *unstructured.Unstructured
 	rollout      rolloutWatch
 	unpicked     bool // the controller did not pick up the request in time
+	// anyOp makes the follower wait for any operation to a.Digest, or for the application to be
+	// at a.Digest without one (Wait, automated sync): it requested nothing, so it neither expects
+	// a pick-up nor terminates or withdraws anything; rid is then the request id, if any, of the
+	// operation it observes.
+	anyOp bool
 }
 
-// follow watches the Application until the operation with request id rid has a certain outcome.
+// follow watches the Application until the operation with request id rid has a certain outcome,
+// or deadline.
 func (c *Client) follow(ctx context.Context, a App, rid string, opts SyncOptions, deadline time.Time) (*Result, error) {
-	f := &follower{c: c, a: a, rid: rid, opts: opts, written: opts.Now(), msgSince: opts.Now(), rollout: rolloutWatch{c: c}, outOfSync: outOfSyncWatch{refresh: c.refresh}}
+	return c.newFollower(a, rid, opts).run(ctx, deadline)
+}
+
+func (c *Client) newFollower(a App, rid string, opts SyncOptions) *follower {
+	return &follower{c: c, a: a, rid: rid, opts: opts, written: opts.Now(), msgSince: opts.Now(), rollout: rolloutWatch{c: c}, outOfSync: outOfSyncWatch{refresh: c.refresh}}
+}
+
+// run is the observe loop of sync and wait alike: it watches the Application until observe
+// reports a certain outcome or deadline (measured with opts.Now) passes.
+func (f *follower) run(ctx context.Context, deadline time.Time) (*Result, error) {
+	c, a, rid := f.c, f.a, f.rid
+	ctx, cancel := context.WithTimeout(ctx, deadline.Sub(f.opts.Now()))
+	defer cancel()
 	var res *Result
 	err := c.watchApp(ctx, a.Name, func(app *unstructured.Unstructured) (bool, error) {
 		f.last = app
-		if opState, _, _ := unstructured.NestedMap(app.Object, "status", "operationState"); opState != nil && infoValue(opState, InfoRequestID) == rid {
+		if opState, _, _ := unstructured.NestedMap(app.Object, "status", "operationState"); opState != nil && !f.anyOp && infoValue(opState, InfoRequestID) == rid {
 			switch phase := str(opState, "phase"); phase {
 			case "Succeeded", "Failed", "Error":
 				if f.opts.onEnded != nil {
@@ -833,9 +852,13 @@ func (c *Client) follow(ctx context.Context, a App, rid string, opts SyncOptions
 }
 
 func (f *follower) timeout() error {
+	what := "Sync"
+	if f.anyOp {
+		what = "Wait"
+	}
 	return &SyncError{
 		Class:       ClassTimeout,
-		Summary:     fmt.Sprintf("Sync timed out after %s", f.opts.Timeout),
+		Summary:     fmt.Sprintf("%s timed out after %s", what, f.opts.Timeout),
 		LastMessage: f.msg,
 		Resources:   failingResources(f.last),
 		RequestID:   f.rid,
@@ -848,6 +871,9 @@ func (f *follower) timeout() error {
 // operation still running is terminated, its request the controller never picked up is withdrawn
 // (Terminate restricted to ferry's request). It says what it did, for the error's advice.
 func (f *follower) abandon() string {
+	if f.anyOp {
+		return fmt.Sprintf("ferry did not request this operation and left it as it is: stop it with `ferry app terminate %s` if needed.", f.a.Name)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	stopped, err := f.c.stop(ctx, f.a.Name, f.rid)
@@ -888,6 +914,9 @@ func (f *follower) withdrawHeld(ctx context.Context) string {
 func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) (*Result, bool, error) {
 	now := f.opts.Now()
 	opState, _, _ := unstructured.NestedMap(app.Object, "status", "operationState")
+	if f.anyOp {
+		return f.observeAny(ctx, app, opState, now)
+	}
 	ours := opState != nil && infoValue(opState, InfoRequestID) == f.rid
 	if !ours {
 		if cond := invalidSpec(app); cond != "" {
@@ -901,6 +930,52 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 		}
 		return nil, false, nil
 	}
+	return f.observeOp(ctx, app, opState, now)
+}
+
+// observeAny is observe for a follower waiting for any operation to the digest (anyOp): a
+// running operation is followed whatever its revision (stuck, approval, window and crash loop
+// apply as to ferry's own); a finished one only when it was to the digest; without one, an
+// application at the digest is waited for until Healthy, within the health timeout.
+func (f *follower) observeAny(ctx context.Context, app *unstructured.Unstructured, opState map[string]any, now time.Time) (*Result, bool, error) {
+	s := StatusOf(app)
+	if f.a.Project == "" {
+		f.a.Project = s.Project
+	}
+	if cond := invalidSpec(app); cond != "" {
+		return nil, true, &SyncError{Class: ClassPermanent, Summary: "Sync failed: invalid application or project", LastMessage: cond,
+			Advice: "Fix the environment (project, destinations, source repositories) or the application; Argo CD cannot sync it as it is."}
+	}
+	phase := str(opState, "phase")
+	requested, _, _ := unstructured.NestedMap(app.Object, "operation")
+	digest := f.a.Digest
+	forDigest := opState != nil && (digest == "" || str(opState, "operation", "sync", "revision") == digest || str(opState, "syncResult", "revision") == digest)
+	f.rid = infoValue(opState, InfoRequestID)
+	switch {
+	case phase == "Running" || phase == "Terminating":
+		return f.observeOp(ctx, app, opState, now)
+	case requested != nil:
+		return nil, false, nil // an operation is requested and not started yet
+	case forDigest && (phase == "Failed" || phase == "Error" || phase == "Succeeded"):
+		return f.observeOp(ctx, app, opState, now)
+	case digest != "" && s.Revision != digest:
+		return nil, false, nil
+	}
+	// At the digest with no operation to it in sight (its record replaced, or none): health only,
+	// once Synced (OutOfSync at the digest is an automated sync not started yet, or nobody's).
+	if s.SyncStatus != "Synced" {
+		f.succeeded, f.degraded = time.Time{}, time.Time{}
+		return nil, false, nil
+	}
+	if f.succeeded.IsZero() {
+		f.succeeded = now
+	}
+	reconciled, _ := time.Parse(time.RFC3339, s.ReconciledAt)
+	return f.settled(ctx, app, nil, "", reconciled, now)
+}
+
+// observeOp classifies one observation of the operation whose state is opState.
+func (f *follower) observeOp(ctx context.Context, app *unstructured.Unstructured, opState map[string]any, now time.Time) (*Result, bool, error) {
 	op := operationOf(opState)
 	if op.Message != f.msg {
 		f.msg, f.msgSince = op.Message, now
@@ -910,12 +985,19 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 	}
 	switch op.Phase {
 	case "Running", "Terminating":
+		// The health timeout and the Degraded grace count from the end of the operation (a wait
+		// may have seen the application at the digest before Argo CD's automated sync started).
+		f.succeeded, f.degraded = time.Time{}, time.Time{}
 		if strings.Contains(op.Message, "blocked by sync window") {
 			if strings.Contains(op.Message, "invalid sync windows") {
 				return nil, true, &SyncError{Class: ClassPermanent, Summary: "Sync blocked: the project's sync windows are invalid", LastMessage: op.Message, RequestID: f.rid}
 			}
 			if f.opts.WindowPolicy == WindowWait {
 				return nil, false, nil
+			}
+			if f.anyOp {
+				return nil, true, &SyncError{Class: ClassWindow, Summary: "deployment window closed for " + f.a.Project, LastMessage: op.Message, RequestID: f.rid,
+					Advice: "Argo CD holds the operation behind its deployment window; ferry did not request it and leaves it queued. Wait with --window-policy wait, or stop it with `ferry app terminate " + f.a.Name + "`."}
 			}
 			// Argo CD's evaluation of the window differs from ferry's (clock skew, DST edges,
 			// selectors): take back the held operation so it does not run when the window opens.
@@ -937,6 +1019,10 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 				err.Advice += " " + f.abandon()
 				return nil, true, err
 			}
+		}
+		if f.anyOp && now.Sub(f.msgSince) > f.opts.StuckAfter {
+			return nil, true, &SyncError{Class: ClassStuck, Summary: fmt.Sprintf("Sync stuck: no progress for %s: %s", f.opts.StuckAfter, op.Message), LastMessage: op.Message, RequestID: f.rid, Resources: failingResources(app),
+				Advice: "Look at the resource it waits for (its pods, events, readiness). " + f.abandon()}
 		}
 		if f.terminatedBy == "" && now.Sub(f.msgSince) > f.opts.StuckAfter {
 			f.terminatedBy, f.stuckMsg = "stuck", op.Message
@@ -986,50 +1072,62 @@ func (f *follower) observe(ctx context.Context, app *unstructured.Unstructured) 
 		if err != nil || reconciled.Before(finished) {
 			return nil, false, nil
 		}
-		s := StatusOf(app)
-		if s.SyncStatus == "Synced" && s.Revision == f.a.Digest && s.HealthStatus == "Healthy" {
-			r := resultOf(app)
-			return r, true, nil
+		return f.settled(ctx, app, opState, op.Message, reconciled, now)
+	}
+	return nil, false, nil
+}
+
+// settled observes an application after its operation succeeded (opState, its record; nil when
+// there is none to the digest): Synced at the digest and Healthy is success; a crash loop, a
+// lasting Degraded or Missing, resources left for pruning or a confirmed OutOfSync fail; not
+// Healthy within the health timeout is stuck.
+func (f *follower) settled(ctx context.Context, app *unstructured.Unstructured, opState map[string]any, opMessage string, reconciled, now time.Time) (*Result, bool, error) {
+	s := StatusOf(app)
+	digest := f.a.Digest
+	if digest == "" && f.anyOp {
+		digest = s.Revision // Wait without a digest: whatever revision the application is at
+	}
+	if s.SyncStatus == "Synced" && s.Revision == digest && s.HealthStatus == "Healthy" {
+		r := resultOf(app)
+		return r, true, nil
+	}
+	if s.Revision != digest {
+		return nil, false, nil // a stale status of the previous revision is never success
+	}
+	if s.HealthStatus == "Progressing" || s.HealthStatus == "Degraded" {
+		if err := f.rollout.failure(ctx, app, now, f.rid); err != nil {
+			return nil, true, err
 		}
-		if s.Revision != f.a.Digest {
-			return nil, false, nil // a stale status of the previous revision is never success
+	}
+	switch s.HealthStatus {
+	case "Degraded", "Missing":
+		if f.degraded.IsZero() {
+			f.degraded = now
 		}
-		if s.HealthStatus == "Progressing" || s.HealthStatus == "Degraded" {
-			if err := f.rollout.failure(ctx, app, now, f.rid); err != nil {
-				return nil, true, err
+		if now.Sub(f.degraded) >= f.opts.DegradedGrace {
+			resources := failingResources(app)
+			what := firstNonEmpty(s.HealthMessage, "the application is "+s.HealthStatus)
+			if len(resources) > 0 {
+				what = resources[0].String() + " is " + strings.ToLower(firstNonEmpty(resources[0].Status, s.HealthStatus))
 			}
-		}
-		switch s.HealthStatus {
-		case "Degraded", "Missing":
-			if f.degraded.IsZero() {
-				f.degraded = now
-			}
-			if now.Sub(f.degraded) >= f.opts.DegradedGrace {
-				resources := failingResources(app)
-				what := firstNonEmpty(s.HealthMessage, "the application is "+s.HealthStatus)
-				if len(resources) > 0 {
-					what = resources[0].String() + " is " + strings.ToLower(firstNonEmpty(resources[0].Status, s.HealthStatus))
-				}
-				return nil, true, &SyncError{Class: ClassPermanent, Summary: "Sync failed: " + what, LastMessage: firstNonEmpty(s.HealthMessage, op.Message), Resources: resources, RequestID: f.rid,
-					Advice: "The bundle was applied but its rollout failed (crash loop, image pull, readiness, progress deadline). Inspect the resources above, fix the bundle, push and apply again."}
-			}
-			return nil, false, nil
-		}
-		f.degraded = time.Time{}
-		if s.SyncStatus == "OutOfSync" {
-			if n := pruneSkipped(opState); n > 0 {
-				return nil, true, &SyncError{Class: ClassPermanent, Summary: fmt.Sprintf("Sync incomplete: %d resources require pruning", n), LastMessage: op.Message, RequestID: f.rid,
-					Advice: "Enable prune in sync_options, or delete the resources no longer in the bundle."}
-			}
-			if err := f.outOfSync.failure(ctx, app, reconciled, now, f.rid); err != nil {
-				return nil, true, err
-			}
-		}
-		if now.Sub(f.succeeded) > f.opts.HealthTimeout {
-			return nil, true, &SyncError{Class: ClassStuck, Summary: fmt.Sprintf("Sync stuck: not healthy %s after the sync (%s, %s)", f.opts.HealthTimeout, s.SyncStatus, s.HealthStatus), LastMessage: s.HealthMessage, Resources: failingResources(app), RequestID: f.rid,
-				Advice: "The operation succeeded but the application never became Healthy. Inspect the resources above."}
+			return nil, true, &SyncError{Class: ClassPermanent, Summary: "Sync failed: " + what, LastMessage: firstNonEmpty(s.HealthMessage, opMessage), Resources: resources, RequestID: f.rid,
+				Advice: "The bundle was applied but its rollout failed (crash loop, image pull, readiness, progress deadline). Inspect the resources above, fix the bundle, push and apply again."}
 		}
 		return nil, false, nil
+	}
+	f.degraded = time.Time{}
+	if s.SyncStatus == "OutOfSync" && opState != nil {
+		if n := pruneSkipped(opState); n > 0 {
+			return nil, true, &SyncError{Class: ClassPermanent, Summary: fmt.Sprintf("Sync incomplete: %d resources require pruning", n), LastMessage: opMessage, RequestID: f.rid,
+				Advice: "Enable prune in sync_options, or delete the resources no longer in the bundle."}
+		}
+		if err := f.outOfSync.failure(ctx, app, reconciled, now, f.rid); err != nil {
+			return nil, true, err
+		}
+	}
+	if now.Sub(f.succeeded) > f.opts.HealthTimeout {
+		return nil, true, &SyncError{Class: ClassStuck, Summary: fmt.Sprintf("Sync stuck: not healthy %s after the sync (%s, %s)", f.opts.HealthTimeout, s.SyncStatus, s.HealthStatus), LastMessage: s.HealthMessage, Resources: failingResources(app), RequestID: f.rid,
+			Advice: "The operation succeeded but the application never became Healthy. Inspect the resources above."}
 	}
 	return nil, false, nil
 }
@@ -1281,96 +1379,19 @@ func (c *Client) refresh(ctx context.Context, name string) (*unstructured.Unstru
 }
 
 // Wait follows an Application until it is Synced at digest and Healthy, or a failure class is
-// certain, without requesting anything.
+// certain, without requesting anything: the observe loop of Sync, for any operation to the digest
+// (or none), so that the timeout, health timeout, stuck-after, crash-loop, window and approval
+// rules apply as they do to ferry's own sync. Unlike Sync it terminates and withdraws nothing.
 func (c *Client) Wait(ctx context.Context, name, digest string, opts SyncOptions) (*Result, error) {
 	opts.defaults()
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
-	var res *Result
-	var last *unstructured.Unstructured
-	degraded := time.Time{}
-	rollout, outOfSync := rolloutWatch{c: c}, outOfSyncWatch{refresh: c.refresh}
-	err := c.watchApp(ctx, name, func(app *unstructured.Unstructured) (bool, error) {
-		last = app
-		s := StatusOf(app)
-		if cond := invalidSpec(app); cond != "" {
-			return true, &SyncError{Class: ClassPermanent, Summary: "Sync failed: invalid application or project", LastMessage: cond}
-		}
-		if s.OperationRunning {
-			if s.LastOperation != nil && strings.Contains(s.LastOperation.Message, "blocked by sync window") && opts.WindowPolicy != WindowWait {
-				return true, &SyncError{Class: ClassWindow, Summary: "deployment window closed for " + s.Project, LastMessage: s.LastOperation.Message}
-			}
-			if s.LastOperation != nil {
-				if err := approvalError(c.namespace, name, s.LastOperation.Message, s.LastOperation.RequestID, opts.Now()); err != nil {
-					return true, err
-				}
-				if strings.HasPrefix(s.LastOperation.Message, "waiting for healthy state of") {
-					if err := rollout.failure(ctx, app, opts.Now(), s.LastOperation.RequestID); err != nil {
-						return true, err
-					}
-				}
-			}
-			return false, nil
-		}
-		if s.LastOperation != nil && (s.LastOperation.Phase == "Failed" || s.LastOperation.Phase == "Error") && s.Revision != digest {
-			class := classifyMessage(s.LastOperation.Message, app)
-			return true, &SyncError{Class: class, Summary: "Sync failed: " + s.LastOperation.Message, LastMessage: s.LastOperation.Message, Resources: failingResources(app)}
-		}
-		if digest != "" && s.Revision != digest {
-			return false, nil
-		}
-		if s.SyncStatus == "Synced" && s.HealthStatus == "Healthy" {
-			res = resultOf(app)
-			return true, nil
-		}
-		// The last operation succeeded for exactly this revision, yet the app is OutOfSync (an
-		// operation of an older revision, or an automated sync about to start, is not this).
-		if s.SyncStatus == "OutOfSync" && s.LastOperation != nil && s.LastOperation.Phase == "Succeeded" && !SyncSettling(app) &&
-			str(app.Object, "status", "operationState", "syncResult", "revision") == s.Revision {
-			opState, _, _ := unstructured.NestedMap(app.Object, "status", "operationState")
-			reconciled, _ := time.Parse(time.RFC3339, s.ReconciledAt)
-			if pruneSkipped(opState) == 0 {
-				if err := outOfSync.failure(ctx, app, reconciled, opts.Now(), s.LastOperation.RequestID); err != nil {
-					return true, err
-				}
-			}
-		}
-		if s.HealthStatus == "Progressing" || s.HealthStatus == "Degraded" {
-			rid := ""
-			if s.LastOperation != nil {
-				rid = s.LastOperation.RequestID
-			}
-			if err := rollout.failure(ctx, app, opts.Now(), rid); err != nil {
-				return true, err
-			}
-		}
-		if s.HealthStatus == "Degraded" || s.HealthStatus == "Missing" {
-			if degraded.IsZero() {
-				degraded = opts.Now()
-			}
-			if opts.Now().Sub(degraded) >= opts.DegradedGrace {
-				return true, &SyncError{Class: ClassPermanent, Summary: "Sync failed: the application is " + s.HealthStatus, LastMessage: s.HealthMessage, Resources: failingResources(app)}
-			}
-		} else {
-			degraded = time.Time{}
-		}
-		return false, nil
-	})
-	if err != nil && ctx.Err() != nil {
-		msg := ""
-		if last != nil {
-			if s := StatusOf(last); s.LastOperation != nil {
-				msg = s.LastOperation.Message
-			}
-		}
-		return nil, &SyncError{Class: ClassTimeout, Summary: fmt.Sprintf("Wait timed out after %s", opts.Timeout), LastMessage: msg, Resources: failingResources(last)}
-	}
-	return res, err
+	return c.waitAutomated(ctx, App{Name: name, Digest: digest}, opts, opts.Now().Add(opts.Timeout))
 }
 
-// waitAutomated enables nothing by itself: the applied spec turned automated sync on; this waits
-// for Argo CD's own sync to reach the digest.
+// waitAutomated follows a (with automated sync, or any operation to a.Digest) as Wait does, until
+// deadline: the applied spec turned automated sync on; this waits for Argo CD's own sync to reach
+// the digest.
 func (c *Client) waitAutomated(ctx context.Context, a App, opts SyncOptions, deadline time.Time) (*Result, error) {
-	_ = deadline
-	return c.Wait(ctx, a.Name, a.Digest, opts)
+	f := c.newFollower(a, "", opts)
+	f.anyOp = true
+	return f.run(ctx, deadline)
 }

@@ -8,7 +8,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/option"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
 )
+
+// statusView is what `ferry app status` shows: the Application's status and its last override.
+type statusView struct {
+	*argocd.Status
+	LastOverride *argocd.OverrideRecord `json:"lastOverride,omitempty"`
+}
 
 type statusOptions struct {
 	option.Kube
@@ -41,8 +48,13 @@ func statusCmd() *cobra.Command {
 			} else if msg != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", msg)
 			}
-			s, err := c.Status(cmd.Context(), opts.name)
+			st, err := c.Status(cmd.Context(), opts.name)
 			if err != nil {
+				return classError(err)
+			}
+			s := statusView{Status: st}
+			// The durable audit record of the last window override (annotation ferry.dev/last-override).
+			if s.LastOverride, err = c.LastOverride(cmd.Context(), opts.name); err != nil {
 				return classError(err)
 			}
 			return opts.Format.Render(cmd.OutOrStdout(), s, func(w io.Writer) error {
@@ -52,6 +64,10 @@ func statusCmd() *cobra.Command {
 				if op := s.LastOperation; op != nil {
 					fmt.Fprintf(w, "Operation:  %s by %s (request %s), started %s, finished %s, retries %d\n            %s\n",
 						op.Phase, op.InitiatedBy, op.RequestID, op.StartedAt, op.FinishedAt, op.RetryCount, op.Message)
+				}
+				if o := s.LastOverride; o != nil {
+					fmt.Fprintf(w, "Last override: %s by %s to %s (request %s): %s\n            window: %s\n",
+						o.At, o.By, o.Revision, o.RequestID, o.Reason, o.Window)
 				}
 				if len(s.Conditions) > 0 {
 					fmt.Fprintf(w, "Conditions:\n  %s\n", strings.Join(s.Conditions, "\n  "))

@@ -57,7 +57,7 @@ Example - Re-pin to a new bundle and sync, waiting for the deployment window if 
 	fs := cmd.Flags()
 	fs.StringVar(&opts.bundleRef, "bundle", "", "digest-pinned bundle (host/repo@sha256:…) to pin the application to before syncing")
 	fs.StringVar(&opts.windowPolicy, "window-policy", "fail", "when the deployment window is closed: fail, wait or override")
-	fs.StringVar(&opts.overrideReason, "override-reason", "", "why an override may ignore the window (recorded on the application)")
+	fs.StringVar(&opts.overrideReason, "override-reason", "", "why an override may ignore the window (recorded in the operation info, the ferry.dev/last-override annotation and an Event)")
 	fs.BoolVar(&opts.noWait, "no-wait", false, "request the sync and return without waiting")
 	opts.engineFlags.apply(fs)
 	opts.Kube.ApplyFlags(fs)
