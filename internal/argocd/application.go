@@ -306,7 +306,7 @@ func (c *Client) waitGone(ctx context.Context, name string) error {
 // deletionApproval returns the approval class when Argo CD's cascade deletion of app waits for a
 // confirmation: a resource marked Delete=confirm or Prune=confirm (status.resources[]
 // .requiresDeletionConfirmation) and no deletion-approved annotation at or after the deletion
-// (argocd.md; the controller's finalizer then does nothing until it is approved).
+// (the controller's finalizer then does nothing until it is approved).
 func (c *Client) deletionApproval(app *unstructured.Unstructured) *SyncError {
 	deleted := app.GetDeletionTimestamp()
 	if deleted == nil || !slices.ContainsFunc(app.GetFinalizers(), func(f string) bool { return strings.HasPrefix(f, ResourcesFinalizer) }) {

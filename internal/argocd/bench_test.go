@@ -50,7 +50,7 @@ func BenchmarkReactionLatency(b *testing.B) {
 				if !ok {
 					continue
 				}
-				// Argo CD's own criteria (argocd.md §10) for a new operation to exactly this digest.
+				// Argo CD's own criteria for a new operation to exactly this digest.
 				// An earlier operation does not count: the state at the start of the watch (the
 				// digest the app is already at, when a run begins where the previous one ended), or
 				// the previous iteration's operation while a comparison against a cluster cache that

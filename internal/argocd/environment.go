@@ -377,7 +377,7 @@ func (c *Client) ProjectServer(ctx context.Context, project, namespace string) (
 	return "", fmt.Errorf("environment %q does not allow namespace %q (allowed: %s)", project, namespace, strings.Join(allowed, ", "))
 }
 
-// clusterConfig is the "config" of an Argo CD cluster Secret (argocd.md §13), as far as ferry
+// clusterConfig is the "config" of an Argo CD cluster Secret, as far as ferry
 // reads it.
 type clusterConfig struct {
 	BearerToken string `json:"bearerToken"`

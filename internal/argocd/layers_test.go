@@ -18,7 +18,7 @@ import (
 )
 
 // TestTwoContentLayers: an artifact with two tar+gzip layers (as `oras push dir1 dir2` makes)
-// leaves the app Healthy but with a ComparisonError before any sync (argocd.md §13); ferry must
+// leaves the app Healthy but with a ComparisonError before any sync; ferry must
 // classify the sync as permanent with Argo CD's message, never as success because health is
 // Healthy.
 func TestTwoContentLayers(t *testing.T) {

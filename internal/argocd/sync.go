@@ -1180,7 +1180,7 @@ func classifyMessage(msg string, app *unstructured.Unstructured) Class {
 // failingResources lists the resources of the last sync result that failed, then the unhealthy
 // ones Argo CD reports.
 // pruneConfirmationPrefix starts the message of an operation that waits for a Prune=confirm
-// resource to be approved (argocd.md §6, failure 14).
+// resource to be approved.
 const pruneConfirmationPrefix = "waiting for pruning confirmation of "
 
 // approvalError is the approval class for a running operation with message msg, or nil when the
@@ -1195,7 +1195,7 @@ func approvalError(namespace, app, msg, rid string, now time.Time) *SyncError {
 }
 
 // waitingFor returns the resource a Running operation's message names after prefix, in Argo CD's
-// "<group>/<kind>/<name>[ and N more resources]" form (argocd.md §6), with status.
+// "<group>/<kind>/<name>[ and N more resources]" form, with status.
 func waitingFor(msg, prefix, status string) []Resource {
 	rest, ok := strings.CutPrefix(msg, prefix)
 	if !ok {
@@ -1288,7 +1288,7 @@ func pruneSkipped(opState map[string]any) int {
 const annotationRefresh = "argocd.argoproj.io/refresh"
 
 // controllerSyncTimeout ends the message of an operation the controller's --sync-timeout ended
-// (argocd.md §6 and §15, row 12).
+// (docs/sync.md, failure classes).
 const controllerSyncTimeout = "triggered by controller sync timeout"
 
 // outOfSyncResources lists the resources Argo CD reports OutOfSync.
@@ -1315,8 +1315,8 @@ const outOfSyncSettle = 10 * time.Second
 // succeeded (and reconciled since, with no resources left for pruning) has failed: once it has
 // been seen so for outOfSyncSettle, it asks Argo CD for a refresh, and once the controller has
 // processed it — the annotation is gone and reconciledAt moved past its value when ferry asked
-// (argocd.md §9) — an application still OutOfSync differs from what the sync applied (§15, row
-// 22). Events older than the refresh have no annotation either, but not a later reconciledAt.
+// — an application still OutOfSync differs from what the sync applied (docs/sync.md, "still
+// OutOfSync"). Events older than the refresh have no annotation either, but not a later reconciledAt.
 type outOfSyncWatch struct {
 	// refresh asks Argo CD for a refresh (Client.refresh, or a fake in tests).
 	refresh  func(ctx context.Context, name string) (*unstructured.Unstructured, error)

@@ -62,7 +62,7 @@ type ArgoCDOptions struct {
 // ConfigMap, a permissive "default" AppProject, a cluster Secret for the
 // cluster's own API server and, when a registry was given, a repo-creds
 // Secret for it. There is no API server, UI or Dex: drive Argo CD through
-// Application objects (see argocd.md §5).
+// Application objects.
 type ArgoCD struct {
 	// Namespace is the control-plane namespace (Applications, AppProjects,
 	// Secrets live here).
@@ -93,7 +93,7 @@ type ArgoCD struct {
 
 // StartArgoCD starts Argo CD for c: Redis on a random loopback port
 // (no persistence), the repo-server and the application controller
-// (one multi-call binary, see argocd.md §17), after installing the
+// (one multi-call binary), after installing the
 // Application, AppProject and ApplicationSet CRDs of the pinned Argo CD
 // version from the Go module cache and creating the namespace, argocd-cm
 // (label app.kubernetes.io/part-of: argocd, plus opts.ConfigData), the
@@ -481,8 +481,7 @@ func (a *ArgoCD) WaitApplication(t testing.TB, name string, cond func(app *unstr
 }
 
 // RequestSync asks the controller to sync the Application name to revision
-// ("" means its targetRevision) the way `argocd app sync` does (argocd.md
-// §5.2, §5.3): it waits until the Application has been reconciled and runs
+// ("" means its targetRevision) the way `argocd app sync` does: it waits until the Application has been reconciled and runs
 // no operation, then writes .operation (syncOptions and retry copied from
 // spec.syncPolicy, initiatedBy ferry-testenv, info "testenv-request" = id)
 // and clears .status.operationState, at the resourceVersion it read. It
