@@ -55,6 +55,8 @@ var Tools = []ToolSpec{
 	{Name: "helm", Package: "helm.sh/helm/v3/cmd/helm", Version: "v3.22.0"},
 	// make lint runs staticcheck.
 	{Name: "staticcheck", Package: "honnef.co/go/tools/cmd/staticcheck", Version: "v0.8.2"},
+	// make lint runs unparam: no parameter a function ignores.
+	{Name: "unparam", Package: "mvdan.cc/unparam", Version: "v0.0.0-20260823230713-2fa3d841b0c8"},
 	{Name: "kubernetes", Package: "k8s.io/kubernetes", Version: "v1.34.4", LocalReplace: "v0.34.4", Binaries: []ToolBinary{
 		{Name: "kube-apiserver", Package: "k8s.io/kubernetes/cmd/kube-apiserver"},
 		{Name: "kube-controller-manager", Package: "k8s.io/kubernetes/cmd/kube-controller-manager"},

@@ -41,6 +41,7 @@ TOOLS=(
 	"kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.8.0"
 	"helm helm.sh/helm/v3/cmd/helm v3.22.0"
 	"staticcheck honnef.co/go/tools/cmd/staticcheck v0.8.2"
+	"unparam mvdan.cc/unparam v0.0.0-20260823230713-2fa3d841b0c8"
 )
 
 # Module tools: "<name> <module> <version> <toolchain> <local-replace-version> <binary>=<package>[,<binary>=<package>...]"

@@ -208,7 +208,7 @@ func TestToolsScriptInstallSkipsInstalled(t *testing.T) {
 		target string
 		want   []string // tools reported as installed
 	}{
-		{name: "all", target: "all", want: []string{"registry", "oras", "tfplugindocs", "kustomize", "helm", "staticcheck", "kubernetes", "etcd", "argocd"}},
+		{name: "all", target: "all", want: []string{"registry", "oras", "tfplugindocs", "kustomize", "helm", "staticcheck", "unparam", "kubernetes", "etcd", "argocd"}},
 		{name: "by binary", target: "kube-controller-manager", want: []string{"kubernetes"}},
 		{name: "by tool", target: "argocd", want: []string{"argocd"}},
 	}
