@@ -37,6 +37,12 @@ type Info struct {
 	Layers          []LayerInfo       `json:"layers"`
 	Render          []RenderRecord    `json:"render,omitempty"`
 	Annotations     map[string]string `json:"annotations"`
+	// TerraformModuleSource is the source for a Terraform `module` block that installs the
+	// Terraform layer (see [Client.TerraformModuleSource]); empty without one or for a layout.
+	TerraformModuleSource string `json:"terraformModuleSource,omitempty"`
+	// OpenTofuModuleSource is the source for an OpenTofu `module` block (see
+	// [OpenTofuModuleSource]); empty without a Terraform layer or for a layout.
+	OpenTofuModuleSource string `json:"opentofuModuleSource,omitempty"`
 
 	manifest ocispec.Manifest
 	target   oras.ReadOnlyTarget
@@ -130,6 +136,8 @@ func Inspect(ctx context.Context, c *Client, ref Reference) (*Info, error) {
 		manifest:        m,
 		target:          src,
 	}
+	info.TerraformModuleSource = c.TerraformModuleSource(ref, info)
+	info.OpenTofuModuleSource = OpenTofuModuleSource(ref, info)
 	return info, nil
 }
 

@@ -106,6 +106,18 @@ func (d *bundleDataSource) Schema(_ context.Context, _ datasource.SchemaRequest,
 				},
 			},
 			"opentofu_module_source": str("`oci://host/repo?digest=sha256:…` for an OpenTofu `module` block. Null when the bundle has no Terraform layer or is in an OCI layout."),
+			"terraform_module_source": str("`https://host/v2/repo/blobs/sha256:…?archive=zip`: the Terraform layer's blob in the registry, " +
+				"for a Terraform `module` block's `source` (Terraform's HTTP module source; `http://` for a `plain_http` registry). " +
+				"`terraform init` installs the bundle's module from it with no ferry binary on the machine; check what it installed " +
+				"with `verify_modules`. Null when the bundle has no Terraform layer or is in an OCI layout."),
+			"verify_modules": schema.ListAttribute{
+				Optional: true, ElementType: types.StringType,
+				MarkdownDescription: "Module keys — `infra` for a root module's `module \"infra\"` block, `infra.network` for one inside it — " +
+					"that `terraform init` or `tofu init` installed from this bundle (from `terraform_module_source`, `opentofu_module_source` " +
+					"or a copy). The read downloads the bundle's Terraform layer (digest verified) and fails, so the plan fails before " +
+					"anything changes, unless each module's installed files are exactly the layer's: the same paths, the same bytes, no other file. " +
+					"The modules are found in `modules.json` of the data directory (`$TF_DATA_DIR`, else `.terraform`) in the directory Terraform runs in.",
+			},
 		},
 	}
 }
@@ -135,6 +147,10 @@ func (d *bundleDataSource) Read(ctx context.Context, req datasource.ReadRequest,
 	}
 	tflog.Debug(ctx, "Read bundle", map[string]any{"reference": ref.String(), "digest": info.Digest})
 	resp.Diagnostics.Append(fillBundleModel(ctx, &m, ref, info)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(d.verifyModules(ctx, m, ref, info)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -197,14 +213,57 @@ func fillBundleModel(ctx context.Context, m *bundleDataSourceModel, ref bundle.R
 	diags.Append(d...)
 
 	m.ArgoCDSource = types.ObjectNull(argoCDSourceAttrTypes)
-	m.OpenTofuModuleSource = types.StringNull()
+	m.OpenTofuModuleSource, m.TerraformModuleSource = types.StringNull(), types.StringNull()
 	if !ref.IsLayout() {
 		m.ArgoCDSource, d = types.ObjectValueFrom(ctx, argoCDSourceAttrTypes, argoCDSourceModel{
 			RepoURL: types.StringValue(ref.OCIURL()), TargetRevision: types.StringValue(info.Digest), Path: types.StringValue("."),
 		})
 		diags.Append(d...)
-		if info.ArtifactType == bundle.ArtifactTypeOpenTofu {
-			m.OpenTofuModuleSource = types.StringValue(ref.OCIURL() + "?digest=" + info.Digest)
+		if info.OpenTofuModuleSource != "" {
+			m.OpenTofuModuleSource = types.StringValue(info.OpenTofuModuleSource)
+		}
+		if info.TerraformModuleSource != "" {
+			m.TerraformModuleSource = types.StringValue(info.TerraformModuleSource)
+		}
+	}
+	return diags
+}
+
+// verifyModules checks each module of verify_modules against the bundle's Terraform layer.
+func (d *bundleDataSource) verifyModules(ctx context.Context, m bundleDataSourceModel, ref bundle.Reference, info *bundle.Info) (diags diag.Diagnostics) {
+	if m.VerifyModules.IsNull() || m.VerifyModules.IsUnknown() {
+		return nil
+	}
+	var keys []string
+	diags.Append(m.VerifyModules.ElementsAs(ctx, &keys, false)...)
+	if diags.HasError() {
+		return diags
+	}
+	if _, ok := info.TerraformLayer(); !ok && len(keys) > 0 {
+		diags.AddAttributeError(path.Root("verify_modules"), "Bundle Has No Terraform Module",
+			fmt.Sprintf("Bundle %s has no Terraform layer, so no module can be verified against it. Remove verify_modules, or push a release whose ferry.yaml names a terraform directory.", info.PinnedReference))
+		return diags
+	}
+	pinned := ref
+	pinned.Tag, pinned.Digest = "", info.Digest
+	for i, key := range keys {
+		at := path.Root("verify_modules").AtListIndex(i)
+		dir, source, err := bundle.InstalledModule("", key)
+		if err != nil {
+			diags.AddAttributeError(at, "Module Not Installed", err.Error())
+			continue
+		}
+		tflog.Debug(ctx, "Verifying module", map[string]any{"module": key, "dir": dir, "source": source, "digest": info.Digest})
+		if err := bundle.VerifyModule(ctx, d.data.bundles, pinned, dir); err != nil {
+			if errors.Is(err, bundle.ErrModuleMismatch) {
+				diags.AddAttributeError(at, "Module Differs From the Bundle",
+					fmt.Sprintf("Module %q, installed from %s, is not the Terraform module of bundle %s: %v\n\n"+
+						"Point its source at this bundle's module (terraform_module_source or opentofu_module_source) and run terraform init again; "+
+						"nothing was planned, so nothing changes until they agree.", key, source, info.PinnedReference, err))
+				continue
+			}
+			summary, todo := bundleErrorAdvice(err, ref)
+			diags.AddAttributeError(at, summary, fmt.Sprintf("Verifying module %q against bundle %s failed.\n\n%s\n\nOriginal Error: %v", key, info.PinnedReference, todo, err))
 		}
 	}
 	return diags

@@ -2,11 +2,15 @@
 #   bundle (data source) -> infrastructure (the bundle's own Terraform module)
 #   -> environment (Argo CD project, cluster, windows) -> application (synced to the digest).
 #
-# Before `terraform init`, fetch the bundle's Terraform module next to this file, verified
-# by digest (Terraform cannot read a module from an OCI registry; OpenTofu users can point
-# the module at data.ferry_bundle.release.opentofu_module_source's value instead):
-#
-#   ferry bundle pull REGISTRY/shop/bundle:1.4.0 -o bundle --only terraform
+# The infrastructure module is the bundle's Terraform layer. Its source is one of:
+#   - "./bundle/terraform", after `ferry bundle pull REGISTRY/shop/bundle:1.4.0 -o bundle --only terraform`
+#     (the local path, verified by digest as it is pulled);
+#   - the layer's blob in the registry, `https://REGISTRY/v2/shop/bundle/blobs/sha256:…?archive=zip`,
+#     as `ferry bundle inspect` and data.ferry_bundle.release.terraform_module_source print it:
+#     `terraform init` installs it with no ferry binary on the machine (CI, HCP Terraform runs);
+#   - for OpenTofu, `oci://REGISTRY/shop/bundle?digest=sha256:…` (opentofu_module_source).
+# Whichever it is, verify_modules below fails the plan unless the installed module is byte for
+# byte the Terraform layer of the bundle digest the application syncs.
 #
 # `make demo` runs all of it against a local registry, Kubernetes and Argo CD.
 
@@ -33,12 +37,8 @@ provider "ferry" {
 
 # The release candidate. A tag is resolved at every plan; everything below uses the digest.
 data "ferry_bundle" "release" {
-  reference = var.bundle
-}
-
-locals {
-  # What `ferry bundle pull` wrote next to this file.
-  pulled = jsondecode(file("${path.module}/bundle/ferry.lock.json")).bundle
+  reference      = var.bundle
+  verify_modules = ["infrastructure"]
 }
 
 # Infrastructure first: the Terraform module shipped in the same bundle.
@@ -109,10 +109,6 @@ resource "ferry_application" "shop" {
   depends_on = [module.infrastructure]
 
   lifecycle {
-    precondition {
-      condition     = local.pulled.digest == data.ferry_bundle.release.digest
-      error_message = "bundle/ holds ${local.pulled.pinnedReference}, but ${var.bundle} is now ${data.ferry_bundle.release.digest}: run ferry bundle pull ${data.ferry_bundle.release.pinned_reference} -o bundle --only terraform, then terraform init."
-    }
     postcondition {
       condition     = self.sync_status == "Synced" && self.health_status == "Healthy" && self.synced_revision == data.ferry_bundle.release.digest
       error_message = "shop-${var.customer} is ${self.sync_status}/${self.health_status} at ${self.synced_revision}, not Synced/Healthy at ${data.ferry_bundle.release.digest}."

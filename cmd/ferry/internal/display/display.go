@@ -110,6 +110,17 @@ func InfoText(w io.Writer, i *bundle.Info) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", l.Role, l.Title, l.MediaType, Size(l.Size), l.Digest)
 	}
 	tw.Flush()
+	if i.TerraformModuleSource != "" || i.OpenTofuModuleSource != "" {
+		fmt.Fprintln(w, "\nModule source (for a module block's source; the Terraform layer by digest):")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		if i.TerraformModuleSource != "" {
+			fmt.Fprintf(tw, "  Terraform:\t%s\n", i.TerraformModuleSource)
+		}
+		if i.OpenTofuModuleSource != "" {
+			fmt.Fprintf(tw, "  OpenTofu:\t%s\n", i.OpenTofuModuleSource)
+		}
+		tw.Flush()
+	}
 	if len(i.Render) > 0 {
 		fmt.Fprintln(w, "\nRendered at package time:")
 		for _, r := range i.Render {

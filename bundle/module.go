@@ -1,0 +1,197 @@
+package bundle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// The bundle's Terraform module as `terraform init` and `tofu init` install it, and the check that
+// what they installed is byte for byte the module in the bundle.
+
+var (
+	// ErrModuleMismatch reports an installed module whose files differ from the bundle's Terraform
+	// layer.
+	ErrModuleMismatch = errors.New("installed module differs from the bundle's Terraform layer")
+	// ErrModuleNotInstalled reports a module key that `terraform init` has not installed.
+	ErrModuleNotInstalled = errors.New("module not installed")
+)
+
+// TerraformLayer returns the bundle's Terraform layer, or false when it has none.
+func (i *Info) TerraformLayer() (LayerInfo, bool) {
+	for _, l := range i.Layers {
+		if l.Role == RoleTerraform {
+			return l, true
+		}
+	}
+	return LayerInfo{}, false
+}
+
+// TerraformModuleSource returns the source address with which a Terraform `module` block installs
+// the bundle's Terraform layer straight from the registry, with no ferry binary on the machine:
+// the layer's blob URL in the registry API, `https://HOST/v2/REPO/blobs/sha256:…?archive=zip`
+// (`http://` for a plain-HTTP registry). Terraform's HTTP module source downloads it and unpacks
+// it as a zip; the registry serves the blob by its digest. Empty for a layout reference or a bundle
+// without a Terraform layer. Terraform's HTTP source sends credentials only from a `.netrc` file
+// (docs/terraform-module.md).
+func (c *Client) TerraformModuleSource(ref Reference, info *Info) string {
+	l, ok := info.TerraformLayer()
+	if ref.IsLayout() || !ok {
+		return ""
+	}
+	host, scheme := ref.Registry, "https"
+	if host == "docker.io" {
+		host = "registry-1.docker.io"
+	}
+	if c.plainHTTP(ref.Registry) {
+		scheme = "http"
+	}
+	return scheme + "://" + host + "/v2/" + ref.Repository + "/blobs/" + l.Digest + "?archive=zip"
+}
+
+// OpenTofuModuleSource returns `oci://HOST/REPO?digest=sha256:…`, the source address with which
+// OpenTofu installs the bundle's Terraform layer through its OCI module source. Empty for a
+// layout reference or a bundle without a Terraform layer.
+func OpenTofuModuleSource(ref Reference, info *Info) string {
+	if _, ok := info.TerraformLayer(); ref.IsLayout() || !ok || info.ArtifactType != ArtifactTypeOpenTofu {
+		return ""
+	}
+	return ref.OCIURL() + "?digest=" + info.Digest
+}
+
+// InstalledModule returns the directory into which `terraform init` (or `tofu init`) installed the
+// module with the given key — `infra` for `module "infra"` in the root module, `infra.network` for a
+// module inside it — and the source it was installed from, as recorded in modules/modules.json of
+// the data directory: dataDir, else $TF_DATA_DIR, else .terraform, relative to the working
+// directory Terraform runs in (and starts its providers in).
+func InstalledModule(dataDir, key string) (dir, source string, err error) {
+	if dataDir == "" {
+		dataDir = os.Getenv("TF_DATA_DIR")
+	}
+	if dataDir == "" {
+		dataDir = ".terraform"
+	}
+	manifest := filepath.Join(dataDir, "modules", "modules.json")
+	b, err := os.ReadFile(manifest)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "", fmt.Errorf("%w: %s does not exist; run terraform init (or tofu init) in the root module first", ErrModuleNotInstalled, manifest)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	var m struct {
+		Modules []struct{ Key, Source, Dir string }
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return "", "", fmt.Errorf("read %s: %w", manifest, err)
+	}
+	var keys []string
+	for _, mod := range m.Modules {
+		if mod.Key == key && key != "" {
+			return mod.Dir, mod.Source, nil
+		}
+		if mod.Key != "" {
+			keys = append(keys, mod.Key)
+		}
+	}
+	return "", "", fmt.Errorf("%w: no module %q in %s (installed: %s); name a module block of the root module, e.g. %q for module %q",
+		ErrModuleNotInstalled, key, manifest, strings.Join(keys, ", "), "infra", "infra")
+}
+
+// VerifyModule checks that dir holds exactly the files of the bundle's Terraform layer: the same
+// paths with the same bytes, and no other file. It downloads the layer through c (its digest
+// verified) into a temporary directory, extracting it with the Terraform role's limits, so it
+// refuses a hostile bundle as `ferry bundle pull` does.
+func VerifyModule(ctx context.Context, c *Client, ref Reference, dir string) error {
+	tmp, err := os.MkdirTemp("", "ferry-module-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	res, err := Pull(ctx, c, ref, filepath.Join(tmp, "pull"), PullOptions{Only: []string{RoleTerraform}})
+	if err != nil {
+		return err
+	}
+	want, err := treeHashes(filepath.Join(res.Dir, RoleTerraform))
+	if err != nil {
+		return err
+	}
+	got, err := treeHashes(dir)
+	if err != nil {
+		return fmt.Errorf("%w: read the installed module %s: %v", ErrModuleMismatch, dir, err)
+	}
+	var diffs []string
+	for _, p := range sortedKeys(want) {
+		switch g, ok := got[p]; {
+		case !ok:
+			diffs = append(diffs, p+" is missing")
+		case g != want[p]:
+			diffs = append(diffs, p+" differs")
+		}
+	}
+	for _, p := range sortedKeys(got) {
+		if _, ok := want[p]; !ok {
+			diffs = append(diffs, p+" is not in the bundle")
+		}
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	more := ""
+	if len(diffs) > 5 {
+		more = fmt.Sprintf(" and %d more", len(diffs)-5)
+		diffs = diffs[:5]
+	}
+	return fmt.Errorf("%w %s (%s): %s%s", ErrModuleMismatch, res.Digest, dir, strings.Join(diffs, ", "), more)
+}
+
+// treeHashes returns the regular files and symbolic links under dir by slash-separated relative
+// path: a file's SHA-256, a link's target. Directories are left out (an archive need not list
+// them).
+func treeHashes(dir string) (map[string]string, error) {
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		switch {
+		case d.IsDir():
+			return nil
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			out[rel] = "link:" + target
+		case d.Type().IsRegular():
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			h := sha256.New()
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			out[rel] = hex.EncodeToString(h.Sum(nil))
+		default:
+			out[rel] = "special:" + d.Type().String()
+		}
+		return nil
+	})
+	return out, err
+}
