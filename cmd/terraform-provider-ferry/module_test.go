@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 	"oras.land/oras-go/v2/registry/remote/auth"
 )
@@ -106,7 +108,8 @@ func TestRemoteModuleApply(t *testing.T) {
 			run := func(args ...string) (string, error) {
 				cmd := exec.Command(tf, append(args, "-no-color", "-input=false")...)
 				cmd.Dir = work
-				cmd.Env = append(os.Environ(), "PATH="+pathDir, "TF_CLI_CONFIG_FILE="+rc, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1",
+				// TFC_RUN_ID is what an HCP Terraform run sets; ferry records it on the operation.
+				cmd.Env = append(os.Environ(), "PATH="+pathDir, "TFC_RUN_ID=run-"+tt.customer, "TF_CLI_CONFIG_FILE="+rc, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1",
 					"HOME="+t.TempDir(), "DOCKER_CONFIG="+t.TempDir(), "FERRY_CACHE_DIR="+t.TempDir(),
 					"TF_VAR_customer="+tt.customer, "TF_VAR_bundle="+release.Reference+":1.4.0", "TF_VAR_registry_plain_http=true",
 					"TF_VAR_kubeconfig="+e.Cluster.Kubeconfig, "TF_VAR_argocd_namespace="+e.ArgoCD.Namespace,
@@ -127,6 +130,13 @@ func TestRemoteModuleApply(t *testing.T) {
 				app := e.ArgoCD.Application(t, "shop-"+tt.customer)
 				if rev, _, _ := unstructured.NestedString(app.Object, "status", "sync", "revision"); rev != release.Digest {
 					t.Errorf("application synced to %q, want %s", rev, release.Digest)
+				}
+				info, _, _ := unstructured.NestedSlice(app.Object, "status", "operationState", "operation", "info")
+				if !slices.ContainsFunc(info, func(i any) bool {
+					m, _ := i.(map[string]any)
+					return m["name"] == argocd.InfoRunID && m["value"] == "run-"+tt.customer
+				}) {
+					t.Errorf("operation info %v lacks %s=run-%s", info, argocd.InfoRunID, tt.customer)
 				}
 				return
 			}
