@@ -176,7 +176,7 @@ func (m *applicationResourceModel) fromLive(ctx context.Context, a argocd.App, s
 		m.StuckAfter = types.StringValue(defaultStuckAfter)
 	}
 	if m.WindowPolicy.IsNull() {
-		m.WindowPolicy = types.StringValue(string(argocd.WindowFail))
+		m.WindowPolicy = types.StringValue(defaultWindowPolicy)
 	}
 	if m.Timeouts.Object.IsNull() {
 		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.Object.AttributeTypes(ctx))}

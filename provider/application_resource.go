@@ -42,11 +42,12 @@ func NewApplicationResource() resource.Resource { return &applicationResource{} 
 
 type applicationResource struct{ data *providerData }
 
-// Defaults of the application resource.
-const (
-	defaultTimeout       = 20 * time.Minute
-	defaultHealthTimeout = "11m"
-	defaultStuckAfter    = "5m"
+// Defaults of the application resource: the sync engine's (argocd.DefaultSyncOptions).
+var (
+	defaultTimeout       = argocd.DefaultTimeout
+	defaultHealthTimeout = argocd.ShortDuration(argocd.DefaultHealthTimeout)
+	defaultStuckAfter    = argocd.ShortDuration(argocd.DefaultStuckAfter)
+	defaultWindowPolicy  = string(argocd.DefaultWindowPolicy)
 )
 
 var lastOperationAttrTypes = map[string]attr.Type{
@@ -86,10 +87,11 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 			"stuck_after": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultStuckAfter),
 				Validators:          []validator.String{durationValidator},
 				MarkdownDescription: "An operation showing the same message this long is terminated and reported stuck. Default `" + defaultStuckAfter + "`."},
-			"window_policy": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(string(argocd.WindowFail)),
+			"window_policy": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultWindowPolicy),
 				Validators: []validator.String{stringvalidator.OneOf(argocd.WindowPolicies()...)},
-				MarkdownDescription: "When the deployment window is closed: `fail` (error with the next opening), `wait` (wait within the timeout) or " +
-					"`override` (deploy anyway through the environment's override project; needs `override_reason`). Default `fail`."},
+				MarkdownDescription: fmt.Sprintf("When the deployment window is closed: `%s` (error with the next opening), `%s` (wait within the timeout) or "+
+					"`%s` (deploy anyway through the environment's override project; needs `override_reason`). Default `%s`.",
+					argocd.WindowFail, argocd.WindowWait, argocd.WindowOverride, defaultWindowPolicy)},
 			"override_reason": schema.StringAttribute{Optional: true,
 				MarkdownDescription: "Why an override may ignore the window; recorded with the caller and the window overridden in the operation info, " +
 					"in the Application's `ferry.dev/last-override` annotation (kept by later applies) and as a `FerryWindowOverride` Event."},
@@ -113,7 +115,10 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 				}},
 		},
 		Blocks: map[string]schema.Block{
-			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true,
+				CreateDescription: timeoutDescription("a create", "the whole sync and wait; then ferry terminates its own operation, or withdraws its request if Argo CD never picked it up."),
+				UpdateDescription: timeoutDescription("an update", "the whole sync and wait, as for `create`."),
+				DeleteDescription: timeoutDescription("a destroy", "terminating a running operation and deleting the Application with what it deployed (`cascade_delete`); it applies once it is in the state, so apply it before the destroy.")}),
 			"sync_options": schema.SingleNestedBlock{
 				MarkdownDescription: "Sync options, copied into every operation (Argo CD reads them only from there).",
 				Attributes: map[string]schema.Attribute{
@@ -154,6 +159,11 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 			},
 		},
 	}
+}
+
+// timeoutDescription describes a timeouts attribute with its default, the engine's.
+func timeoutDescription(op, what string) string {
+	return fmt.Sprintf("How long %s may take, a duration such as `30s` or `1h30m`: %s Default `%s`.", op, what, argocd.ShortDuration(defaultTimeout))
 }
 
 func (r *applicationResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
@@ -323,7 +333,10 @@ func (r *applicationResource) sync(ctx context.Context, m *applicationResourceMo
 		}
 	}
 	tflog.Debug(ctx, "Syncing application", map[string]any{"application": app.Name, "digest": app.Digest, "project": app.Project})
-	_, err := c.Sync(ctx, app, m.Wait.ValueBool(), opts)
+	res, err := c.Sync(ctx, app, m.Wait.ValueBool(), opts)
+	if res != nil && res.Retries > 0 {
+		tflog.Info(ctx, "Synced application after transient retries", map[string]any{"application": app.Name, "retries": res.Retries})
+	}
 	m.ID = types.StringValue(app.Name)
 	if live, gerr := c.GetApplication(ctx, app.Name); gerr == nil {
 		m.fromStatus(argocd.StatusOf(live))

@@ -233,7 +233,7 @@ func applicationValues(typ tftypes.Object) appValues {
 	v.args = map[string]tftypes.Value{"name": tfString("shop"), "environment": tfString("acme"), "bundle": tfString(v.pinned), "namespace": tfString("shop")}
 	v.defaults = map[string]tftypes.Value{
 		"path": tfString("."), "wait": tfBool(true), "health_timeout": tfString(defaultHealthTimeout), "stuck_after": tfString(defaultStuckAfter),
-		"window_policy": tfString("fail"), "auto_sync": tfBool(false), "cascade_delete": tfBool(true),
+		"window_policy": tfString(defaultWindowPolicy), "auto_sync": tfBool(false), "cascade_delete": tfBool(true),
 	}
 	v.computed = map[string]tftypes.Value{
 		"id": tfString("shop"), "sync_status": tfString("Synced"), "health_status": tfString("Healthy"), "synced_revision": tfString(digest),

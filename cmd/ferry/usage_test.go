@@ -22,6 +22,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"version", "--bogus"}, []string{"unknown flag: --bogus"}},
 		{[]string{"bundle", "inspect", "--format"}, []string{"flag needs an argument: --format"}},
 		{[]string{"app", "sync", "shop", "--timeout", "soon"}, []string{`invalid argument "soon" for "--timeout"`}},
+		{[]string{"app", "sync", "shop", "--window-policy", "later"}, []string{`invalid --window-policy "later"`, "--window-policy fail|wait|override"}},
+		{[]string{"app", "sync", "shop", "--window-policy", "override"}, []string{"--override-reason is required with --window-policy override"}},
 		{[]string{"bundle", "inspect"}, []string{"accepts 1 arg(s), received 0", "Usage: ferry bundle inspect REF", "Run 'ferry bundle inspect --help'"}},
 		{[]string{"bundle", "push", "dir"}, []string{"accepts 2 arg(s), received 1"}},
 		{[]string{"app", "sync"}, []string{"accepts 1 arg(s), received 0", "Usage: ferry app sync NAME"}},

@@ -3,11 +3,13 @@ package argocd
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -33,26 +35,6 @@ func invalidSpec(app *unstructured.Unstructured) string {
 		}
 	}
 	return ""
-}
-
-// classifyMessage decides transient or permanent for a failed operation.
-func classifyMessage(msg string, app *unstructured.Unstructured) Class {
-	if strings.Contains(msg, controllerSyncTimeout) {
-		return ClassStuck
-	}
-	permanent := []string{"authentication required", "401", "403", "repository not found", "app path does not exist",
-		"not permitted in project", "synchronization tasks are not valid", "failed to apply", "Shared resource found", "is invalid", "field is immutable", "forbidden", "expected only a single oci content layer"}
-	for _, p := range permanent {
-		if strings.Contains(msg, p) {
-			return ClassPermanent
-		}
-	}
-	for _, t := range transientMarkers {
-		if strings.Contains(msg, t) {
-			return ClassTransient
-		}
-	}
-	return ClassPermanent
 }
 
 // approvalError is the approval class for a running operation with message msg, or nil when the
@@ -161,10 +143,6 @@ func pruneSkipped(opState map[string]any) int {
 // when it did.
 const annotationRefresh = "argocd.argoproj.io/refresh"
 
-// controllerSyncTimeout ends the message of an operation the controller's --sync-timeout ended
-// (docs/sync.md, failure classes).
-const controllerSyncTimeout = "triggered by controller sync timeout"
-
 // outOfSyncResources lists the resources Argo CD reports OutOfSync.
 func outOfSyncResources(app *unstructured.Unstructured) []Resource {
 	var out []Resource
@@ -252,11 +230,269 @@ func (c *Client) refresh(ctx context.Context, name string) (*unstructured.Unstru
 	return c.res(ApplicationGVR).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: FieldManager + "-refresh"})
 }
 
-// transientMarkers are network and availability texts that make a failure worth retrying.
-var transientMarkers = []string{"Unavailable", "DeadlineExceeded", "context deadline exceeded", "connection refused", "i/o timeout",
-	"TLS handshake timeout", "no such host", "connection reset", "Failed to get destination cluster", "failed to load openAPISchema",
-	"the server is currently unable to handle the request", "429", "502", "503", "504", "EOF"}
-
 // pruneConfirmationPrefix starts the message of an operation that waits for a Prune=confirm
 // resource to be approved.
 const pruneConfirmationPrefix = "waiting for pruning confirmation of "
+
+// Classifying a failed operation (phase Failed or Error) from what Argo CD records about it
+// (docs/sync.md, failure classes): the resources of its sync result (status SyncFailed, hook phase
+// Failed or Error), the Application condition types it failed with, gRPC status codes, and, where
+// Argo CD passes on only an error's text, the exact forms in which Go, client-go, oras-go and
+// Argo CD itself print the few errors that are worth retrying.
+
+// failure is the classification of a failed operation.
+type failure struct {
+	class Class
+	// manifests is set when Argo CD could not generate the manifests (a ComparisonError loading
+	// the target state that retrying cannot help): the repo-server's error.
+	manifests string
+}
+
+// Argo CD's condition types (ApplicationConditionType in Argo CD's
+// pkg/apis/application/v1alpha1/types.go) that fail an operation or report why one failed.
+const (
+	condComparisonError  = "ComparisonError"  // the target (repo-server) or live (cluster) state failed to load
+	condInvalidSpecError = "InvalidSpecError" // the spec or project is invalid
+	condUnknownError     = "UnknownError"
+	condSyncError        = "SyncError" // an automated sync failed
+)
+
+// Message forms Argo CD writes as text only, each anchored, with the function that writes it.
+const (
+	// targetStatePrefix starts a ComparisonError's message when the repo-server failed:
+	// appStateManager.CompareAppState (controller/state.go).
+	targetStatePrefix = "Failed to load target state: "
+	// syncWindowBlocked is the whole message of an operation held by a sync window, or its
+	// prefix followed by ": invalid sync windows: …" when a window is invalid:
+	// appStateManager.SyncAppState (controller/sync.go).
+	syncWindowBlocked = "Sync operation blocked by sync window"
+	// invalidSyncWindows follows syncWindowBlocked when a window is invalid: SyncWindows.CanSync
+	// (pkg/apis/application/v1alpha1/types.go) wraps the parse error with it.
+	invalidSyncWindows = syncWindowBlocked + ": invalid sync windows: "
+	// operationTerminated is the whole message of a terminated operation: syncContext.Terminate
+	// (gitops-engine pkg/sync/sync_context.go).
+	operationTerminated = "Operation terminated"
+)
+
+// controllerSyncTimeoutRE matches the end of the message of an operation the controller's
+// --sync-timeout ended: ApplicationController.processRequestedAppOperation
+// (controller/appcontroller.go) appends ", triggered by controller sync timeout", and " (retried N
+// times)." after retries.
+var controllerSyncTimeoutRE = regexp.MustCompile(`, triggered by controller sync timeout( \(retried \d+ times\)\.)?$`)
+
+// retriedSuffixRE matches what Argo CD appends to the message of an operation it retried:
+// ApplicationController.processRequestedAppOperation.
+var retriedSuffixRE = regexp.MustCompile(` \(retried \d+ times\)\.$`)
+
+// classifyFailure classifies ferry's failed operation opState. A cause is what one failed
+// resource, or one condition the operation failed with (Argo CD joins them as "Type: message;…":
+// FormatAppConditions in util/argo/argo.go), or else the operation's message says; the failure is
+// transient when every cause is (a network or availability error: retrying may succeed), and
+// permanent otherwise.
+func classifyFailure(opState map[string]any) failure {
+	msg := str(opState, "message")
+	var causes []string
+	res, _, _ := unstructured.NestedSlice(opState, "syncResult", "resources")
+	for _, r := range res {
+		m, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		status, _ := m["status"].(string)
+		hook, _ := m["hookPhase"].(string)
+		if status == "SyncFailed" || hook == "Failed" || hook == "Error" {
+			text, _ := m["message"].(string)
+			causes = append(causes, text)
+		}
+	}
+	f := failure{class: ClassPermanent}
+	if len(causes) == 0 {
+		conds := operationConditions(msg)
+		if len(conds) == 0 {
+			conds = []condition{{message: msg}}
+		}
+		allTransient := true
+		for _, c := range conds {
+			if causeClass(c.typ, c.message) != ClassTransient {
+				allTransient = false
+				if c.typ == condComparisonError && strings.HasPrefix(c.message, targetStatePrefix) && f.manifests == "" {
+					f.manifests = repoServerError(c.message)
+				}
+			}
+		}
+		if allTransient {
+			f.class = ClassTransient
+		}
+		return f
+	}
+	for _, c := range causes {
+		if causeClass("", c) != ClassTransient {
+			return f
+		}
+	}
+	f.class = ClassTransient
+	return f
+}
+
+// condition is one Application condition.
+type condition struct {
+	typ, message string
+}
+
+// errorConditionTypes are the condition types that fail an operation.
+var errorConditionTypes = []string{condComparisonError, condInvalidSpecError, condUnknownError, condSyncError}
+
+// operationConditions splits the message of an operation that failed on the application's error
+// conditions ("ComparisonError: …;InvalidSpecError: …", FormatAppConditions) into them; nil when
+// msg is not in that form.
+func operationConditions(msg string) []condition {
+	typeAt := func(s string) string {
+		for _, t := range errorConditionTypes {
+			if strings.HasPrefix(s, t+": ") {
+				return t
+			}
+		}
+		return ""
+	}
+	if typeAt(msg) == "" {
+		return nil
+	}
+	var out []condition
+	for msg != "" {
+		typ := typeAt(msg)
+		rest := msg[len(typ)+2:]
+		end := len(rest)
+		for i := strings.IndexByte(rest, ';'); i >= 0; {
+			if typeAt(rest[i+1:]) != "" {
+				end = i
+				break
+			}
+			j := strings.IndexByte(rest[i+1:], ';')
+			if j < 0 {
+				break
+			}
+			i += 1 + j
+		}
+		out = append(out, condition{typ: typ, message: rest[:end]})
+		if end == len(rest) {
+			break
+		}
+		msg = rest[end+1:]
+	}
+	return out
+}
+
+// repoServerError returns what a target-state ComparisonError says the repo-server reported: the
+// gRPC status message when there is one, else the text after the prefix.
+func repoServerError(msg string) string {
+	if _, desc, ok := grpcStatus(msg); ok {
+		return desc
+	}
+	return strings.TrimPrefix(msg, targetStatePrefix)
+}
+
+// causeClass classifies one cause: a condition of type typ ("" for a resource's or an operation's
+// message) with message msg: permanent when nothing typed says it is transient.
+func causeClass(typ, msg string) Class {
+	if typ == condInvalidSpecError {
+		return ClassPermanent // the spec or project must change
+	}
+	msg = retriedSuffixRE.ReplaceAllString(msg, "")
+	if code, desc, ok := grpcStatus(msg); ok {
+		switch code {
+		case "Unavailable", "DeadlineExceeded", "ResourceExhausted", "Aborted":
+			return ClassTransient
+		case "Unknown", "Internal", "DataLoss":
+			msg = desc // the code says nothing: look at what the server wrapped
+		default:
+			return ClassPermanent
+		}
+	}
+	if status, ok := httpStatus(msg); ok {
+		if status == 408 || status == 429 || status >= 500 {
+			return ClassTransient
+		}
+		return ClassPermanent
+	}
+	if networkError(msg) {
+		return ClassTransient
+	}
+	return ClassPermanent
+}
+
+// grpcStatusRE matches a gRPC status as status.Status.Error prints it (grpc internal/status):
+// "rpc error: code = <Code> desc = <message>", the code as codes.Code.String names it.
+var grpcStatusRE = regexp.MustCompile(`rpc error: code = ([A-Za-z]+) desc = `)
+
+// grpcCodes are the names codes.Code.String gives the gRPC status codes.
+var grpcCodes = map[string]bool{"OK": true, "Canceled": true, "Unknown": true, "InvalidArgument": true, "DeadlineExceeded": true,
+	"NotFound": true, "AlreadyExists": true, "PermissionDenied": true, "ResourceExhausted": true, "FailedPrecondition": true,
+	"Aborted": true, "OutOfRange": true, "Unimplemented": true, "Internal": true, "Unavailable": true, "DataLoss": true, "Unauthenticated": true}
+
+// grpcStatus returns the code and message of the first gRPC status in msg (Argo CD passes the
+// repo-server's status on inside its own wrapping).
+func grpcStatus(msg string) (code, desc string, ok bool) {
+	m := grpcStatusRE.FindStringSubmatchIndex(msg)
+	if m == nil || !grpcCodes[msg[m[2]:m[3]]] {
+		return "", "", false
+	}
+	return msg[m[2]:m[3]], msg[m[1]:], true
+}
+
+// httpStatusRE matches the HTTP status of a registry's error response as oras-go prints it
+// (errcode.ErrorResponse.Error in oras-go registry/remote/errcode): `<METHOD> "<url>": response
+// status code <N>: <text>`.
+var httpStatusRE = regexp.MustCompile(`\b[A-Z]+ "[^"]*": response status code (\d{3}): `)
+
+// httpStatus returns the HTTP status of a registry error response in msg.
+func httpStatus(msg string) (int, bool) {
+	m := httpStatusRE.FindStringSubmatch(msg)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(m[1])
+	return n, err == nil
+}
+
+// networkErrorREs match the network and availability errors worth retrying, in the form Go's
+// net and net/http packages, client-go and apimachinery print them (Argo CD passes them on as
+// text):
+var networkErrorREs = []*regexp.Regexp{
+	// net.OpError.Error: "dial tcp 127.0.0.1:5000: connect: connection refused", "read tcp
+	// a->b: read: connection reset by peer", "dial tcp: lookup host: no such host", "… i/o timeout".
+	regexp.MustCompile(`\b(dial|read|write) (tcp|tcp4|tcp6|udp|unix)( \S+)?: `),
+	// url.Error.Error of net/http's client: `Get "https://…": EOF`, `…: net/http: TLS handshake
+	// timeout`, `…: context deadline exceeded (Client.Timeout exceeded while awaiting headers)`.
+	regexp.MustCompile(`\b(Get|Head|Post|Put|Patch|Delete) "[^"]*": (EOF|unexpected EOF|net/http: TLS handshake timeout|net/http: timeout awaiting response headers|context deadline exceeded)`),
+	// apimachinery's errors.NewGenericServerResponse (client-go's error for a 500, 503, 504 or
+	// 429 without a Status body).
+	regexp.MustCompile(`\bthe server (is currently unable to handle the request|was unable to return a response in the time allotted|has received too many requests and has asked us to try again later)`),
+	regexp.MustCompile(`\ban error on the server \(".*"\) has prevented the request from succeeding`),
+	// context.DeadlineExceeded at the end of a wrapped error.
+	regexp.MustCompile(`: context deadline exceeded$`),
+}
+
+// networkError reports whether msg carries a network or availability error.
+func networkError(msg string) bool {
+	for _, re := range networkErrorREs {
+		if re.MatchString(msg) {
+			return true
+		}
+	}
+	return false
+}
+
+// apiErrorClass classifies the error of a Kubernetes API call ferry makes itself, from its type
+// (apimachinery's StatusError): a request the API server rejects as not found, forbidden,
+// unauthorized, invalid or bad is permanent; anything else — a timeout, 429 or 5xx status, or a
+// transport error (client-go's url.Error: a refused or reset connection, EOF, a deadline) — is
+// transient, and ferry's retries of it are bounded.
+func apiErrorClass(err error) Class {
+	switch {
+	case apierrors.IsNotFound(err), apierrors.IsForbidden(err), apierrors.IsUnauthorized(err), apierrors.IsInvalid(err),
+		apierrors.IsBadRequest(err), apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err), apierrors.IsUnsupportedMediaType(err),
+		apierrors.IsRequestEntityTooLargeError(err), apierrors.IsGone(err):
+		return ClassPermanent
+	}
+	return ClassTransient
+}

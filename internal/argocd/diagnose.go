@@ -35,10 +35,13 @@ type PodProblem struct {
 	Detail string
 }
 
-// podProblem finds a container of pod that will not become ready by itself: one that crashed
-// and was restarted at least CrashLoopRestarts times, one whose image cannot be pulled, or one
-// whose configuration (a missing Secret or ConfigMap, an invalid image name) stops it from
-// being created.
+// podProblem finds a container of pod that will not become ready by itself, from the reason the
+// kubelet gives for its waiting state: one that crashed and was restarted at least
+// CrashLoopRestarts times (CrashLoopBackOff), one whose image cannot be pulled
+// (ImagePullBackOff: the kubelet backs off after a failed pull; ErrImagePull, one failed attempt
+// that may have been a passing registry error, is left to the back-off that follows it), or one
+// whose configuration stops it from being created (a missing Secret or ConfigMap:
+// CreateContainerConfigError; an invalid image name: InvalidImageName).
 func podProblem(pod map[string]any) *PodProblem {
 	name, _, _ := unstructured.NestedString(pod, "metadata", "name")
 	for _, field := range []string{"initContainerStatuses", "containerStatuses"} {
@@ -278,6 +281,7 @@ func (c *Client) destination(ctx context.Context, app *unstructured.Unstructured
 			if err != nil {
 				return nil, err
 			}
+			cfg.UserAgent = c.cfg.UserAgent // ferry's, with its version
 			d, err := dynamic.NewForConfig(cfg)
 			if err != nil {
 				return nil, err

@@ -299,8 +299,8 @@ func (f *follower) observeOp(ctx context.Context, app *unstructured.Unstructured
 		// The health timeout and the Degraded grace count from the end of the operation (a wait
 		// may have seen the application at the digest before Argo CD's automated sync started).
 		f.succeeded, f.degraded = time.Time{}, time.Time{}
-		if strings.Contains(op.Message, "blocked by sync window") {
-			if strings.Contains(op.Message, "invalid sync windows") {
+		if strings.HasPrefix(op.Message, syncWindowBlocked) {
+			if strings.HasPrefix(op.Message, invalidSyncWindows) {
 				return nil, true, &SyncError{Class: ClassPermanent, Summary: "Sync blocked: the project's sync windows are invalid", LastMessage: op.Message, RequestID: f.rid}
 			}
 			if f.opts.WindowPolicy == WindowWait {
@@ -308,7 +308,7 @@ func (f *follower) observeOp(ctx context.Context, app *unstructured.Unstructured
 			}
 			if f.anyOp {
 				return nil, true, &SyncError{Class: ClassWindow, Summary: "deployment window closed for " + f.a.Project, LastMessage: op.Message, RequestID: f.rid,
-					Advice: "Argo CD holds the operation behind its deployment window; ferry did not request it and leaves it queued. Wait with --window-policy wait, or stop it with `ferry app terminate " + f.a.Name + "`."}
+					Advice: "Argo CD holds the operation behind its deployment window; ferry did not request it and leaves it queued: it runs when the window opens (`ferry window check --environment " + f.a.Project + "` says when). Wait again then, or stop it with `ferry app terminate " + f.a.Name + "`."}
 			}
 			// Argo CD's evaluation of the window differs from ferry's (clock skew, DST edges,
 			// selectors): take back the held operation so it does not run when the window opens.
@@ -352,28 +352,29 @@ func (f *follower) observeOp(ctx context.Context, app *unstructured.Unstructured
 			return nil, true, &SyncError{Class: ClassStuck, Summary: fmt.Sprintf("Sync stuck: no progress for %s: %s", f.opts.StuckAfter, f.stuckMsg), LastMessage: op.Message, RequestID: f.rid, Resources: failingResources(app),
 				Advice: "ferry terminated its own operation. Look at the resource it waited for (its pods, events, readiness), fix it, and apply again."}
 		}
-		if op.Message == "Operation terminated" {
+		if op.Message == operationTerminated {
 			return nil, true, &SyncError{Class: ClassPermanent, Summary: "Sync failed: the operation was terminated by someone else", LastMessage: op.Message, RequestID: f.rid}
 		}
-		if strings.Contains(op.Message, controllerSyncTimeout) {
+		if controllerSyncTimeoutRE.MatchString(op.Message) {
 			return nil, true, &SyncError{Class: ClassStuck, Summary: "Sync stuck: Argo CD's controller sync timeout ended the operation: " + firstNonEmpty(f.waiting, op.Message),
 				LastMessage: op.Message, RequestID: f.rid, Resources: failingResources(app),
 				Advice: "The application controller runs with --sync-timeout (controller.sync.timeout.seconds) and terminated the operation. Look at the resource it waited for, fix it, and apply again."}
 		}
-		class := classifyMessage(op.Message, app)
+		fail := classifyFailure(opState)
 		resources := failingResources(app)
-		summary := "Sync failed"
-		if len(resources) > 0 {
-			summary = fmt.Sprintf("Sync failed: %s: %s", resources[0].String(), firstNonEmpty(resources[0].Message, op.Message))
-		} else {
-			summary = "Sync failed: " + op.Message
-		}
+		summary := "Sync failed: " + op.Message
 		advice := "Fix the manifests or the environment named above and apply again."
-		if class == ClassTransient {
+		switch {
+		case fail.class == ClassTransient:
 			summary = "Sync failed transiently: " + op.Message
 			advice = "The cluster or registry was unreachable; ferry retried. Check connectivity and apply again."
+		case len(resources) > 0:
+			summary = fmt.Sprintf("Sync failed: %s: %s", resources[0].String(), firstNonEmpty(resources[0].Message, op.Message))
+		case fail.manifests != "":
+			summary = "Sync failed: Argo CD could not generate the manifests: " + fail.manifests
+			advice = "Argo CD's repo-server could not read or render the bundle's manifests (a manifest that is not a Kubernetes object, a missing path, a render error, an artifact it does not accept). Fix the bundle, push and apply again."
 		}
-		return nil, true, &SyncError{Class: class, Summary: summary, LastMessage: op.Message, Resources: resources, RequestID: f.rid, Advice: advice}
+		return nil, true, &SyncError{Class: fail.class, Summary: summary, LastMessage: op.Message, Resources: resources, RequestID: f.rid, Advice: advice}
 	case "Succeeded":
 		if f.succeeded.IsZero() {
 			f.succeeded = now

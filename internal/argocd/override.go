@@ -292,7 +292,7 @@ func (c *Client) noOperation(ctx context.Context, name string, opts SyncOptions)
 			return "", nil
 		}
 		if err != nil {
-			return "", &SyncError{Class: ClassTransient, Summary: "Unable to read the Application", LastMessage: err.Error()}
+			return "", &SyncError{Class: apiErrorClass(err), Summary: "Unable to read the Application", LastMessage: err.Error()}
 		}
 		running, who, since := operationInProgress(app)
 		if !running {
@@ -304,7 +304,7 @@ func (c *Client) noOperation(ctx context.Context, name string, opts SyncOptions)
 			}
 		}
 		e := conflictError(who, since)
-		if msg := str(app.Object, "status", "operationState", "message"); strings.Contains(msg, "blocked by sync window") {
+		if msg := str(app.Object, "status", "operationState", "message"); strings.HasPrefix(msg, syncWindowBlocked) {
 			e.Summary = fmt.Sprintf("Sync conflict: an operation started by %s at %s is held by the deployment window", who, since)
 			e.LastMessage = msg
 		}

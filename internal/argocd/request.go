@@ -31,7 +31,7 @@ func (c *Client) requestSync(ctx context.Context, a App, rid string, opts SyncOp
 	for attempt := 0; ; attempt++ {
 		app, err := c.get(ctx, ApplicationGVR, a.Name)
 		if err != nil {
-			return &SyncError{Class: ClassTransient, Summary: "Unable to read the Application", LastMessage: err.Error()}
+			return &SyncError{Class: apiErrorClass(err), Summary: "Unable to read the Application", LastMessage: err.Error()}
 		}
 		if app.GetDeletionTimestamp() != nil {
 			return &SyncError{Class: ClassPermanent, Summary: "Sync refused: the application is being deleted"}
@@ -108,7 +108,7 @@ func (c *Client) requestSync(ctx context.Context, a App, rid string, opts SyncOp
 			}
 			continue
 		}
-		return &SyncError{Class: ClassTransient, Summary: "Unable to request the sync", LastMessage: err.Error()}
+		return &SyncError{Class: apiErrorClass(err), Summary: "Unable to request the sync", LastMessage: err.Error()}
 	}
 }
 

@@ -17,6 +17,9 @@ type Result struct {
 	HealthStatus  string    `json:"healthStatus"`
 	Revision      string    `json:"revision"`
 	LastOperation Operation `json:"lastOperation"`
+	// Retries is how many times ferry requested the sync again after a transient failure
+	// (SyncOptions.TransientRetries); Argo CD's own retries are LastOperation.RetryCount.
+	Retries int `json:"retries,omitempty"`
 }
 
 // Operation summarizes status.operationState.

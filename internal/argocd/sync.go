@@ -34,29 +34,83 @@ func WindowPolicies() []string {
 	return []string{string(WindowFail), string(WindowWait), string(WindowOverride)}
 }
 
-// SyncOptions tune a sync. Zero values mean the defaults.
+// Defaults of SyncOptions: what a zero field means. The CLI's flags, the provider's schema and
+// docs/cli.md and docs/sync.md take their defaults from here (tests check that they agree).
+const (
+	// DefaultTimeout bounds a whole sync or wait.
+	DefaultTimeout = 20 * time.Minute
+	// DefaultHealthTimeout bounds the wait for Healthy after the operation, past Kubernetes'
+	// 10-minute progress deadline.
+	DefaultHealthTimeout = 11 * time.Minute
+	// DefaultStuckAfter is how long an operation may show the same message before it is stuck.
+	DefaultStuckAfter = 5 * time.Minute
+	// DefaultPickupTimeout bounds the wait for the controller to pick up a written operation.
+	DefaultPickupTimeout = time.Minute
+	// DefaultDegradedGrace is how long an application may stay Degraded or Missing after the
+	// operation.
+	DefaultDegradedGrace = 30 * time.Second
+	// DefaultConflictWait is how long a sync waits for another operation to finish: not at all.
+	DefaultConflictWait time.Duration = 0
+	// DefaultTransientRetries is how many times ferry retries a transient failure.
+	DefaultTransientRetries = 3
+	// DefaultRetryBackoff is the first wait between transient retries, doubled each time.
+	DefaultRetryBackoff = 5 * time.Second
+	// DefaultWindowPolicy is what a closed deployment window does.
+	DefaultWindowPolicy = WindowFail
+)
+
+// DefaultSyncOptions provides the default SyncOptions: the values its zero fields take.
+var DefaultSyncOptions = SyncOptions{
+	Timeout:          DefaultTimeout,
+	HealthTimeout:    DefaultHealthTimeout,
+	StuckAfter:       DefaultStuckAfter,
+	PickupTimeout:    DefaultPickupTimeout,
+	DegradedGrace:    DefaultDegradedGrace,
+	ConflictWait:     DefaultConflictWait,
+	TransientRetries: DefaultTransientRetries,
+	RetryBackoff:     DefaultRetryBackoff,
+	WindowPolicy:     DefaultWindowPolicy,
+}
+
+// ShortDuration formats d as docs and the provider's attributes write it: 20m, 1h30m, 90s, 30s
+// rather than time.Duration's 20m0s.
+func ShortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// SyncOptions tune a sync. Zero values mean the defaults (DefaultSyncOptions).
 type SyncOptions struct {
-	// Timeout bounds the whole sync. Default 20m.
+	// Timeout bounds the whole sync. Default DefaultTimeout (20m).
 	Timeout time.Duration
-	// HealthTimeout bounds the wait for Healthy after the operation succeeded. Default 11m (past
-	// Kubernetes' 10-minute progress deadline).
+	// HealthTimeout bounds the wait for Healthy after the operation succeeded. Default
+	// DefaultHealthTimeout (11m, past Kubernetes' 10-minute progress deadline).
 	HealthTimeout time.Duration
 	// StuckAfter is how long a running operation may show the same message before ferry
-	// terminates it and reports it stuck. Default 5m.
+	// terminates it and reports it stuck. Default DefaultStuckAfter (5m).
 	StuckAfter time.Duration
-	// PickupTimeout bounds the wait for the controller to pick up a written operation. Default 60s.
+	// PickupTimeout bounds the wait for the controller to pick up a written operation. Default
+	// DefaultPickupTimeout (1m).
 	PickupTimeout time.Duration
 	// DegradedGrace is how long the application may stay Degraded after the operation before the
-	// sync fails. Default 30s.
+	// sync fails. Default DefaultDegradedGrace (30s).
 	DegradedGrace time.Duration
 	// ConflictWait is how long to wait for another operation to finish before failing with
 	// ClassConflict. Default 0: fail at once.
 	ConflictWait time.Duration
-	// TransientRetries bounds ferry's own retries of transient failures. Default 3; <0 disables.
+	// TransientRetries bounds ferry's own retries of transient failures. Default
+	// DefaultTransientRetries (3); <0 disables.
 	TransientRetries int
-	// RetryBackoff is the first wait between transient retries, doubled each time. Default 5s.
+	// RetryBackoff is the first wait between transient retries, doubled each time. Default
+	// DefaultRetryBackoff (5s).
 	RetryBackoff time.Duration
-	// WindowPolicy decides what a closed window does. Default WindowFail.
+	// WindowPolicy decides what a closed window does. Default DefaultWindowPolicy (WindowFail).
 	WindowPolicy WindowPolicy
 	// OverrideReason is required with WindowOverride and recorded on the Application and in the
 	// operation info.
@@ -82,17 +136,17 @@ func (o *SyncOptions) defaults() {
 			*d = v
 		}
 	}
-	def(&o.Timeout, 20*time.Minute)
-	def(&o.HealthTimeout, 11*time.Minute)
-	def(&o.StuckAfter, 5*time.Minute)
-	def(&o.PickupTimeout, time.Minute)
-	def(&o.DegradedGrace, 30*time.Second)
-	def(&o.RetryBackoff, 5*time.Second)
+	def(&o.Timeout, DefaultTimeout)
+	def(&o.HealthTimeout, DefaultHealthTimeout)
+	def(&o.StuckAfter, DefaultStuckAfter)
+	def(&o.PickupTimeout, DefaultPickupTimeout)
+	def(&o.DegradedGrace, DefaultDegradedGrace)
+	def(&o.RetryBackoff, DefaultRetryBackoff)
 	if o.TransientRetries == 0 {
-		o.TransientRetries = 3
+		o.TransientRetries = DefaultTransientRetries
 	}
 	if o.WindowPolicy == "" {
-		o.WindowPolicy = WindowFail
+		o.WindowPolicy = DefaultWindowPolicy
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -218,6 +272,9 @@ func retryTransient(ctx context.Context, opts SyncOptions, attempt func() (*Resu
 			}
 			backoff *= 2
 			continue
+		}
+		if res != nil {
+			res.Retries = n
 		}
 		return res, err
 	}

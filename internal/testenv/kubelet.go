@@ -78,7 +78,20 @@ func startSimulatedKubelet(c *Cluster, schedule bool, mode launchMode) (*proc, e
 // up to 30 s instead of 10 s up to 5 min): the Pod stays Running but not
 // ready, the container waits in CrashLoopBackOff with its restart count
 // growing and its last termination recorded — a crash loop, as a node
-// reports it. It runs until ctx ends.
+// reports it.
+//
+// It pulls no image either, so any reference runs, except one on the
+// registry host UnpullableRegistry (e.g. UnpullableRegistry+"/api:1"), which
+// cannot be pulled: its container waits in ErrImagePull with the runtime's
+// error (`rpc error: code = Unknown desc = failed to pull and unpack image
+// "…": … no such host`) for a second, then in ImagePullBackOff (`Back-off
+// pulling image "…": ErrImagePull: …`, the kubelet's message) until the
+// next attempt, with the back-off of crash loops. A container whose
+// environment needs a Secret or ConfigMap that does not exist (env valueFrom
+// secretKeyRef/configMapKeyRef, envFrom; not optional) waits in
+// CreateContainerConfigError with the kubelet's message (`secret "x" not
+// found`, `couldn't find key k in Secret ns/x`) until it exists. Such a Pod
+// stays Pending, its other containers not started. It runs until ctx ends.
 func runSimulatedKubelet(ctx context.Context, kubeconfig, node string, schedule bool) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -205,8 +218,21 @@ func handlePod(ctx context.Context, cs kubernetes.Interface, node string, schedu
 	case p.Spec.NodeName != node:
 		return 0, nil
 	case p.Status.Phase == corev1.PodPending:
-		_, err := pods.UpdateStatus(ctx, runningStatus(p), metav1.UpdateOptions{})
-		return time.Second, err
+		now := time.Now()
+		blocked, again, err := blockedContainers(ctx, cs, p, now)
+		if err != nil {
+			return 0, err
+		}
+		if len(blocked) == 0 {
+			_, err := pods.UpdateStatus(ctx, runningStatus(p), metav1.UpdateOptions{})
+			return time.Second, err
+		}
+		if next := pendingStatus(p, blocked, metav1.NewTime(now)); next != nil {
+			if _, err := pods.UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil {
+				return 0, err
+			}
+		}
+		return again, nil
 	case p.Status.Phase == corev1.PodRunning:
 		now := time.Now()
 		var wait time.Duration
@@ -427,4 +453,195 @@ func imageID(image string) string {
 		return repo + image[i:]
 	}
 	return image
+}
+
+// UnpullableRegistry is the registry host whose images the simulated kubelet
+// cannot pull (ImagePullBackOff); every other image "runs".
+const UnpullableRegistry = "unpullable.testenv.invalid"
+
+// pullFails reports whether image cannot be pulled: it is on
+// UnpullableRegistry.
+func pullFails(image string) (host string, fails bool) {
+	host, _, _ = strings.Cut(image, "/")
+	return host, host == UnpullableRegistry
+}
+
+// pullError is the container runtime's error for a failed pull of image from
+// host, as a kubelet reports it in ErrImagePull.
+func pullError(image, host string) string {
+	name, tag := image, "latest"
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		name, tag = image[:i], image[i+1:]
+	}
+	repo := strings.TrimPrefix(name, host+"/")
+	return fmt.Sprintf("rpc error: code = Unknown desc = failed to pull and unpack image %q: failed to resolve reference %q: "+
+		"failed to do request: Head \"https://%s/v2/%s/manifests/%s\": dial tcp: lookup %s: no such host", image, image, host, repo, tag, host)
+}
+
+// pullState is the waiting state of a container whose image cannot be
+// pulled, elapsed after the Pod started, and how long it stays so: each pull
+// attempt shows ErrImagePull for a second, then ImagePullBackOff until the
+// next attempt, the back-off growing as crashBackoff.
+func pullState(image, host string, elapsed time.Duration) (*corev1.ContainerStateWaiting, time.Duration) {
+	const shown = time.Second
+	at := time.Duration(0)
+	for k := int32(1); ; k++ {
+		next := at + shown + crashBackoff(k)
+		if elapsed < next {
+			if elapsed < at+shown {
+				return &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: pullError(image, host)}, at + shown - elapsed
+			}
+			return &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff",
+				Message: fmt.Sprintf("Back-off pulling image %q: ErrImagePull: %s", image, pullError(image, host))}, next - elapsed
+		}
+		at = next
+	}
+}
+
+// configError returns the kubelet's message for the first Secret or
+// ConfigMap (or key of one) that c's environment needs and that does not
+// exist in namespace, or "".
+func configError(ctx context.Context, cs kubernetes.Interface, namespace string, c corev1.Container) (string, error) {
+	type ref struct {
+		kind, name, key string
+	}
+	var refs []ref
+	for _, e := range c.EnvFrom {
+		if s := e.SecretRef; s != nil && (s.Optional == nil || !*s.Optional) {
+			refs = append(refs, ref{"Secret", s.Name, ""})
+		}
+		if m := e.ConfigMapRef; m != nil && (m.Optional == nil || !*m.Optional) {
+			refs = append(refs, ref{"ConfigMap", m.Name, ""})
+		}
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			continue
+		}
+		if s := e.ValueFrom.SecretKeyRef; s != nil && (s.Optional == nil || !*s.Optional) {
+			refs = append(refs, ref{"Secret", s.Name, s.Key})
+		}
+		if m := e.ValueFrom.ConfigMapKeyRef; m != nil && (m.Optional == nil || !*m.Optional) {
+			refs = append(refs, ref{"ConfigMap", m.Name, m.Key})
+		}
+	}
+	for _, r := range refs {
+		var keys map[string]bool
+		switch r.kind {
+		case "Secret":
+			s, err := cs.CoreV1().Secrets(namespace).Get(ctx, r.name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return fmt.Sprintf("secret %q not found", r.name), nil
+			} else if err != nil {
+				return "", err
+			}
+			keys = map[string]bool{}
+			for k := range s.Data {
+				keys[k] = true
+			}
+			for k := range s.StringData {
+				keys[k] = true
+			}
+		case "ConfigMap":
+			m, err := cs.CoreV1().ConfigMaps(namespace).Get(ctx, r.name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return fmt.Sprintf("configmap %q not found", r.name), nil
+			} else if err != nil {
+				return "", err
+			}
+			keys = map[string]bool{}
+			for k := range m.Data {
+				keys[k] = true
+			}
+			for k := range m.BinaryData {
+				keys[k] = true
+			}
+		}
+		if r.key != "" && !keys[r.key] {
+			return fmt.Sprintf("couldn't find key %s in %s %s/%s", r.key, r.kind, namespace, r.name), nil
+		}
+	}
+	return "", nil
+}
+
+// blockedContainers returns the waiting state of each container of p (by
+// index) that cannot start at now — its image cannot be pulled, or its
+// configuration names a missing Secret or ConfigMap — and when to look
+// again.
+func blockedContainers(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod, now time.Time) (map[int]*corev1.ContainerStateWaiting, time.Duration, error) {
+	started := now
+	if p.Status.StartTime != nil {
+		started = p.Status.StartTime.Time
+	}
+	out := map[int]*corev1.ContainerStateWaiting{}
+	again := 2 * time.Second
+	for i, c := range p.Spec.Containers {
+		if host, fails := pullFails(c.Image); fails {
+			w, until := pullState(c.Image, host, now.Sub(started))
+			out[i], again = w, min(again, until)
+			continue
+		}
+		msg, err := configError(ctx, cs, p.Namespace, c)
+		if err != nil {
+			return nil, 0, err
+		}
+		if msg != "" {
+			out[i] = &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: msg}
+		}
+	}
+	return out, max(again, 100*time.Millisecond), nil
+}
+
+// pendingStatus returns p as a kubelet reports a Pod whose containers in
+// blocked cannot start (the others wait to be created), or nil when its
+// status already says so.
+func pendingStatus(p *corev1.Pod, blocked map[int]*corev1.ContainerStateWaiting, now metav1.Time) *corev1.Pod {
+	next := p.DeepCopy()
+	if next.Status.StartTime == nil {
+		next.Status.StartTime = &now
+		ip := podIP(string(p.UID))
+		next.Status.HostIP, next.Status.PodIP = "127.0.0.1", ip
+		next.Status.HostIPs, next.Status.PodIPs = []corev1.HostIP{{IP: "127.0.0.1"}}, []corev1.PodIP{{IP: ip}}
+	}
+	var names []string
+	for _, c := range p.Spec.Containers {
+		names = append(names, c.Name)
+	}
+	unready := fmt.Sprintf("containers with unready status: [%s]", strings.Join(names, " "))
+	next.Status.Conditions = []corev1.PodCondition{
+		{Type: corev1.PodReadyToStartContainers, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		{Type: corev1.ContainersReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady", Message: unready, LastTransitionTime: now},
+		{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady", Message: unready, LastTransitionTime: now},
+		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+	}
+	var statuses []corev1.ContainerStatus
+	for i, c := range p.Spec.Containers {
+		started := false
+		w := blocked[i]
+		if w == nil {
+			w = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+		}
+		statuses = append(statuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image, Started: &started, State: corev1.ContainerState{Waiting: w}})
+	}
+	if p.Status.StartTime != nil && len(p.Status.ContainerStatuses) == len(statuses) {
+		same := true
+		for i, s := range p.Status.ContainerStatuses {
+			if w := s.State.Waiting; w == nil || *w != *statuses[i].State.Waiting {
+				same = false
+			}
+		}
+		if same {
+			return nil
+		}
+		for i, c := range p.Status.Conditions {
+			for j := range next.Status.Conditions {
+				if next.Status.Conditions[j].Type == c.Type && next.Status.Conditions[j].Status == c.Status {
+					next.Status.Conditions[j].LastTransitionTime = p.Status.Conditions[i].LastTransitionTime
+				}
+			}
+		}
+	}
+	next.Status.ContainerStatuses = statuses
+	return next
 }

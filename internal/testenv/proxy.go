@@ -329,3 +329,117 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach Flush and Hijack.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// TCPProxy forwards TCP connections from a loopback port to a target byte for
+// byte, and can be taken down and brought back on the same port: while it is
+// down the port refuses connections, as a registry that is unreachable does,
+// without stopping the target other clients use.
+type TCPProxy struct {
+	// Addr is the proxy's "127.0.0.1:PORT"; it stays the same across Down and Up.
+	Addr string
+	// Target is the "host:port" connections are forwarded to.
+	Target string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// StartTCPProxy starts a TCPProxy in front of target, up; it is closed in
+// t.Cleanup.
+func StartTCPProxy(t testing.TB, target string) *TCPProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: start TCP proxy: %v", err)
+	}
+	p := &TCPProxy{Addr: ln.Addr().String(), Target: target, conns: map[net.Conn]struct{}{}}
+	p.serve(ln)
+	t.Cleanup(func() {
+		p.Down()
+		p.wg.Wait()
+	})
+	return p
+}
+
+// Down closes the listener and every forwarded connection: new connections
+// to Addr are refused until Up.
+func (p *TCPProxy) Down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// Up listens on Addr again; it is a no-op while the proxy is up.
+func (p *TCPProxy) Up() error {
+	p.mu.Lock()
+	up := p.ln != nil
+	p.mu.Unlock()
+	if up {
+		return nil
+	}
+	ln, err := net.Listen("tcp", p.Addr)
+	if err != nil {
+		return fmt.Errorf("testenv: TCP proxy listen on %s again: %w", p.Addr, err)
+	}
+	p.serve(ln)
+	return nil
+}
+
+func (p *TCPProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.forward(c)
+			}()
+		}
+	}()
+}
+
+// forward copies c to a new connection to the target and back until either
+// side closes.
+func (p *TCPProxy) forward(c net.Conn) {
+	up, err := net.DialTimeout("tcp", p.Target, 10*time.Second)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	if p.ln == nil {
+		p.mu.Unlock()
+		c.Close()
+		up.Close()
+		return
+	}
+	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	<-done
+	c.Close()
+	up.Close()
+	<-done
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, up)
+	p.mu.Unlock()
+}

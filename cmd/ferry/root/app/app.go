@@ -42,9 +42,16 @@ type engineFlags struct {
 }
 
 func (f *engineFlags) apply(fs *pflag.FlagSet) {
-	fs.DurationVar(&f.timeout, "timeout", 20*time.Minute, "give up (and terminate ferry's own operation) after this long")
-	fs.DurationVar(&f.healthTimeout, "health-timeout", 11*time.Minute, "how long the app may take to become Healthy after the operation")
-	fs.DurationVar(&f.stuckAfter, "stuck-after", 5*time.Minute, "terminate an operation that shows the same message this long")
+	// The defaults are the engine's (argocd.DefaultSyncOptions); docs/cli.md states them.
+	fs.DurationVar(&f.timeout, "timeout", argocd.DefaultTimeout, "give up after this long (sync then terminates or withdraws its own operation)")
+	fs.DurationVar(&f.healthTimeout, "health-timeout", argocd.DefaultHealthTimeout, "how long the app may take to become Healthy after the operation")
+	fs.DurationVar(&f.stuckAfter, "stuck-after", argocd.DefaultStuckAfter, "terminate an operation that shows the same message this long")
+	// Help shows "(default 20m)", as the docs write durations, rather than "(default 20m0s)".
+	for _, name := range []string{"timeout", "health-timeout", "stuck-after"} {
+		fl := fs.Lookup(name)
+		d, _ := time.ParseDuration(fl.DefValue)
+		fl.DefValue = argocd.ShortDuration(d)
+	}
 }
 
 func (f *engineFlags) options(progress io.Writer) argocd.SyncOptions {
@@ -114,6 +121,10 @@ func render(cmd *cobra.Command, f *option.Format, res *argocd.Result, err error)
 	if err != nil {
 		return classError(err)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s at %s (operation %s: %s)\n", res.Name, res.SyncStatus, res.HealthStatus, res.Revision, res.LastOperation.Phase, res.LastOperation.Message)
+	retried := ""
+	if res.Retries > 0 {
+		retried = fmt.Sprintf(", after %d transient retries", res.Retries)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s at %s (operation %s: %s%s)\n", res.Name, res.SyncStatus, res.HealthStatus, res.Revision, res.LastOperation.Phase, res.LastOperation.Message, retried)
 	return nil
 }

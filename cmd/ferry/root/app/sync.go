@@ -45,7 +45,7 @@ Example - Re-pin to a new bundle and sync, waiting for the deployment window if 
 			switch argocd.WindowPolicy(opts.windowPolicy) {
 			case argocd.WindowFail, argocd.WindowWait, argocd.WindowOverride:
 			default:
-				return option.Usagef("--window-policy fail|wait|override", "", fmt.Errorf("invalid --window-policy %q", opts.windowPolicy))
+				return option.Usagef("--window-policy "+strings.Join(argocd.WindowPolicies(), "|"), "", fmt.Errorf("invalid --window-policy %q", opts.windowPolicy))
 			}
 			if opts.windowPolicy == string(argocd.WindowOverride) && strings.TrimSpace(opts.overrideReason) == "" {
 				return option.Usagef("--window-policy override --override-reason TEXT", "say why the deployment window may be ignored; it is recorded", fmt.Errorf("--override-reason is required with --window-policy override"))
@@ -56,7 +56,7 @@ Example - Re-pin to a new bundle and sync, waiting for the deployment window if 
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&opts.bundleRef, "bundle", "", "digest-pinned bundle (host/repo@sha256:…) to pin the application to before syncing")
-	fs.StringVar(&opts.windowPolicy, "window-policy", "fail", "when the deployment window is closed: fail, wait or override")
+	fs.StringVar(&opts.windowPolicy, "window-policy", string(argocd.DefaultWindowPolicy), "when the deployment window is closed: "+strings.Join(argocd.WindowPolicies(), ", "))
 	fs.StringVar(&opts.overrideReason, "override-reason", "", "why an override may ignore the window (recorded in the operation info, the ferry.dev/last-override annotation and an Event)")
 	fs.BoolVar(&opts.noWait, "no-wait", false, "request the sync and return without waiting")
 	opts.engineFlags.apply(fs)
