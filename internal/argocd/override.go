@@ -285,7 +285,7 @@ func (c *Client) RepairOverride(ctx context.Context, name string) (string, error
 // no operation is requested or running on it — waiting up to ConflictWait — and otherwise fails
 // as a conflict naming it, having written nothing.
 func (c *Client) noOperation(ctx context.Context, name string, opts SyncOptions) (string, error) {
-	conflictUntil := opts.Now().Add(opts.ConflictWait)
+	conflict := newConflictWait(opts)
 	for {
 		app, err := c.get(ctx, ApplicationGVR, name)
 		if errors.Is(err, ErrNotFound) {
@@ -298,10 +298,8 @@ func (c *Client) noOperation(ctx context.Context, name string, opts SyncOptions)
 		if !running {
 			return app.GetResourceVersion(), nil
 		}
-		if opts.Now().Before(conflictUntil) {
-			if sleepCtx(ctx, time.Second) == nil {
-				continue
-			}
+		if conflict.waited(ctx, who, since) {
+			continue
 		}
 		e := conflictError(who, since)
 		if msg := str(app.Object, "status", "operationState", "message"); strings.HasPrefix(msg, syncWindowBlocked) {

@@ -25,8 +25,7 @@ func newRequestID() string {
 // requestSync writes the operation as an optimistic-concurrency update: only when no operation is
 // in progress, never as part of the applied object.
 func (c *Client) requestSync(ctx context.Context, a App, rid string, opts SyncOptions, overrideReason string) error {
-	var waitedConflict bool
-	conflictUntil := opts.Now().Add(opts.ConflictWait)
+	conflict := newConflictWait(opts)
 	pickupUntil := opts.Now().Add(opts.PickupTimeout)
 	for attempt := 0; ; attempt++ {
 		app, err := c.get(ctx, ApplicationGVR, a.Name)
@@ -37,14 +36,7 @@ func (c *Client) requestSync(ctx context.Context, a App, rid string, opts SyncOp
 			return &SyncError{Class: ClassPermanent, Summary: "Sync refused: the application is being deleted"}
 		}
 		if running, who, since := operationInProgress(app); running {
-			if opts.Now().Before(conflictUntil) {
-				if !waitedConflict {
-					opts.progress("another operation (started by %s at %s) is running; waiting up to %s", who, since, opts.ConflictWait)
-					waitedConflict = true
-				}
-				if sleepCtx(ctx, time.Second) != nil {
-					return conflictError(who, since)
-				}
+			if conflict.waited(ctx, who, since) {
 				continue
 			}
 			return conflictError(who, since)
@@ -110,6 +102,30 @@ func (c *Client) requestSync(ctx context.Context, a App, rid string, opts SyncOp
 		}
 		return &SyncError{Class: apiErrorClass(err), Summary: "Unable to request the sync", LastMessage: err.Error()}
 	}
+}
+
+// conflictWait waits, up to SyncOptions.ConflictWait, for an operation someone else runs to end.
+type conflictWait struct {
+	opts  SyncOptions
+	until time.Time
+	told  bool
+}
+
+func newConflictWait(opts SyncOptions) *conflictWait {
+	return &conflictWait{opts: opts, until: opts.Now().Add(opts.ConflictWait)}
+}
+
+// waited sleeps a second and reports true while the wait for the operation started by who at
+// since may go on (saying so once); false when it is over or ctx is done: a conflict.
+func (w *conflictWait) waited(ctx context.Context, who, since string) bool {
+	if !w.opts.Now().Before(w.until) {
+		return false
+	}
+	if !w.told {
+		w.opts.progress("another operation (started by %s at %s) is running; waiting up to %s", who, since, ShortDuration(w.opts.ConflictWait))
+		w.told = true
+	}
+	return sleepCtx(ctx, time.Second) == nil
 }
 
 func conflictError(who, since string) *SyncError {
