@@ -80,7 +80,8 @@ func (c registryClass) of(err error) error {
 	if errors.Is(err, errdef.ErrNotFound) {
 		return c.notFound
 	}
-	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
+	var le *lookupError
+	if errors.Is(err, auth.ErrBasicCredentialNotFound) || errors.As(err, &le) {
 		return c.unauthorized
 	}
 	var resp *errcode.ErrorResponse

@@ -19,6 +19,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/version"
 )
 
 // ClientOptions configures registry access. The zero value uses HTTPS with verified certificates for
@@ -41,6 +43,10 @@ type ClientOptions struct {
 	// Credentials returns the credential for a registry host. Nil means the docker credential
 	// store. Use [StaticCredentials] to put fixed credentials in front of it.
 	Credentials auth.CredentialFunc
+	// CredentialSource says where Credentials finds the credential of a registry host, so that
+	// authentication failures name it and say what to do ([CredentialError]). Nil with nil
+	// Credentials means [DockerCredentialSource]; nil otherwise means failures name no source.
+	CredentialSource func(host string) CredentialSource
 	// RequestTimeout bounds the wait for a registry's response headers. If <= 0, 60s is used.
 	RequestTimeout time.Duration
 	// IdleTimeout bounds the wait for each read of a response body and each write of a request body:
@@ -55,7 +61,7 @@ type ClientOptions struct {
 	// RetryBackoff is the first wait between attempts; it doubles each time, up to 5s. If <= 0,
 	// 250ms is used.
 	RetryBackoff time.Duration
-	// UserAgent is sent on every request. Default "ferry".
+	// UserAgent is sent on every request. Default "ferry/VERSION" (internal/version).
 	UserAgent string
 	// CacheDir, if set, keeps bundle manifests and configs on disk by digest, so [Inspect] of a
 	// digest already seen costs one registry round trip (the resolve). Default: no cache.
@@ -65,8 +71,9 @@ type ClientOptions struct {
 // Client accesses registries and OCI layouts. It is safe for concurrent use and caches
 // authentication tokens across repositories.
 type Client struct {
-	opts ClientOptions
-	http *auth.Client
+	opts   ClientOptions
+	http   *auth.Client
+	source func(host string) CredentialSource // nil: unnamed
 }
 
 // NewClient returns a Client for opts.
@@ -84,7 +91,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		opts.RetryBackoff = 250 * time.Millisecond
 	}
 	if opts.UserAgent == "" {
-		opts.UserAgent = "ferry"
+		opts.UserAgent = version.UserAgent("ferry")
 	}
 	for _, list := range []struct {
 		field string
@@ -122,13 +129,19 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		rt.insecure.TLSClientConfig = tlsConfig.Clone()
 		rt.insecure.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // only for the hosts named in InsecureRegistries
 	}
-	cred := opts.Credentials
+	cred, source := opts.Credentials, opts.CredentialSource
 	if cred == nil {
 		store, err := DockerCredentialStore()
 		if err != nil {
 			return nil, err
 		}
 		cred = credentials.Credential(store)
+		if source == nil {
+			source = DockerCredentialSource
+		}
+	}
+	if source != nil {
+		cred = sourcedCredentials(cred, source)
 	}
 	c := &auth.Client{
 		// No retry transport: Client.retry is the only retry layer, so the attempts are the ones
@@ -138,7 +151,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		Credential: cred,
 		Header:     http.Header{"User-Agent": {opts.UserAgent}},
 	}
-	return &Client{opts: opts, http: c}, nil
+	return &Client{opts: opts, http: c, source: source}, nil
 }
 
 // DockerCredentialStore returns the credential store docker and oras use: ~/.docker/config.json

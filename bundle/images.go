@@ -65,7 +65,7 @@ func resolveImage(ctx context.Context, c *Client, name, written string, offline 
 		return err
 	})
 	if err != nil {
-		return ImageLock{}, imageClass.wrap(fmt.Sprintf("image %s (%s)", name, written), err)
+		return ImageLock{}, c.wrap(imageClass, host, fmt.Sprintf("image %s (%s)", name, written), err)
 	}
 	return lock, nil
 }

@@ -56,7 +56,9 @@ func Inspect(ctx context.Context, c *Client, ref Reference) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	wrap := func(what string, err error) error { return bundleClass.wrap(fmt.Sprintf("%s: %s", ref, what), err) }
+	wrap := func(what string, err error) error {
+		return c.wrap(bundleClass, ref.Registry, fmt.Sprintf("%s: %s", ref, what), err)
+	}
 	var desc ocispec.Descriptor
 	var raw []byte
 	if c.opts.CacheDir == "" {

@@ -183,7 +183,7 @@ func Pull(ctx context.Context, c *Client, ref Reference, dir string, opts PullOp
 			if err := c.retry(gctx, func() error {
 				return fetchAndExtract(gctx, info, desc, l.Role, out.staging, opts.Limits.forRole(l.Role))
 			}); err != nil {
-				return bundleClass.wrap(fmt.Sprintf("%s: layer %s", ref, l.Title), err)
+				return c.wrap(bundleClass, ref.Registry, fmt.Sprintf("%s: layer %s", ref, l.Title), err)
 			}
 			if opts.OnProgress != nil {
 				opts.OnProgress(ProgressEvent{Action: ProgressDone, Title: l.Title, Descriptor: desc})

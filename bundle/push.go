@@ -153,7 +153,7 @@ func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []st
 		return 0, 0, err
 	}
 	wrap := func(what string, err error) error {
-		return bundleClass.wrap(fmt.Sprintf("push %s to %s", what, ref.Name()), err)
+		return c.wrap(bundleClass, ref.Registry, fmt.Sprintf("push %s to %s", what, ref.Name()), err)
 	}
 	var nUp, nSkip atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)

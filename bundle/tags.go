@@ -42,7 +42,7 @@ func (c *Client) moveTags(ctx context.Context, dst oras.Target, ref Reference, p
 			}
 			return err
 		}); err != nil {
-			return bundleClass.wrap(fmt.Sprintf("push: read tag %s of %s", tag, ref.Name()), err)
+			return c.wrap(bundleClass, ref.Registry, fmt.Sprintf("push: read tag %s of %s", tag, ref.Name()), err)
 		}
 	}
 	for i, tag := range tags {
@@ -66,7 +66,7 @@ func (c *Client) moveTags(ctx context.Context, dst oras.Target, ref Reference, p
 		for _, t := range tags[i+1:] {
 			report = append(report, t+" not moved")
 		}
-		return &TagsError{Err: bundleClass.wrap(fmt.Sprintf("push tag %s to %s", tag, ref.Name()), err), Report: report}
+		return &TagsError{Err: c.wrap(bundleClass, ref.Registry, fmt.Sprintf("push tag %s to %s", tag, ref.Name()), err), Report: report}
 	}
 	return nil
 }

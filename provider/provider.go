@@ -45,6 +45,7 @@ type providerData struct {
 	bundles         *bundle.Client
 	kube            kube.Options
 	argoCDNamespace string
+	userAgent       string // of the registry and Kubernetes clients: terraform-provider-ferry/VERSION
 
 	once    sync.Once
 	argo    *argocd.Client
@@ -57,6 +58,7 @@ func (d *providerData) argocd() (*argocd.Client, error) {
 	d.once.Do(func() {
 		var cfg *rest.Config
 		if cfg, d.argoErr = d.kube.RESTConfig(); d.argoErr == nil {
+			cfg.UserAgent = d.userAgent
 			d.argo, d.argoErr = argocd.New(cfg, d.argoCDNamespace)
 		}
 	})
@@ -122,7 +124,20 @@ func (p *ferryProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp
 			"kubernetes": schema.SingleNestedBlock{
 				MarkdownDescription: "The cluster where Argo CD runs. Attribute and environment-variable names are those of the " +
 					"hashicorp/kubernetes provider; attributes win over environment variables, which win over the kubeconfig. " +
-					"With neither `config_path(s)` nor `host`, the in-cluster service account is used when running in a Pod.",
+					"The credential is the first of: `token` (or `" + kube.EnvToken + "`); `client_certificate` and `client_key`; " +
+					"the token, certificate or auth provider of the kubeconfig context's user; the `exec` plugin, else the exec " +
+					"section of the kubeconfig user (as client-go decides). With neither " +
+					"`config_path(s)` nor `host`, the in-cluster service account is used when running in a Pod: the API server from " +
+					"`KUBERNETES_SERVICE_HOST` and `KUBERNETES_SERVICE_PORT`, the CA and token from " +
+					"`/var/run/secrets/kubernetes.io/serviceaccount`, the token re-read every minute and after a 401 so rotated " +
+					"tokens are picked up. " +
+					"When authentication fails, the error names the credential source and what to do, e.g. `Unauthorized " +
+					"(credentials from user \"ci\" of context \"prod\" in kubeconfig /home/ci/.kube/config were refused; renew " +
+					"the credentials of user \"ci\" …)`, `… is forbidden: User \"system:serviceaccount:argocd:ferry\" cannot list " +
+					"resource \"applications\" … (credentials from in-cluster service account argocd/ferry (token file …) were " +
+					"accepted but lack permission; bind the service account to a Role …)`, or, for a failing plugin, " +
+					"`kubernetes credentials unavailable: exec plugin \"aws\" (kubernetes.exec): … failed with exit code 1; the plugin " +
+					"wrote: \"…\"; run the plugin by hand (aws eks get-token …) and fix what it reports`.",
 				Attributes: map[string]schema.Attribute{
 					"config_path": schema.StringAttribute{Optional: true, MarkdownDescription: "Path to a kubeconfig file. Environment: `" + kube.EnvConfigPath + "`."},
 					"config_paths": schema.ListAttribute{Optional: true, ElementType: types.StringType,
@@ -137,19 +152,33 @@ func (p *ferryProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp
 				},
 				Blocks: map[string]schema.Block{
 					"exec": schema.SingleNestedBlock{
-						MarkdownDescription: "A client-go credential plugin, e.g. `aws eks get-token`.",
+						MarkdownDescription: "A client-go credential plugin, e.g. `aws eks get-token`, run as kubectl runs it " +
+							"(non-interactive, `KUBERNETES_EXEC_INFO` set) whenever a token is needed; its ExecCredential may return " +
+							"a token or a client certificate, cached until `expirationTimestamp`. Ignored when `token` or " +
+							"`client_certificate` is set. When the plugin fails, the error names it and quotes what it wrote to " +
+							"standard error.",
 						Attributes: map[string]schema.Attribute{
-							"api_version": schema.StringAttribute{Optional: true, MarkdownDescription: "API version of the plugin's ExecCredential, e.g. `client.authentication.k8s.io/v1beta1`."},
+							"api_version": schema.StringAttribute{Optional: true, MarkdownDescription: "API version of the plugin's ExecCredential: `client.authentication.k8s.io/v1` or `client.authentication.k8s.io/v1beta1`."},
 							"command":     schema.StringAttribute{Optional: true, MarkdownDescription: "Command to run."},
 							"args":        schema.ListAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Arguments."},
-							"env":         schema.MapAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Extra environment variables."},
+							"env":         schema.MapAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Extra environment variables, added to the provider's own."},
 						},
 					},
 				},
 			},
 			"registry": schema.ListNestedBlock{
 				MarkdownDescription: "Credentials and transport for an OCI registry, on top of the docker credential store " +
-					"(`~/.docker/config.json` and its credential helpers), which is used for every other registry.",
+					"(`~/.docker/config.json` and its credential helpers), which is used for every other registry. " +
+					"A registry's credential comes from its block's `username` and `password`; a block without them (for " +
+					"`plain_http` or `insecure` only) and every other registry use the docker credential store, as docker, oras " +
+					"and `ferry login` do: `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`), where a `credHelpers` " +
+					"entry for the host wins over `credsStore`, which wins over the `auths` entries that `ferry login` and " +
+					"`docker login` write without a helper. When the registry refuses the credential, or a credential helper " +
+					"fails, the error names the source and what to do, e.g. `… unauthorized: registry access unauthorized: …; " +
+					"credentials from credential helper docker-credential-ecr-login (credHelpers entry for HOST in " +
+					"/home/ci/.docker/config.json); check the helper (echo HOST | docker-credential-ecr-login get shows what " +
+					"it returns), or log in again …` or `…; credentials from the provider's registry block for HOST; fix the " +
+					"username and password of the registry block for HOST`.",
 				NestedObject: schema.NestedBlockObject{
 					Attributes: map[string]schema.Attribute{
 						"address":    schema.StringAttribute{Required: true, MarkdownDescription: "Registry host, `host[:port]`, as in references."},
@@ -170,7 +199,7 @@ func (p *ferryProvider) Configure(ctx context.Context, req provider.ConfigureReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	data := &providerData{argoCDNamespace: DefaultArgoCDNamespace}
+	data := &providerData{argoCDNamespace: DefaultArgoCDNamespace, userAgent: "terraform-provider-ferry/" + p.version}
 	if v := cfg.ArgoCDNamespace.ValueString(); v != "" {
 		data.argoCDNamespace = v
 	}
@@ -272,8 +301,14 @@ func (p *ferryProvider) Configure(ctx context.Context, req provider.ConfigureReq
 		PlainHTTPRegistries: plain,
 		InsecureRegistries:  insecure,
 		Credentials:         bundle.StaticCredentials(named, fallback),
-		CacheDir:            cacheDir,
-		UserAgent:           "terraform-provider-ferry/" + p.version,
+		CredentialSource: func(host string) bundle.CredentialSource {
+			if _, ok := named[host]; ok {
+				return bundle.CredentialSource{Kind: bundle.CredentialsRegistryBlock, Host: host}
+			}
+			return bundle.DockerCredentialSource(host)
+		},
+		CacheDir:  cacheDir,
+		UserAgent: data.userAgent,
 	})
 	if err != nil {
 		resp.Diagnostics.AddError("Unable to Configure Registry Access", err.Error())

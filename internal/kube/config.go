@@ -1,6 +1,7 @@
 // Package kube turns ferry's Kubernetes connection settings into a client configuration, with the
-// attribute and environment-variable names of the hashicorp/kubernetes Terraform provider. It is
-// shared by the provider and the CLI and never contacts a cluster itself.
+// attribute and environment-variable names of the hashicorp/kubernetes Terraform provider, and
+// makes the configuration's authentication failures name their credential source ([Source]). It
+// is shared by the provider and the CLI and never contacts a cluster itself.
 package kube
 
 import (
@@ -42,6 +43,13 @@ type Options struct {
 	ClusterCACertificate string // PEM
 	Insecure             *bool
 	Exec                 *Exec
+
+	// TokenFrom names, for error messages, the setting Token came from: an attribute or flag.
+	// Default "kubernetes.token"; [Options.WithEnv] sets "$KUBE_TOKEN" when it takes the token
+	// from there.
+	TokenFrom string
+
+	certFromEnv bool // ClientCertificate came from KUBE_CLIENT_CERT_DATA
 }
 
 // Environment variables read by [Options.WithEnv], as in the hashicorp/kubernetes provider.
@@ -64,6 +72,12 @@ func (o Options) WithEnv(getenv func(string) string) (Options, error) {
 		if *dst == "" {
 			*dst = getenv(env)
 		}
+	}
+	if o.Token == "" && getenv(EnvToken) != "" {
+		o.TokenFrom = "$" + EnvToken
+	}
+	if o.ClientCertificate == "" && getenv(EnvClientCertificate) != "" {
+		o.certFromEnv = true
 	}
 	set(&o.ConfigPath, EnvConfigPath)
 	set(&o.ConfigContext, EnvContext)
@@ -154,10 +168,20 @@ func expandHome(p string) string {
 
 // RESTConfig builds the client configuration: the kubeconfig files (when given) with the explicit
 // settings laid over them, or the explicit settings alone, or the in-cluster service account when
-// running in a Pod and nothing else is set. It reads local files only.
+// running in a Pod and nothing else is set. It reads local files only. Authentication failures of
+// the configuration name its credential source ([Source]) and say what to do: an exec plugin that
+// fails is an [*AuthError], and the message of a 401 or 403 answer names the source.
 func (o Options) RESTConfig() (*rest.Config, error) {
-	if err := o.Validate(); err != nil {
+	cfg, src, err := o.restConfig()
+	if err != nil {
 		return nil, err
+	}
+	return withSource(cfg, src)
+}
+
+func (o Options) restConfig() (*rest.Config, Source, error) {
+	if err := o.Validate(); err != nil {
+		return nil, Source{}, err
 	}
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: o.ConfigContext}
 	if o.Host != "" {
@@ -190,30 +214,71 @@ func (o Options) RESTConfig() (*rest.Config, error) {
 	if len(paths) == 0 {
 		if o.Host == "" {
 			if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
-				cfg, err := rest.InClusterConfig()
+				cfg, src, err := inClusterConfig()
 				if err != nil {
-					return nil, fmt.Errorf("in-cluster configuration: %w", err)
+					return nil, src, fmt.Errorf("in-cluster configuration: %w", err)
 				}
-				return cfg, nil
+				return cfg, src, nil
 			}
-			return nil, fmt.Errorf("%w: set kubernetes.config_path or kubernetes.host (or %s / %s)", ErrNotConfigured, EnvConfigPath, EnvHost)
+			return nil, Source{}, fmt.Errorf("%w: set kubernetes.config_path or kubernetes.host (or %s / %s)", ErrNotConfigured, EnvConfigPath, EnvHost)
 		}
 		cfg, err := clientcmd.NewDefaultClientConfig(*clientcmdapi.NewConfig(), overrides).ClientConfig()
 		if err != nil {
-			return nil, fmt.Errorf("kubernetes: %w", err)
+			return nil, Source{}, fmt.Errorf("kubernetes: %w", err)
 		}
-		return cfg, nil
+		return cfg, o.source(cfg, Source{}), nil
 	}
 	rules := &clientcmd.ClientConfigLoadingRules{Precedence: make([]string, 0, len(paths))}
 	for _, p := range paths {
 		rules.Precedence = append(rules.Precedence, expandHome(p))
 	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+	cfg, err := cc.ClientConfig()
 	if err != nil {
 		if o.ConfigContext != "" && strings.Contains(err.Error(), "context was not found") {
-			return nil, fmt.Errorf("config_context: %w: context %q is not in %s", ErrInvalid, o.ConfigContext, strings.Join(paths, ", "))
+			return nil, Source{}, fmt.Errorf("config_context: %w: context %q is not in %s", ErrInvalid, o.ConfigContext, strings.Join(paths, ", "))
 		}
-		return nil, fmt.Errorf("kubeconfig %s: %w", strings.Join(paths, ", "), err)
+		return nil, Source{}, fmt.Errorf("kubeconfig %s: %w", strings.Join(paths, ", "), err)
 	}
-	return cfg, nil
+	user := Source{Kind: SourceKubeconfig, Kubeconfig: paths, Context: o.ConfigContext}
+	if raw, err := cc.RawConfig(); err == nil {
+		if user.Context == "" {
+			user.Context = raw.CurrentContext
+		}
+		if c := raw.Contexts[user.Context]; c != nil {
+			user.User = c.AuthInfo
+		}
+	}
+	return cfg, o.source(cfg, user), nil
+}
+
+// source says which credentials cfg, built from o and (when one was read) the kubeconfig user,
+// authenticates with. client-go lets a token or certificate, explicit or the kubeconfig user's,
+// win over an exec plugin.
+func (o Options) source(cfg *rest.Config, user Source) Source {
+	userCreds := cfg.BearerToken != "" || cfg.BearerTokenFile != "" || len(cfg.CertData) > 0 || cfg.CertFile != "" ||
+		cfg.Username != "" || cfg.AuthProvider != nil
+	switch {
+	case o.Token != "":
+		from := o.TokenFrom
+		if from == "" {
+			from = "kubernetes.token"
+		}
+		return Source{Kind: SourceToken, Setting: from}
+	case o.ClientCertificate != "":
+		from := "kubernetes.client_certificate"
+		if o.certFromEnv {
+			from = "$" + EnvClientCertificate
+		}
+		return Source{Kind: SourceClientCertificate, Setting: from}
+	case user.Kind != "" && userCreds:
+		return user
+	case o.Exec != nil:
+		return Source{Kind: SourceExec, Setting: "kubernetes.exec", Command: o.Exec.Command, Args: o.Exec.Args}
+	case user.Kind != "" && cfg.ExecProvider != nil:
+		user.Kind, user.Command, user.Args = SourceExec, cfg.ExecProvider.Command, cfg.ExecProvider.Args
+		return user
+	}
+	user.Kind = SourceNone
+	return user
 }

@@ -103,7 +103,10 @@ func FormatError(err error) string {
 }
 
 func recommendation(err error) string {
+	var credErr *bundle.CredentialError
 	switch {
+	case errors.As(err, &credErr):
+		return "" // the error names the credential source and what to do
 	case errors.Is(err, bundle.ErrUnauthorized), errors.Is(err, bundle.ErrImageUnauthorized):
 		return "Log in with `ferry login HOST` (or docker/oras login), or check the credential helper in ~/.docker/config.json."
 	case errors.Is(err, bundle.ErrImageUntrusted):

@@ -1,6 +1,7 @@
 package option
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 
@@ -12,7 +13,9 @@ import (
 )
 
 // Kube is the cluster flag group: the cluster where Argo CD runs. Unset flags fall back to the
-// KUBE_* environment variables of the Terraform provider, then to $KUBECONFIG / ~/.kube/config.
+// KUBE_* environment variables of the Terraform provider, then to $KUBECONFIG / ~/.kube/config,
+// then, in a Pod, to its service account. Authentication failures name the source used
+// (kube.Source).
 type Kube struct {
 	Kubeconfig string
 	Context    string
@@ -44,7 +47,7 @@ func (k *Kube) Parse(cmd *cobra.Command) error {
 
 // Client returns an Argo CD client for the flags.
 func (k *Kube) Client() (*argocd.Client, error) {
-	o := kube.Options{ConfigPath: k.Kubeconfig, ConfigContext: k.Context, Host: k.Server, Token: k.bearer}
+	o := kube.Options{ConfigPath: k.Kubeconfig, ConfigContext: k.Context, Host: k.Server, Token: k.bearer, TokenFrom: k.tokenFrom()}
 	if k.Insecure {
 		t := true
 		o.Insecure = &t
@@ -64,8 +67,26 @@ func (k *Kube) Client() (*argocd.Client, error) {
 		}
 	}
 	cfg, err := o.RESTConfig()
+	var authErr *kube.AuthError
+	if errors.As(err, &authErr) {
+		// The message names the credential source and what to do.
+		return nil, &Error{Err: err, Code: ExitPermanent}
+	}
 	if err != nil {
 		return nil, Usagef("", "pass --kubeconfig, or --server and --token-stdin, or set KUBE_CONFIG_PATH (or KUBE_HOST and KUBE_TOKEN)", err)
 	}
 	return argocd.New(cfg, k.Namespace)
+}
+
+// tokenFrom names the flag or variable the token came from, for error messages.
+func (k *Kube) tokenFrom() string {
+	switch {
+	case k.bearer == "":
+		return ""
+	case k.token.stdin:
+		return "--" + k.token.stdinFlag()
+	case k.token.value != "":
+		return "--" + k.token.Name
+	}
+	return "$" + k.token.Env
 }

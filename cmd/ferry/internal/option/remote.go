@@ -11,7 +11,8 @@ import (
 )
 
 // Remote is the registry-access flag group, like oras and docker: credentials come from
-// ~/.docker/config.json and its credential helpers (see `ferry login`). --plain-http and --insecure
+// ~/.docker/config.json and its credential helpers (see `ferry login`), and an authentication
+// failure names the one used and what to do (bundle.CredentialError). --plain-http and --insecure
 // apply to the command's own registry only (the registry of REF, or HOST for login); any other
 // registry, such as an image registry of ferry.yaml, is named with --plain-http-registry or
 // --insecure-registry.
