@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"strings"
 	"testing"
 
@@ -61,7 +62,15 @@ func TestCLIWindowCheck(t *testing.T) {
 	if r.code != 4 || !strings.Contains(r.stdout, "frozen") {
 		t.Errorf("window check (frozen) = exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if r := ferry(t, env, "", "window", "check", "--environment", "missing", "--argocd-namespace", e.ArgoCD.Namespace); r.code != 2 {
-		t.Errorf("window check of a missing environment = exit %d, want 2", r.code)
+	if r := ferry(t, env, "", "window", "check", "--environment", "missing", "--argocd-namespace", e.ArgoCD.Namespace); r.code != 2 || !strings.Contains(r.stderr, "environment name") {
+		t.Errorf("window check of a missing environment = exit %d %q, want 2 naming the environment", r.code, r.stderr)
+	}
+	// An unreachable cluster is transient (3), and the hint is about reaching it.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := "https://" + l.Addr().String()
+	l.Close()
+	r = ferry(t, []string{"KUBE_TOKEN=x"}, "", "window", "check", "--environment", "wincheck", "--server", closed, "--insecure-skip-tls-verify")
+	if r.code != 3 || !strings.Contains(r.stderr, "reachable") || strings.Contains(r.stderr, "environment name") {
+		t.Errorf("window check against a closed port = exit %d %q, want 3 saying to check that the cluster is reachable", r.code, r.stderr)
 	}
 }

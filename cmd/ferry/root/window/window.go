@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/option"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
@@ -88,8 +89,13 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 		return err
 	}
 	p, err := c.GetProject(cmd.Context(), opts.environment)
-	if err != nil {
+	switch {
+	case errors.Is(err, argocd.ErrNotFound):
 		return &option.Error{Err: err, Code: option.ExitPermanent, Recommendation: "Check the environment name and --argocd-namespace."}
+	case apierrors.IsUnauthorized(err), apierrors.IsForbidden(err):
+		return &option.Error{Err: err, Code: option.ExitPermanent} // the message names the credential source
+	case err != nil:
+		return &option.Error{Err: err, Code: option.ExitTransient, Recommendation: "Check that the cluster is reachable: --kubeconfig, --context or --server, and the network."}
 	}
 	ws, err := window.Parse(argocd.ProjectWindows(p), func(i int) string { return fmt.Sprintf("syncWindows[%d]", i) })
 	if err != nil {
