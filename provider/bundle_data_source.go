@@ -165,6 +165,10 @@ func bundleErrorAdvice(err error, ref bundle.Reference) (string, string) {
 	case errors.Is(err, bundle.ErrNotBundle), errors.Is(err, bundle.ErrLayout):
 		return "Not a Ferry Bundle", "The reference exists but is not a ferry bundle. Point it at an artifact pushed by `ferry bundle push`."
 	case errors.Is(err, bundle.ErrUnauthorized):
+		var ce *bundle.CredentialError
+		if errors.As(err, &ce) {
+			return "Registry Access Denied", "The error below names the credential source that was used for " + ref.Registry + " and what to do about it."
+		}
 		return "Registry Access Denied", "Add a registry block with username and password for " + ref.Registry + " to the provider, or log in with `ferry login` / `docker login`."
 	case errors.Is(err, bundle.ErrUntrusted):
 		return "Registry Certificate Not Trusted", "The TLS certificate of " + ref.Registry + " does not verify. Add its CA to the trust store of the machine running Terraform (or point SSL_CERT_FILE at it); for a registry without TLS set plain_http = true in its registry block."
