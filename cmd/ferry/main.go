@@ -15,10 +15,8 @@ import (
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/option"
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/root"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/version"
 )
-
-// version is set through -ldflags "-X main.version=…".
-var version = "dev"
 
 func main() { os.Exit(run()) }
 
@@ -32,7 +30,7 @@ func run() int {
 		signal.Stop(signals) // a second Ctrl-C ends ferry at once, without the clean-up
 		cancel(&option.Interrupted{Signal: s.(syscall.Signal)})
 	}()
-	err := root.New(version).ExecuteContext(ctx)
+	err := root.New(version.Get()).ExecuteContext(ctx)
 	if err != nil && ctx.Err() != nil {
 		// Whatever the cancellation broke ("registry unreachable: … context canceled") is not the
 		// reason ferry stopped: the signal is (exit 130 for SIGINT, 143 for SIGTERM). What a push did

@@ -11,11 +11,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
 
+	"github.com/ferry-dev/terraform-provider-ferry/internal/version"
 	"github.com/ferry-dev/terraform-provider-ferry/provider"
 )
-
-// version is set through -ldflags "-X main.version=…" by releases.
-var version = "dev"
 
 // Address is the provider's registry address.
 const address = "registry.terraform.io/ferry-dev/ferry"
@@ -29,7 +27,7 @@ func main() {
 	if debug {
 		opts = append(opts, tf6server.WithManagedDebug())
 	}
-	serve, err := provider.NewServer(version)()
+	serve, err := provider.NewServer(version.Get())()
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/version"
 )
 
 // FieldManager is the server-side apply field manager of everything ferry writes.
@@ -53,7 +55,7 @@ type Client struct {
 func New(cfg *rest.Config, namespace string) (*Client, error) {
 	cfg = rest.CopyConfig(cfg)
 	if cfg.UserAgent == "" {
-		cfg.UserAgent = "ferry"
+		cfg.UserAgent = version.UserAgent("ferry")
 	}
 	// No client-side rate limit (a negative QPS), as controller-runtime's clients since v0.15:
 	// client-go's default of 5 requests per second, or even kubectl's 50 with a burst of 300,
