@@ -3,7 +3,6 @@ package argocd
 import (
 	"context"
 	"fmt"
-	"path"
 	"time"
 
 	"github.com/ferry-dev/terraform-provider-ferry/internal/window"
@@ -61,6 +60,8 @@ func matchingWindows(p *unstructured.Unstructured, app *unstructured.Unstructure
 	return out
 }
 
+// windowMatches reports whether the sync window w applies to app, by Argo CD's rules
+// (window.Scope.Matches).
 func windowMatches(w map[string]any, app *unstructured.Unstructured) bool {
 	globs := func(key string) []string {
 		l, _ := w[key].([]any)
@@ -72,43 +73,14 @@ func windowMatches(w map[string]any, app *unstructured.Unstructured) bool {
 		}
 		return out
 	}
-	match := func(patterns []string, values ...string) bool {
-		for _, p := range patterns {
-			for _, v := range values {
-				if ok, _ := path.Match(p, v); ok || p == "*" {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	apps, nss, clusters := globs("applications"), globs("namespaces"), globs("clusters")
-	destNS := str(app.Object, "spec", "destination", "namespace")
-	sel := []struct {
-		set bool
-		ok  bool
-	}{
-		{len(apps) > 0, match(apps, app.GetName())},
-		{len(nss) > 0, match(nss, destNS)},
-		{len(clusters) > 0, match(clusters, str(app.Object, "spec", "destination", "server"), str(app.Object, "spec", "destination", "name"))},
-	}
 	and, _ := w["andOperator"].(bool)
-	any, all, set := false, true, false
-	for _, s := range sel {
-		if !s.set {
-			continue
-		}
-		set = true
-		any = any || s.ok
-		all = all && s.ok
-	}
-	if !set {
-		return false
-	}
-	if and {
-		return all
-	}
-	return any
+	scope := window.Scope{Applications: globs("applications"), Namespaces: globs("namespaces"), Clusters: globs("clusters"), AndOperator: and}
+	return scope.Matches(window.Target{
+		Application: app.GetName(),
+		Namespace:   str(app.Object, "spec", "destination", "namespace"),
+		Server:      str(app.Object, "spec", "destination", "server"),
+		Name:        str(app.Object, "spec", "destination", "name"),
+	})
 }
 
 func windowError(project string, ws window.Status, now time.Time, extra string) *SyncError {

@@ -17,7 +17,7 @@
 //     seconds. Argo CD accepts ≤ 0 (a window that is never active).
 //   - time_zone is an IANA name loaded with time.LoadLocation; "" means UTC. An unknown zone is an error (Argo CD
 //     logs a warning and uses UTC); "Local" is rejected because it depends on the host.
-//   - description is at most 255 bytes (Argo CD: 255 characters).
+//   - description is at most 255 bytes (as Argo CD's API server checks it).
 //   - two windows with the same kind, schedule and duration strings are duplicates, whatever their time zones,
 //     as in Argo CD's project validation: "window 'k':'s':'d' already exists, update or edit".
 //
@@ -36,6 +36,19 @@
 // is active at t when some start s has s ≤ t < s + duration, in real elapsed time: a 3h window starting at
 // 00:00 on a spring-forward day ends at 04:00 local time. Starts are whole minutes (whole seconds for zones'
 // pre-1900 local mean times) and ends are starts plus the duration, so results are exact.
+//
+// [Window.Active] reports whether one window is active at an instant.
+//
+// # Scope
+//
+// [Scope.Matches] decides whether a window applies to an application, with Argo CD's rules for a
+// sync window's applications, namespaces, clusters and andOperator: an empty list takes no part, a
+// window with every list empty applies to nothing, otherwise one list with a matching pattern is
+// enough (with andOperator, every non-empty list needs one); a cluster pattern matches the
+// destination server or name, never an empty one. Patterns are globs ([Glob]): *, ?, [abc],
+// [!abc], [a-z], [!a-z] and literal characters, as in Argo CD; the other forms Argo CD's glob
+// library accepts ({a,b}, escapes, mixed classes) and malformed patterns are refused, and
+// [Scope.Validate] reports them.
 //
 // # Decision
 //
@@ -72,5 +85,7 @@
 // local time, after 2 real hours), makes a window at a skipped wall time active from the jump until that wall
 // time plus the duration, and makes a window at a repeated wall time active twice. It also counts the exact start
 // instant as inactive (a window is active on (s, s+duration)); ferry counts it as active. Elsewhere the answers
-// are the same.
+// are the same: the test-only module internal/window/argodiff runs random windows, scopes and instants through
+// this package and through Argo CD's own code and allows only these differences and the stricter validation
+// above (docs/windows.md lists them).
 package window

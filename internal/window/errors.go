@@ -41,3 +41,7 @@ var oneLine = strings.NewReplacer("\n", `\n`, "\r", `\r`)
 
 // Unwrap returns ErrInvalidWindow and the cause.
 func (e *SpecError) Unwrap() []error { return []error{ErrInvalidWindow, e.Err} }
+
+// ErrUnsupportedGlob is wrapped by the errors of [Glob] and [Scope.Validate] for a pattern
+// outside the glob syntax ferry accepts.
+var ErrUnsupportedGlob = errors.New("unsupported glob pattern")

@@ -80,6 +80,13 @@ func Evaluate(ws []Window, at time.Time, manual bool) Status {
 	return st
 }
 
+// Active reports whether w is active at t: some start s with s ≤ t < s + duration (see the
+// package documentation). The zero Window is never active.
+func (w Window) Active(t time.Time) bool {
+	e := newEvaluator([]Window{w}, false)
+	return len(e.ws) == 1 && e.active(0, t.Unix())
+}
+
 // evaluator holds one evaluation's cursors; Windows stay read-only.
 type evaluator struct {
 	ws     []*Window

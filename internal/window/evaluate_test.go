@@ -375,3 +375,54 @@ func TestEvaluateExtremeTimes(t *testing.T) {
 		})
 	}
 }
+
+// TestPeriodAtLeapYearEnd covers Go's ZoneBounds ending the last period of a leap year a day
+// early after a zone's table (at 00:00 UTC on 31 December, not on 1 January): the period must
+// still contain the instant and reach the new year, not shrink to one second (which cost a lookup per second of that day, 100 ms per Evaluate).
+func TestPeriodAtLeapYearEnd(t *testing.T) {
+	for _, name := range []string{"Europe/Berlin", "America/New_York"} {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, y := range []int{2040, 2080} {
+			x := time.Date(y, 12, 31, 12, 0, 0, 0, loc).Unix()
+			p := periodAt(loc, x)
+			_, off := time.Unix(x, 0).In(loc).Zone()
+			if want := time.Date(y+1, 1, 1, 0, 0, 0, 0, time.UTC).Unix(); p.start > x || p.end != want || p.off != int64(off) {
+				t.Errorf("periodAt(%s, %d-12-31T12:00) = [%s, %s) offset %d, want it to contain the instant, end at %s, offset %d", name, y,
+					time.Unix(p.start, 0).In(loc), time.Unix(p.end, 0).In(loc), p.off, time.Unix(want, 0).In(loc), off)
+			}
+		}
+	}
+	ws := mustParse(t, Spec{Kind: "allow", Schedule: "59 9-17 ? * *", Duration: "23h", TimeZone: "Europe/Berlin"})
+	start := time.Now()
+	st := Evaluate(ws, time.Date(2079, 4, 25, 20, 14, 2, 0, time.UTC), false)
+	if !st.Open || st.NextClose != nil {
+		t.Errorf("Evaluate() = %+v, want open with no NextClose", st)
+	}
+	t.Logf("Evaluate() across 2080-12-31 took %s", time.Since(start))
+}
+
+func TestWindowActive(t *testing.T) {
+	w := mustParse(t, Spec{Kind: "allow", Schedule: "0 2 * * *", Duration: "1h", TimeZone: "Europe/Berlin"})[0]
+	tests := []struct {
+		at   string
+		want bool
+	}{
+		{"2026-06-15T00:00:00Z", true}, // 02:00 CEST: the start instant is active
+		{"2026-06-15T00:59:59Z", true},
+		{"2026-06-15T01:00:00Z", false}, // the end is not
+		{"2026-06-14T23:59:59Z", false},
+		{"2026-03-29T01:30:00Z", true}, // 02:00 is skipped: the window starts at 03:00 CEST, 01:00Z
+	}
+	for _, tt := range tests {
+		at, _ := time.Parse(time.RFC3339, tt.at)
+		if got := w.Active(at); got != tt.want {
+			t.Errorf("Active(%s) = %v, want %v", tt.at, got, tt.want)
+		}
+	}
+	if (Window{}).Active(time.Now()) {
+		t.Errorf("Window{}.Active() = true, want false")
+	}
+}

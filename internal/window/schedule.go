@@ -157,8 +157,23 @@ func periodAt(loc *time.Location, x int64) period {
 	if !end.IsZero() {
 		p.end = end.Unix()
 	}
-	if p.start > x || p.end <= x { // never seen; keep the period consistent
-		p.start, p.end = x, x+1
+	if p.start > x {
+		p.start = x // never seen; keep the period consistent
+	}
+	if p.end <= x {
+		// GOTCHA: after the last transition in a zone's table (2037 for most), Go's ZoneBounds
+		// ends the last period of a leap year a day early (2040-12-31 00:00 instead of 2041-01-01
+		// 00:00 local time). A one-second period would make the rest of that day cost a lookup
+		// per second, so end the period where the next day's begins when the offset carries on.
+		p.end = x + 1
+		next, _ := time.Unix(x+secPerDay, 0).In(loc).ZoneBounds()
+		if n := next.Unix(); !next.IsZero() && n > x && n <= x+secPerDay {
+			before := time.Unix(n-1, 0).In(loc)
+			s, _ := before.ZoneBounds()
+			if _, o := before.Zone(); int64(o) == p.off && !s.IsZero() && s.Unix() <= x {
+				p.end = n
+			}
+		}
 	}
 	return p
 }

@@ -21,8 +21,8 @@ const (
 // Kinds returns the valid kinds as strings, for validators and documentation.
 func Kinds() []string { return []string{string(Allow), string(Deny)} }
 
-// MaxDescriptionLength is the longest description Parse accepts, in bytes (Argo CD's limit is 255
-// characters; counting bytes is never more lenient).
+// MaxDescriptionLength is the longest description Parse accepts, in bytes (Argo CD's API server
+// checks the same limit, also in bytes).
 const MaxDescriptionLength = 255
 
 // MinDuration is the shortest duration Parse accepts.
