@@ -104,7 +104,7 @@ func killedOverride(t *testing.T, e *testenv.Env, tf, bin, env, app string) func
 	override := "window_policy   = \"override\"\n  override_reason = \"INC-45 killed\""
 
 	rc := filepath.Join(t.TempDir(), "dev.tfrc")
-	writeFile(t, rc, "provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/ferry-dev/ferry\" = \""+bin+"\"\n  }\n  direct {}\n}\n")
+	writeFile(t, rc, "provider_installation {\n  dev_overrides {\n    \""+providerHost()+"/ferry-dev/ferry\" = \""+bin+"\"\n  }\n  direct {}\n}\n")
 	work := t.TempDir()
 	terraform := func(config string, args ...string) *exec.Cmd {
 		writeFile(t, filepath.Join(work, "main.tf"), "terraform {\n  required_providers {\n    ferry = { source = \"ferry-dev/ferry\" }\n  }\n}\n"+config)
@@ -185,4 +185,14 @@ func killProcesses(t *testing.T, path string) int {
 func str(obj *unstructured.Unstructured, fields ...string) string {
 	s, _, _ := unstructured.NestedString(obj.Object, fields...)
 	return s
+}
+
+// providerHost is the registry host of the provider's address for the engine under test:
+// TF_ACC_PROVIDER_HOST (registry.opentofu.org when the acceptance tests run under OpenTofu), else
+// Terraform's registry.terraform.io.
+func providerHost() string {
+	if h := os.Getenv("TF_ACC_PROVIDER_HOST"); h != "" {
+		return h
+	}
+	return "registry.terraform.io"
 }

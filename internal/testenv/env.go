@@ -29,6 +29,11 @@ type Options struct {
 	ArgoCD bool
 	// ArgoCDOptions configures it.
 	ArgoCDOptions ArgoCDOptions
+	// Flux starts Flux's source-controller (StartFlux) on the cluster, which
+	// it implies.
+	Flux bool
+	// FluxOptions configures it.
+	FluxOptions FluxOptions
 }
 
 // Env is a started environment; the parts not asked for are nil.
@@ -39,7 +44,9 @@ type Env struct {
 	Cluster *Cluster
 	// ArgoCD is Argo CD, configured for Cluster (and Registry).
 	ArgoCD *ArgoCD
-	// Dir holds every part's files: registry/, cluster/, argocd/.
+	// Flux is Flux's source-controller on Cluster.
+	Flux *Flux
+	// Dir holds every part's files: registry/, cluster/, argocd/, flux/.
 	Dir string
 }
 
@@ -75,7 +82,7 @@ func SkipShort(t testing.TB, needs string) {
 // startEnv starts the environment in dir; on error nothing is left running.
 // counter puts the counting proxy in front of the registry (Registry.Addr).
 func startEnv(dir string, opts Options, mode launchMode, counter bool) (e *Env, err error) {
-	if opts.ArgoCD {
+	if opts.ArgoCD || opts.Flux {
 		opts.Cluster = true
 	}
 	e = &Env{Dir: dir}
@@ -149,13 +156,27 @@ func startEnv(dir string, opts Options, mode launchMode, counter bool) (e *Env, 
 			return e, err
 		}
 	}
+	if opts.Flux {
+		sub := filepath.Join(dir, "flux")
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return e, err
+		}
+		f, err := startFlux(sub, e.Cluster, opts.FluxOptions, mode)
+		e.Flux = f
+		if err != nil {
+			return e, err
+		}
+	}
 	return e, nil
 }
 
-// Stop stops Argo CD, the cluster and the registry, in that order, and waits
-// for their processes. It is idempotent.
+// Stop stops Flux, Argo CD, the cluster and the registry, in that order, and
+// waits for their processes. It is idempotent.
 func (e *Env) Stop() error {
 	var errs []error
+	if e.Flux != nil {
+		errs = append(errs, e.Flux.Stop())
+	}
 	if e.ArgoCD != nil {
 		errs = append(errs, e.ArgoCD.Stop())
 	}
@@ -181,6 +202,11 @@ func (e *Env) procs() (ps []*proc, dirs []string) {
 	if e.ArgoCD != nil {
 		for _, p := range e.ArgoCD.procs {
 			ps, dirs = append(ps, p), append(dirs, e.ArgoCD.Dir)
+		}
+	}
+	if e.Flux != nil {
+		for _, p := range e.Flux.procs {
+			ps, dirs = append(ps, p), append(dirs, e.Flux.Dir)
 		}
 	}
 	return ps, dirs

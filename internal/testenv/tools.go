@@ -57,6 +57,8 @@ var Tools = []ToolSpec{
 	{Name: "staticcheck", Package: "honnef.co/go/tools/cmd/staticcheck", Version: "v0.8.2"},
 	// make lint runs unparam: no parameter a function ignores.
 	{Name: "unparam", Package: "mvdan.cc/unparam", Version: "v0.0.0-20260823230713-2fa3d841b0c8"},
+	// make release-snapshot and the release test run goreleaser.
+	{Name: "goreleaser", Package: "github.com/goreleaser/goreleaser/v2", Version: "v2.17.0"},
 	{Name: "kubernetes", Package: "k8s.io/kubernetes", Version: "v1.34.4", LocalReplace: "v0.34.4", Binaries: []ToolBinary{
 		{Name: "kube-apiserver", Package: "k8s.io/kubernetes/cmd/kube-apiserver"},
 		{Name: "kube-controller-manager", Package: "k8s.io/kubernetes/cmd/kube-controller-manager"},
@@ -66,6 +68,14 @@ var Tools = []ToolSpec{
 	}},
 	{Name: "argocd", Package: "github.com/argoproj/argo-cd/v3", Version: "v3.6.1", Toolchain: "go1.27.3", LocalReplace: "v3.6.1", Binaries: []ToolBinary{
 		{Name: "argocd", Package: "github.com/argoproj/argo-cd/v3/cmd"},
+	}},
+	// The consumer tests install the bundle's module with OpenTofu's oci:// source.
+	{Name: "tofu", Package: "github.com/opentofu/opentofu", Version: "v1.12.6", Binaries: []ToolBinary{
+		{Name: "tofu", Package: "github.com/opentofu/opentofu/cmd/tofu"},
+	}},
+	// Flux's source-controller (StartFlux) reads the bundle through an OCIRepository.
+	{Name: "source-controller", Package: "github.com/fluxcd/source-controller", Version: "v1.9.4", LocalReplace: "v1.9.4", Binaries: []ToolBinary{
+		{Name: "source-controller", Package: "github.com/fluxcd/source-controller"},
 	}},
 }
 

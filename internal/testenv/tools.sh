@@ -9,7 +9,8 @@
 #   tools.sh path BINARY                 print a cached binary's path
 #   tools.sh list                        print the pin tables
 #   tools.sh module TOOL                 generate TOOL's tools module (module tools only), print its dir
-#   tools.sh crds-dir                    print the Argo CD CRD directory (manifests/crds) in the module cache
+#   tools.sh crds-dir [TOOL]             print the CRD directory of argocd (default; manifests/crds)
+#                                        or source-controller (config/crd/bases) in the module cache
 #
 # Two kinds of tools:
 #
@@ -23,7 +24,9 @@
 #    download cache (`go mod download -json MODULE@VERSION` names the file).
 #    Upstream replaces that point at a local folder (Kubernetes' ./staging,
 #    Argo CD's ./gitops-engine) become "<same module> <local-replace-version>";
-#    "-" drops them. The binaries are then built with `go build`.
+#    "-" drops them; tool_replaces adds a tool's own replaces (for module
+#    versions the Go module proxy does not serve). The binaries are then
+#    built with `go build`.
 #
 # Every build goes to a staging directory first and is renamed into place, so a
 # half-built binary is never visible; concurrent builds of one tool are
@@ -42,6 +45,7 @@ TOOLS=(
 	"helm helm.sh/helm/v3/cmd/helm v3.22.0"
 	"staticcheck honnef.co/go/tools/cmd/staticcheck v0.8.2"
 	"unparam mvdan.cc/unparam v0.0.0-20260823230713-2fa3d841b0c8"
+	"goreleaser github.com/goreleaser/goreleaser/v2 v2.17.0"
 )
 
 # Module tools: "<name> <module> <version> <toolchain> <local-replace-version> <binary>=<package>[,<binary>=<package>...]"
@@ -50,6 +54,8 @@ MODULE_TOOLS=(
 	"kubernetes k8s.io/kubernetes v1.34.4 - v0.34.4 kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver,kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager"
 	"etcd go.etcd.io/etcd/server/v3 v3.6.6 - - etcd=go.etcd.io/etcd/server/v3"
 	"argocd github.com/argoproj/argo-cd/v3 v3.6.1 go1.27.3 v3.6.1 argocd=github.com/argoproj/argo-cd/v3/cmd"
+	"tofu github.com/opentofu/opentofu v1.12.6 - - tofu=github.com/opentofu/opentofu/cmd/tofu"
+	"source-controller github.com/fluxcd/source-controller v1.9.4 - v1.9.4 source-controller=github.com/fluxcd/source-controller"
 )
 
 die() {
@@ -63,7 +69,7 @@ usage() {
 		       tools.sh path BINARY                 print a cached binary's path
 		       tools.sh list                        print the pin tables
 		       tools.sh module TOOL                 generate a module tool's tools module, print its directory
-		       tools.sh crds-dir                    print the Argo CD CRD directory in the module cache
+		       tools.sh crds-dir [TOOL]             print the CRD directory of argocd (default) or source-controller
 	EOF
 	exit 2
 }
@@ -177,6 +183,25 @@ tool_ldflags() {
 	argocd)
 		printf '%s' "-X github.com/argoproj/argo-cd/v3/common.version=${VERSION#v}"
 		;;
+	tofu)
+		# A release build: "OpenTofu v1.12.6", not "v1.12.6-dev".
+		printf '%s' "-X github.com/opentofu/opentofu/version.dev=no"
+		;;
+	esac
+}
+
+# tool_replaces: extra replace directives ("old[@v]=new@v", one a line) for
+# the looked-up module tool, on top of the upstream go.mod's. They stand in
+# for module versions the Go module proxy does not serve.
+tool_replaces() {
+	case "$TOOL" in
+	source-controller)
+		# v1.9.4 requires fluxcd/pkg/artifact v0.18.2, which the module
+		# proxy does not serve (403); the previous patch release v0.18.1
+		# builds. v1.9.5 to v1.10.1 need more fluxcd/pkg versions it does
+		# not serve (artifact v0.18.3 and v0.27.x, apis/crypto v0.5.0, ...).
+		printf '%s\n' "github.com/fluxcd/pkg/artifact@v0.18.2=github.com/fluxcd/pkg/artifact@v0.18.1"
+		;;
 	esac
 }
 
@@ -262,6 +287,9 @@ generate_module() {
 			die "cannot parse replace directive \"$line\" in $gomod"
 		fi
 	done < <(gomod_directives "$gomod" replace)
+	while read -r line; do
+		[[ -n "$line" ]] && edits+=("-replace=$line")
+	done < <(tool_replaces)
 	for b in "${BINS[@]}"; do
 		pkgs+=("${b#*=}")
 	done
@@ -364,9 +392,18 @@ main() {
 		printf '%s\n' "$src"
 		;;
 	crds-dir)
-		[[ $# -eq 1 ]] || usage
-		lookup argocd
-		printf '%s/manifests/crds\n' "$(module_source_dir)"
+		[[ $# -le 2 ]] || usage
+		case "${2:-argocd}" in
+		argocd)
+			lookup argocd
+			printf '%s/manifests/crds\n' "$(module_source_dir)"
+			;;
+		source-controller)
+			lookup source-controller
+			printf '%s/config/crd/bases\n' "$(module_source_dir)"
+			;;
+		*) die "no CRDs known for \"$2\" (known: argocd, source-controller)" ;;
+		esac
 		;;
 	*)
 		usage

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -208,7 +209,7 @@ func TestToolsScriptInstallSkipsInstalled(t *testing.T) {
 		target string
 		want   []string // tools reported as installed
 	}{
-		{name: "all", target: "all", want: []string{"registry", "oras", "tfplugindocs", "kustomize", "helm", "staticcheck", "unparam", "kubernetes", "etcd", "argocd"}},
+		{name: "all", target: "all", want: []string{"registry", "oras", "tfplugindocs", "kustomize", "helm", "staticcheck", "unparam", "goreleaser", "kubernetes", "etcd", "argocd", "tofu", "source-controller"}},
 		{name: "by binary", target: "kube-controller-manager", want: []string{"kubernetes"}},
 		{name: "by tool", target: "argocd", want: []string{"argocd"}},
 	}
@@ -285,6 +286,27 @@ func TestToolsScriptModule(t *testing.T) {
 			wantNot:   []string{"./gitops-engine"},
 			wantTools: []string{`_ "github.com/argoproj/argo-cd/v3/cmd"`},
 		},
+		{
+			tool: "tofu",
+			want: []string{
+				"require github.com/opentofu/opentofu v1.12.6",
+				"go 1.26.6",
+				"tlsmlkem=0", // in the godebug block
+				"replace github.com/hashicorp/hcl/v2 v2.20.1 => github.com/opentofu/hcl/v2 v2.20.2-0.20251021132045-587d123c2828",
+			},
+			wantTools: []string{`_ "github.com/opentofu/opentofu/cmd/tofu"`},
+		},
+		{
+			tool: "source-controller",
+			want: []string{
+				"require github.com/fluxcd/source-controller v1.9.4",
+				"replace github.com/fluxcd/source-controller/api => github.com/fluxcd/source-controller/api v1.9.4",
+				// tool_replaces: a version the module proxy serves.
+				"replace github.com/fluxcd/pkg/artifact v0.18.2 => github.com/fluxcd/pkg/artifact v0.18.1",
+			},
+			wantNot:   []string{"./api"},
+			wantTools: []string{`_ "github.com/fluxcd/source-controller"`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tool, func(t *testing.T) {
@@ -359,6 +381,31 @@ func TestArgoCDCRDDir(t *testing.T) {
 	}
 	if want := []string{"applications.argoproj.io", "appprojects.argoproj.io", "applicationsets.argoproj.io"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("loadArgoCDCRDs() names = %q, want %q", names, want)
+	}
+}
+
+func TestFluxCRDDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads the source-controller module from the module cache or proxy")
+	}
+	dir, err := FluxCRDDir()
+	if err != nil {
+		t.Fatalf("FluxCRDDir() error = %v", err)
+	}
+	spec := mustSpec(t, "source-controller")
+	if want := "source-controller@" + spec.Version + "/config/crd/bases"; !strings.HasSuffix(dir, want) {
+		t.Errorf("FluxCRDDir() = %q, want a directory ending in %q", dir, want)
+	}
+	crds, err := loadFluxCRDs()
+	if err != nil {
+		t.Fatalf("loadFluxCRDs() error = %v", err)
+	}
+	var names []string
+	for _, c := range crds {
+		names = append(names, c.name)
+	}
+	if !slices.Contains(names, "ocirepositories.source.toolkit.fluxcd.io") || !slices.Contains(names, "gitrepositories.source.toolkit.fluxcd.io") {
+		t.Errorf("loadFluxCRDs() names = %q, want the OCIRepository and GitRepository CRDs among them", names)
 	}
 }
 
