@@ -5,13 +5,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -161,7 +157,7 @@ spec:
 
 		t.Run("OpenTofu", func(t *testing.T) {
 			t.Parallel()
-			host, caFile := tlsFront(t, e.Registry.RawAddr)
+			host, caFile := testenv.TLSFront(t, e.Registry.RawAddr)
 			r := ferry(t, env, "", "bundle", "inspect", host+"/consumers/shop@"+digest, "--ca-file", caFile, "--format", "go-template={{.opentofuModuleSource}}")
 			source := strings.TrimSpace(r.stdout)
 			if want := "oci://" + host + "/consumers/shop?digest=" + digest; r.code != 0 || source != want {
@@ -233,23 +229,6 @@ output "hostname" {
 			}
 		})
 	})
-}
-
-// tlsFront puts a TLS-terminating reverse proxy (a certificate of its own CA) in front of the
-// registry at addr and returns its "127.0.0.1:PORT" and the CA's PEM file.
-func tlsFront(t *testing.T, addr string) (host, caFile string) {
-	t.Helper()
-	target, _ := url.Parse("http://" + addr)
-	ts := httptest.NewUnstartedServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.SetURL(target)
-		pr.Out.Host = pr.In.Host
-		pr.SetXForwarded()
-	}})
-	ts.StartTLS()
-	t.Cleanup(ts.Close)
-	caFile = filepath.Join(t.TempDir(), "ca.pem")
-	writeText(t, caFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})))
-	return strings.TrimPrefix(ts.URL, "https://"), caFile
 }
 
 // readTree returns every regular file under dir by its slash-separated relative path.

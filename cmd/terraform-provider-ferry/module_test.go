@@ -28,7 +28,8 @@ var shared = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true, Clu
 // the registry), the provider from a local mirror, and no ferry binary on PATH. `terraform init`
 // installs the bundle's module, `terraform apply` applies it and syncs the application to the
 // bundle digest (the example's postcondition). With the module source pointing at another
-// bundle's Terraform layer, `terraform plan` fails on verify_modules and nothing is created.
+// bundle's Terraform layer, `terraform plan` fails on verify_modules and nothing is created. And
+// `tofu init` and `tofu apply` do the same with the module sourced oci://…?digest= directly.
 func TestRemoteModuleApply(t *testing.T) {
 	testenv.SkipShort(t, "Terraform, a registry, Kubernetes and Argo CD")
 	tf := os.Getenv("TF_ACC_TERRAFORM_PATH")
@@ -71,24 +72,39 @@ func TestRemoteModuleApply(t *testing.T) {
 	appendFile(t, filepath.Join(other, "terraform", "outputs.tf"), "\noutput \"tampered\" {\n  value = true\n}\n")
 	tampered := push(other, e.Registry.Addr+"/shop/bundle:tampered")
 
-	mirror := providerMirror(t)
-	pathDir := t.TempDir() // PATH: terraform alone
-	if err := os.Symlink(tf, filepath.Join(pathDir, "terraform")); err != nil {
-		t.Fatal(err)
-	}
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, e.Cluster.CAData, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rc := filepath.Join(t.TempDir(), "mirror.tfrc")
-	writeTestFile(t, rc, "provider_installation {\n  filesystem_mirror {\n    path    = \""+mirror+"\"\n    include = [\"registry.terraform.io/ferry-dev/ferry\"]\n  }\n  direct {\n    exclude = [\"registry.terraform.io/ferry-dev/ferry\"]\n  }\n}\n")
+	// OpenTofu reads the module from oci://…?digest=, over HTTPS only: the same registry behind a
+	// TLS front whose CA it is given.
+	tofu, err := testenv.Tool("tofu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsHost, registryCA := testenv.TLSFront(t, e.Registry.Addr)
+	ociSource := strings.Replace(release.OpenTofuModuleSource, "oci://"+e.Registry.Addr+"/", "oci://"+tlsHost+"/", 1)
 
 	for _, tt := range []struct {
-		name, customer, source, want string
+		name, engine, customer, source, want string
 	}{
-		{name: "bundle module", customer: "acme", source: release.TerraformModuleSource},
-		{name: "other module", customer: "globex", source: tampered.TerraformModuleSource, want: "Module Differs From the Bundle"},
+		{name: "bundle module", engine: tf, customer: "acme", source: release.TerraformModuleSource},
+		{name: "other module", engine: tf, customer: "globex", source: tampered.TerraformModuleSource, want: "Module Differs From the Bundle"},
+		{name: "opentofu oci module", engine: tofu, customer: "initech", source: ociSource},
 	} {
+		// The provider comes from a filesystem mirror under the engine's registry host; PATH holds
+		// the engine alone.
+		host := "registry.terraform.io"
+		if tt.engine == tofu {
+			host = "registry.opentofu.org"
+		}
+		mirror := providerMirror(t, host)
+		pathDir := t.TempDir()
+		if err := os.Symlink(tt.engine, filepath.Join(pathDir, filepath.Base(tt.engine))); err != nil {
+			t.Fatal(err)
+		}
+		rc := filepath.Join(t.TempDir(), "mirror.tfrc")
+		writeTestFile(t, rc, "provider_installation {\n  filesystem_mirror {\n    path    = \""+mirror+"\"\n    include = [\""+host+"/ferry-dev/ferry\"]\n  }\n  direct {\n    exclude = [\"*/*/*\"]\n  }\n}\n")
 		t.Run(tt.name, func(t *testing.T) {
 			work := t.TempDir()
 			for _, f := range []string{"main.tf", "variables.tf", "outputs.tf"} {
@@ -106,14 +122,14 @@ func TestRemoteModuleApply(t *testing.T) {
 				writeTestFile(t, filepath.Join(work, f), text)
 			}
 			run := func(args ...string) (string, error) {
-				cmd := exec.Command(tf, append(args, "-no-color", "-input=false")...)
+				cmd := exec.Command(tt.engine, append(args, "-no-color", "-input=false")...)
 				cmd.Dir = work
 				// TFC_RUN_ID is what an HCP Terraform run sets; ferry records it on the operation.
 				cmd.Env = append(os.Environ(), "PATH="+pathDir, "TFC_RUN_ID=run-"+tt.customer, "TF_CLI_CONFIG_FILE="+rc, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1",
 					"HOME="+t.TempDir(), "DOCKER_CONFIG="+t.TempDir(), "FERRY_CACHE_DIR="+t.TempDir(),
 					"TF_VAR_customer="+tt.customer, "TF_VAR_bundle="+release.Reference+":1.4.0", "TF_VAR_registry_plain_http=true",
 					"TF_VAR_kubeconfig="+e.Cluster.Kubeconfig, "TF_VAR_argocd_namespace="+e.ArgoCD.Namespace,
-					"TF_VAR_cluster_server="+e.ArgoCD.ClusterServer, "TF_VAR_cluster_token="+e.Cluster.Token, "TF_VAR_cluster_ca_file="+caFile)
+					"TF_VAR_cluster_server="+e.ArgoCD.ClusterServer, "TF_VAR_cluster_token="+e.Cluster.Token, "TF_VAR_cluster_ca_file="+caFile, "SSL_CERT_FILE="+registryCA)
 				var out bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &out, &out
 				err := cmd.Run()
@@ -153,12 +169,12 @@ func TestRemoteModuleApply(t *testing.T) {
 	}
 }
 
-// providerMirror builds the provider into a filesystem mirror (Terraform's unpacked layout,
-// registry.terraform.io/ferry-dev/ferry/VERSION/OS_ARCH) and returns its directory.
-func providerMirror(t *testing.T) string {
+// providerMirror builds the provider into a filesystem mirror (the unpacked layout,
+// HOST/ferry-dev/ferry/VERSION/OS_ARCH) and returns its directory.
+func providerMirror(t *testing.T, host string) string {
 	t.Helper()
 	mirror := t.TempDir()
-	dir := filepath.Join(mirror, "registry.terraform.io", "ferry-dev", "ferry", "0.0.1", runtime.GOOS+"_"+runtime.GOARCH)
+	dir := filepath.Join(mirror, host, "ferry-dev", "ferry", "0.0.1", runtime.GOOS+"_"+runtime.GOARCH)
 	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "terraform-provider-ferry_v0.0.1"), ".").CombinedOutput(); err != nil {
 		t.Fatalf("build provider: %v\n%s", err, out)
 	}

@@ -1,15 +1,20 @@
 package testenv
 
 import (
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -442,4 +447,25 @@ func (p *TCPProxy) forward(c net.Conn) {
 	delete(p.conns, c)
 	delete(p.conns, up)
 	p.mu.Unlock()
+}
+
+// TLSFront puts a TLS-terminating reverse proxy in front of the plain-HTTP server at addr (a
+// registry): a certificate for 127.0.0.1 from a CA of its own. It returns the proxy's
+// "127.0.0.1:PORT" and the CA's PEM file, for clients that speak only HTTPS (OpenTofu's OCI
+// client) or a test of HTTPS as users have it; give the CA through SSL_CERT_FILE.
+func TLSFront(t testing.TB, addr string) (host, caFile string) {
+	t.Helper()
+	target := &url.URL{Scheme: "http", Host: addr}
+	ts := httptest.NewUnstartedServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = pr.In.Host
+		pr.SetXForwarded()
+	}})
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(ts.URL, "https://"), caFile
 }
