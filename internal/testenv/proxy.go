@@ -456,11 +456,26 @@ func (p *TCPProxy) forward(c net.Conn) {
 func TLSFront(t testing.TB, addr string) (host, caFile string) {
 	t.Helper()
 	target := &url.URL{Scheme: "http", Host: addr}
-	ts := httptest.NewUnstartedServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.SetURL(target)
-		pr.Out.Host = pr.In.Host
-		pr.SetXForwarded()
-	}})
+	var front string
+	ts := httptest.NewUnstartedServer(&httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+		},
+		// A registry answers an upload with an absolute Location on its own address: point it
+		// back at the front, as a TLS-terminating load balancer in front of a registry does.
+		ModifyResponse: func(r *http.Response) error {
+			if loc := r.Header.Get("Location"); loc != "" {
+				if u, err := url.Parse(loc); err == nil && u.IsAbs() && u.Scheme == "http" {
+					u.Scheme, u.Host = "https", front
+					r.Header.Set("Location", u.String())
+				}
+			}
+			return nil
+		},
+	})
+	front = ts.Listener.Addr().String()
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
 	caFile = filepath.Join(t.TempDir(), "ca.pem")
