@@ -96,38 +96,56 @@ func InstalledModule(dataDir, key string) (dir, source string, err error) {
 	var keys []string
 	for _, mod := range m.Modules {
 		if mod.Key == key && key != "" {
+			if !filepath.IsLocal(mod.Dir) {
+				return "", "", fmt.Errorf("%w: %s puts module %q at %q, outside the working directory; run terraform init (or tofu init) again", ErrModuleNotInstalled, manifest, key, mod.Dir)
+			}
 			return mod.Dir, mod.Source, nil
 		}
 		if mod.Key != "" {
 			keys = append(keys, mod.Key)
 		}
 	}
-	return "", "", fmt.Errorf("%w: no module %q in %s (installed: %s); name a module block of the root module, e.g. %q for module %q",
-		ErrModuleNotInstalled, key, manifest, strings.Join(keys, ", "), "infra", "infra")
+	return "", "", fmt.Errorf("%w: no module %q in %s (installed: %s); name a module block by its key: \"infra\" for module \"infra\" of the root module, \"infra.network\" for module \"network\" inside it",
+		ErrModuleNotInstalled, key, manifest, strings.Join(keys, ", "))
 }
 
-// VerifyModule checks that dir holds exactly the files of the bundle's Terraform layer: the same
-// paths with the same bytes, and no other file. It downloads the layer through c (its digest
-// verified) into a temporary directory, extracting it with the Terraform role's limits, so it
-// refuses a hostile bundle as `ferry bundle pull` does.
-func VerifyModule(ctx context.Context, c *Client, ref Reference, dir string) error {
+// Module is a bundle's Terraform layer, read once to verify installed copies against it.
+type Module struct {
+	// Bundle is the bundle's pinned reference; Layer the Terraform layer's digest.
+	Bundle, Layer string
+	files         map[string]string
+}
+
+// LoadModule downloads the bundle's Terraform layer through c (its digest verified) into a
+// temporary directory, extracting it with the Terraform role's limits, so it refuses a hostile
+// bundle as `ferry bundle pull` does, and keeps the hashes of its files.
+func LoadModule(ctx context.Context, c *Client, ref Reference) (*Module, error) {
 	tmp, err := os.MkdirTemp("", "ferry-module-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(tmp)
 	res, err := Pull(ctx, c, ref, filepath.Join(tmp, "pull"), PullOptions{Only: []string{RoleTerraform}})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	want, err := treeHashes(filepath.Join(res.Dir, RoleTerraform))
+	l, _ := res.TerraformLayer()
+	files, err := treeHashes(ctx, filepath.Join(res.Dir, RoleTerraform))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	got, err := treeHashes(dir)
+	return &Module{Bundle: res.PinnedReference, Layer: l.Digest, files: files}, nil
+}
+
+// Verify checks that dir (relative to the working directory, where Terraform installed a module)
+// holds exactly the module's files: the same paths with the same bytes, and no other file. It
+// reads dir through an [os.Root], with the Terraform role's limits on entries and bytes.
+func (m *Module) Verify(ctx context.Context, dir string) error {
+	got, err := treeHashes(ctx, dir)
 	if err != nil {
 		return fmt.Errorf("%w: read the installed module %s: %v", ErrModuleMismatch, dir, err)
 	}
+	want := m.files
 	var diffs []string
 	for _, p := range sortedKeys(want) {
 		switch g, ok := got[p]; {
@@ -150,46 +168,58 @@ func VerifyModule(ctx context.Context, c *Client, ref Reference, dir string) err
 		more = fmt.Sprintf(" and %d more", len(diffs)-5)
 		diffs = diffs[:5]
 	}
-	return fmt.Errorf("%w %s (%s): %s%s", ErrModuleMismatch, res.Digest, dir, strings.Join(diffs, ", "), more)
+	return fmt.Errorf("%w (layer %s of %s) in %s: %s%s", ErrModuleMismatch, m.Layer, m.Bundle, dir, strings.Join(diffs, ", "), more)
 }
 
 // treeHashes returns the regular files and symbolic links under dir by slash-separated relative
 // path: a file's SHA-256, a link's target. Directories are left out (an archive need not list
-// them).
-func treeHashes(dir string) (map[string]string, error) {
+// them). It reads through an [os.Root] at dir and stops past the Terraform role's limits.
+func treeHashes(ctx context.Context, dir string) (map[string]string, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	lim := DefaultLimits(RoleTerraform)
 	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	var entries int
+	var total int64
+	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rel = filepath.ToSlash(rel)
+		if entries++; entries > lim.MaxEntries {
+			return fmt.Errorf("%w: more than %d entries", ErrArchiveLimit, lim.MaxEntries)
+		}
 		switch {
 		case d.IsDir():
 			return nil
 		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
+			target, err := root.Readlink(p)
 			if err != nil {
 				return err
 			}
-			out[rel] = "link:" + target
+			out[p] = "link:" + target
 		case d.Type().IsRegular():
-			f, err := os.Open(p)
+			f, err := root.Open(p)
 			if err != nil {
 				return err
 			}
 			h := sha256.New()
-			_, err = io.Copy(h, f)
+			n, err := io.Copy(h, io.LimitReader(f, lim.MaxTotalSize-total+1))
 			f.Close()
 			if err != nil {
 				return err
 			}
-			out[rel] = hex.EncodeToString(h.Sum(nil))
+			if total += n; total > lim.MaxTotalSize {
+				return fmt.Errorf("%w: more than %d bytes", ErrArchiveLimit, lim.MaxTotalSize)
+			}
+			out[p] = hex.EncodeToString(h.Sum(nil))
 		default:
-			out[rel] = "special:" + d.Type().String()
+			out[p] = "special:" + d.Type().String()
 		}
 		return nil
 	})

@@ -29,6 +29,15 @@ func TestInstalledModule(t *testing.T) {
 	if dir, _, err := InstalledModule(data, "infra.net"); err != nil || dir != ".terraform/modules/infra/net" {
 		t.Errorf("InstalledModule(infra.net) = %q, %v", dir, err)
 	}
+	outside := `{"Modules":[{"Key":"up","Source":"x","Dir":"../elsewhere"},{"Key":"abs","Source":"x","Dir":"/etc"}]}`
+	outsideData := t.TempDir()
+	os.MkdirAll(filepath.Join(outsideData, "modules"), 0o755)
+	os.WriteFile(filepath.Join(outsideData, "modules", "modules.json"), []byte(outside), 0o644)
+	for _, key := range []string{"up", "abs"} {
+		if _, _, err := InstalledModule(outsideData, key); !errors.Is(err, ErrModuleNotInstalled) || !strings.Contains(err.Error(), "outside the working directory") {
+			t.Errorf("InstalledModule(%q) at a directory outside = %v, want %v", key, err, ErrModuleNotInstalled)
+		}
+	}
 	for _, key := range []string{"nope", ""} {
 		if _, _, err := InstalledModule(data, key); !errors.Is(err, ErrModuleNotInstalled) || !strings.Contains(err.Error(), "installed: infra, infra.net") {
 			t.Errorf("InstalledModule(%q) = %v, want %v naming the installed modules", key, err, ErrModuleNotInstalled)
@@ -66,8 +75,15 @@ func TestVerifyModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	module := filepath.Join(out, RoleTerraform)
-	if err := VerifyModule(ctx, c, pinned, module); err != nil {
-		t.Fatalf("VerifyModule() of the pulled module = %v", err)
+	m, err := LoadModule(ctx, c, pinned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := info.TerraformLayer(); m.Layer != l.Digest || m.Bundle != res.PinnedReference {
+		t.Errorf("LoadModule() = layer %s of %s, want %s of %s", m.Layer, m.Bundle, l.Digest, res.PinnedReference)
+	}
+	if err := m.Verify(ctx, module); err != nil {
+		t.Fatalf("Verify() of the pulled module = %v", err)
 	}
 	for _, tt := range []struct {
 		name   string
@@ -81,9 +97,9 @@ func TestVerifyModule(t *testing.T) {
 		if err := tt.change(); err != nil {
 			t.Fatal(err)
 		}
-		err := VerifyModule(ctx, c, pinned, module)
+		err := m.Verify(ctx, module)
 		if !errors.Is(err, ErrModuleMismatch) || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: VerifyModule() = %v, want %v naming %q", tt.name, err, ErrModuleMismatch, tt.want)
+			t.Errorf("%s: Verify() = %v, want %v naming %q", tt.name, err, ErrModuleMismatch, tt.want)
 		}
 	}
 
@@ -96,7 +112,34 @@ func TestVerifyModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifyModule(ctx, c, mustRef(t, mres.PinnedReference), module); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "no terraform layer") {
-		t.Errorf("VerifyModule() against a bundle without a Terraform layer = %v, want %v", err, ErrNotFound)
+	if _, err := LoadModule(ctx, c, mustRef(t, mres.PinnedReference)); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "no terraform layer") {
+		t.Errorf("LoadModule() of a bundle without a Terraform layer = %v, want %v", err, ErrNotFound)
+	}
+}
+
+// TestPackRefusesTerraformLinks: a link in the Terraform directory is refused at pack time (the
+// module installers unpack it as a file holding the link's target), a link among the plugins is not.
+func TestPackRefusesTerraformLinks(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"ferry.yaml":        "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: 1.0.0\nmanifests: m\nterraform: tf\nplugins: p\n",
+		"m/cm.yaml":         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+		"tf/main.tf":        "output \"ok\" {\n  value = true\n}\n",
+		"p/tool.sh":         "echo\n",
+		"tf/modules/.keep":  "",
+		"p/sub/placeholder": "",
+	})
+	if err := os.Symlink("tool.sh", filepath.Join(dir, "p", "tool")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Pack(context.Background(), newTestClient(t), dir, PackOptions{Offline: true, Created: testCreated}); err != nil {
+		t.Fatalf("Pack() with a link among the plugins = %v", err)
+	}
+	if err := os.Symlink("main.tf", filepath.Join(dir, "tf", "alias.tf")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Pack(context.Background(), newTestClient(t), dir, PackOptions{Offline: true, Created: testCreated})
+	if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "terraform/alias.tf is a symbolic link") {
+		t.Errorf("Pack() with a link in the Terraform directory = %v, want %v naming terraform/alias.tf", err, ErrInvalidSpec)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -276,6 +277,11 @@ func collect(root, role string) ([]archive.File, error) {
 	for _, f := range files {
 		if excluded(f.Path) {
 			continue
+		}
+		if role == RoleTerraform && f.Mode&fs.ModeSymlink != 0 {
+			// Terraform's and OpenTofu's module installers unpack a zip's links as regular files
+			// holding the link's target: the installed module would not be the bundle's.
+			return nil, fmt.Errorf("%w: %s/%s is a symbolic link; Terraform and OpenTofu install modules without links: copy the file it points to", ErrInvalidSpec, role, f.Path)
 		}
 		kept = append(kept, f)
 	}

@@ -233,23 +233,30 @@ func fillBundleModel(ctx context.Context, m *bundleDataSourceModel, ref bundle.R
 	return diags
 }
 
-// verifyModules checks each module of verify_modules against the bundle's Terraform layer.
+// verifyModules checks each module of verify_modules against the bundle's Terraform layer,
+// downloaded once.
 func (d *bundleDataSource) verifyModules(ctx context.Context, m bundleDataSourceModel, ref bundle.Reference, info *bundle.Info) (diags diag.Diagnostics) {
-	if m.VerifyModules.IsNull() || m.VerifyModules.IsUnknown() {
+	if m.VerifyModules.IsNull() {
 		return nil
 	}
 	var keys []string
 	diags.Append(m.VerifyModules.ElementsAs(ctx, &keys, false)...)
-	if diags.HasError() {
+	if diags.HasError() || len(keys) == 0 {
 		return diags
 	}
-	if _, ok := info.TerraformLayer(); !ok && len(keys) > 0 {
+	if _, ok := info.TerraformLayer(); !ok {
 		diags.AddAttributeError(path.Root("verify_modules"), "Bundle Has No Terraform Module",
 			fmt.Sprintf("Bundle %s has no Terraform layer, so no module can be verified against it. Remove verify_modules, or push a release whose ferry.yaml names a terraform directory.", info.PinnedReference))
 		return diags
 	}
 	pinned := ref
 	pinned.Tag, pinned.Digest = "", info.Digest
+	module, err := bundle.LoadModule(ctx, d.data.bundles, pinned)
+	if err != nil {
+		summary, todo := bundleErrorAdvice(err, ref)
+		diags.AddAttributeError(path.Root("verify_modules"), summary, fmt.Sprintf("Reading the Terraform module of bundle %s failed.\n\n%s\n\nOriginal Error: %v", info.PinnedReference, todo, err))
+		return diags
+	}
 	for i, key := range keys {
 		at := path.Root("verify_modules").AtListIndex(i)
 		dir, source, err := bundle.InstalledModule("", key)
@@ -258,16 +265,11 @@ func (d *bundleDataSource) verifyModules(ctx context.Context, m bundleDataSource
 			continue
 		}
 		tflog.Debug(ctx, "Verifying module", map[string]any{"module": key, "dir": dir, "source": source, "digest": info.Digest})
-		if err := bundle.VerifyModule(ctx, d.data.bundles, pinned, dir); err != nil {
-			if errors.Is(err, bundle.ErrModuleMismatch) {
-				diags.AddAttributeError(at, "Module Differs From the Bundle",
-					fmt.Sprintf("Module %q, installed from %s, is not the Terraform module of bundle %s: %v\n\n"+
-						"Point its source at this bundle's module (terraform_module_source or opentofu_module_source) and run terraform init again; "+
-						"nothing was planned, so nothing changes until they agree.", key, source, info.PinnedReference, err))
-				continue
-			}
-			summary, todo := bundleErrorAdvice(err, ref)
-			diags.AddAttributeError(at, summary, fmt.Sprintf("Verifying module %q against bundle %s failed.\n\n%s\n\nOriginal Error: %v", key, info.PinnedReference, todo, err))
+		if err := module.Verify(ctx, dir); err != nil {
+			diags.AddAttributeError(at, "Module Differs From the Bundle",
+				fmt.Sprintf("Module %q, installed from %s, is not the Terraform module of bundle %s: %v\n\n"+
+					"Point its source at this bundle's module (terraform_module_source or opentofu_module_source) and run terraform init again; "+
+					"nothing was planned, so nothing changes until they agree.", key, source, info.PinnedReference, err))
 		}
 	}
 	return diags

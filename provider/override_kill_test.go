@@ -83,6 +83,9 @@ func TestAccApplicationOverrideKilled(t *testing.T) {
 						t.Errorf("project %s still exists after terraform destroy", p)
 					}
 				}
+				if _, err := e.Cluster.Dynamic(t).Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace).Get(context.Background(), app, metav1.GetOptions{}); err == nil {
+					t.Errorf("application %s still exists after terraform destroy", app)
+				}
 			}
 		})
 	}

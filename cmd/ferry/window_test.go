@@ -66,7 +66,10 @@ func TestCLIWindowCheck(t *testing.T) {
 		t.Errorf("window check of a missing environment = exit %d %q, want 2 naming the environment", r.code, r.stderr)
 	}
 	// An unreachable cluster is transient (3), and the hint is about reaching it.
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	closed := "https://" + l.Addr().String()
 	l.Close()
 	r = ferry(t, []string{"KUBE_TOKEN=x"}, "", "window", "check", "--environment", "wincheck", "--server", closed, "--insecure-skip-tls-verify")
