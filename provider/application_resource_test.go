@@ -339,9 +339,30 @@ func TestAccApplicationWindowPolicies(t *testing.T) {
 						if rev := argocd.StatusOf(held).Revision; rev != v1.Digest {
 							t.Fatalf("a raw manual sync deployed %s through the deny window", rev)
 						}
+					},
+					Config:   classConfig(testEnv{e: e}, env, app, v1.PinnedReference, deny, ""),
+					PlanOnly: true,
+				},
+				// ...an override now would release that operation with the move: it fails as a
+				// conflict naming it, and nothing moves...
+				{
+					Config:      classConfig(testEnv{e: e}, env, app, v2.PinnedReference, deny, "window_policy   = \"override\"\n  override_reason = \"INC-41 too early\""),
+					ExpectError: regexp.MustCompile(`(?s)Sync conflict: an operation started by .* is held by the deployment window.*nothing was moved`),
+				},
+				{
+					PreConfig: func() {
+						live := appLive(t, e, app)
+						if p, _, _ := unstructured.NestedString(live.Object, "spec", "project"); p != env {
+							t.Fatalf("application in project %q after the refused override, want %q", p, env)
+						}
+						if op := argocd.StatusOf(live).LastOperation; live.Object["operation"] == nil || op == nil || !strings.Contains(op.Message, "blocked by sync window") {
+							t.Fatalf("the foreign operation is no longer held after the refused override: %+v", op)
+						}
+						if _, err := dyn.Resource(argocd.AppProjectGVR).Namespace(e.ArgoCD.Namespace).Get(ctx, argocd.OverrideProjectName(env), metav1.GetOptions{}); err == nil {
+							t.Fatalf("override project %s exists after the refused override", argocd.OverrideProjectName(env))
+						}
 						// Take the held operation back as a user would (ferry app terminate): the
-						// controller ends a terminate even behind a deny window. An override would
-						// otherwise refuse to move the application (it would release this operation).
+						// controller ends a terminate even behind a deny window.
 						c := argocd.NewFromDynamic(dyn, e.ArgoCD.Namespace)
 						if _, err := c.Terminate(ctx, app); err != nil {
 							t.Fatal(err)
@@ -353,6 +374,8 @@ func TestAccApplicationWindowPolicies(t *testing.T) {
 					},
 					Config:   classConfig(testEnv{e: e}, env, app, v1.PinnedReference, deny, ""),
 					PlanOnly: true,
+					// The refused override recorded its arguments: the plan is not empty.
+					ExpectNonEmptyPlan: true,
 				},
 				// ...and an override with a reason deploys v2, recording the reason.
 				{
