@@ -125,8 +125,8 @@ func TestCLIExecPlugin(t *testing.T) {
 	}
 	r = ferry(t, []string{"KUBECONFIG=" + kubeconfig, "KUBE_CONFIG_PATH="}, "", append(args, "--context", "failing")...)
 	for _, want := range []string{`exec plugin "` + plugin + `" of user "failing-user" of context "failing" in kubeconfig ` + kubeconfig, "execcred: the session expired; run execcred login", "run the plugin by hand"} {
-		if r.code == 0 || !strings.Contains(r.stderr, want) {
-			t.Errorf("window check with a failing exec plugin = exit %d %q, want it to contain %q", r.code, r.stderr, want)
+		if r.code != 2 || !strings.Contains(r.stderr, want) {
+			t.Errorf("window check with a failing exec plugin = exit %d %q, want exit 2 (permanent) and %q", r.code, r.stderr, want)
 		}
 	}
 }

@@ -62,6 +62,22 @@ func TestCLIWindowCheck(t *testing.T) {
 	if r.code != 4 || !strings.Contains(r.stdout, "frozen") {
 		t.Errorf("window check (frozen) = exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// A glob ferry refuses in a window's scope makes the windows invalid (2), naming the field,
+	// rather than a window that silently applies to nothing.
+	p, _ = e.Cluster.Dynamic(t).Resource(argocd.AppProjectGVR).Namespace(e.ArgoCD.Namespace).Get(context.Background(), "wincheck", metav1.GetOptions{})
+	unstructured.SetNestedSlice(p.Object, []any{ws[0], map[string]any{"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": []any{"{shop,api}-*"}}}, "spec", "syncWindows")
+	if _, err := e.Cluster.Dynamic(t).Resource(argocd.AppProjectGVR).Namespace(e.ArgoCD.Namespace).Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r = ferry(t, env, "", args("--at", "2026-11-26T01:30:00Z")...)
+	if r.code != 2 || !strings.Contains(r.stderr, `syncWindows[1].applications[0]: glob pattern "{shop,api}-*"`) {
+		t.Errorf("window check (unsupported glob) = exit %d\n%s%s, want 2 naming syncWindows[1].applications[0]", r.code, r.stdout, r.stderr)
+	}
+	// A server certificate that does not verify is permanent (2), not an unreachable cluster.
+	r = ferry(t, []string{"KUBE_TOKEN=x"}, "", "window", "check", "--environment", "wincheck", "--server", e.Cluster.Host)
+	if r.code != 2 || !strings.Contains(r.stderr, "x509") {
+		t.Errorf("window check against an unverified certificate = exit %d %q, want 2 and the x509 error", r.code, r.stderr)
+	}
 	if r := ferry(t, env, "", "window", "check", "--environment", "missing", "--argocd-namespace", e.ArgoCD.Namespace); r.code != 2 || !strings.Contains(r.stderr, "environment name") {
 		t.Errorf("window check of a missing environment = exit %d %q, want 2 naming the environment", r.code, r.stderr)
 	}

@@ -67,8 +67,10 @@ func TestClassTransientRegistryUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Sync() = %v, want success once the registry is back", err)
 	}
-	if res.Retries != 1 || res.Revision != a.Digest || res.HealthStatus != "Healthy" {
-		t.Errorf("Sync() = %+v, want Healthy at %s after 1 retry", res, a.Digest)
+	// At least one retry: on a loaded machine the controller may fail the retry too, with a
+	// ComparisonError it had not yet re-evaluated since the registry came back.
+	if res.Retries < 1 || res.Revision != a.Digest || res.HealthStatus != "Healthy" {
+		t.Errorf("Sync() = %+v, want Healthy at %s after at least 1 retry", res, a.Digest)
 	}
 	if msg, _ := transient.Load().(string); !strings.Contains(msg, "connection refused") {
 		t.Errorf("transient progress line %q, want the registry's connection refused", msg)

@@ -2,6 +2,9 @@ package argocd
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -13,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/kube"
 )
 
 // Reading failures out of an Application: classes, failing resources, still OutOfSync.
@@ -274,6 +279,12 @@ const (
 	operationTerminated = "Operation terminated"
 )
 
+// syncTimeoutTerminating is the message of an operation the controller's --sync-timeout is
+// terminating (phase Terminating): ApplicationController.processRequestedAppOperation
+// (controller/appcontroller.go). The operation then ends with operationTerminated, or with
+// controllerSyncTimeoutRE's suffix in the Argo CD versions that append it.
+const syncTimeoutTerminating = "operation is terminating due to timeout"
+
 // controllerSyncTimeoutRE matches the end of the message of an operation the controller's
 // --sync-timeout ended: ApplicationController.processRequestedAppOperation
 // (controller/appcontroller.go) appends ", triggered by controller sync timeout", and " (retried N
@@ -291,7 +302,7 @@ var retriedSuffixRE = regexp.MustCompile(` \(retried \d+ times\)\.$`)
 // permanent otherwise.
 func classifyFailure(opState map[string]any) failure {
 	msg := str(opState, "message")
-	var causes []string
+	var conds []condition // a failed resource is a condition without a type
 	res, _, _ := unstructured.NestedSlice(opState, "syncResult", "resources")
 	for _, r := range res {
 		m, ok := r.(map[string]any)
@@ -302,35 +313,25 @@ func classifyFailure(opState map[string]any) failure {
 		hook, _ := m["hookPhase"].(string)
 		if status == "SyncFailed" || hook == "Failed" || hook == "Error" {
 			text, _ := m["message"].(string)
-			causes = append(causes, text)
+			conds = append(conds, condition{message: text})
 		}
 	}
-	f := failure{class: ClassPermanent}
-	if len(causes) == 0 {
-		conds := operationConditions(msg)
-		if len(conds) == 0 {
-			conds = []condition{{message: msg}}
-		}
-		allTransient := true
-		for _, c := range conds {
-			if causeClass(c.typ, c.message) != ClassTransient {
-				allTransient = false
-				if c.typ == condComparisonError && strings.HasPrefix(c.message, targetStatePrefix) && f.manifests == "" {
-					f.manifests = repoServerError(c.message)
-				}
-			}
-		}
-		if allTransient {
-			f.class = ClassTransient
-		}
-		return f
+	if len(conds) == 0 {
+		conds = operationConditions(msg)
 	}
-	for _, c := range causes {
-		if causeClass("", c) != ClassTransient {
-			return f
+	if len(conds) == 0 {
+		conds = []condition{{message: msg}}
+	}
+	f := failure{class: ClassTransient}
+	for _, c := range conds {
+		if causeClass(c.typ, c.message) == ClassTransient {
+			continue
+		}
+		f.class = ClassPermanent
+		if c.typ == condComparisonError && strings.HasPrefix(c.message, targetStatePrefix) && f.manifests == "" {
+			f.manifests = repoServerError(c.message)
 		}
 	}
-	f.class = ClassTransient
 	return f
 }
 
@@ -398,15 +399,24 @@ func causeClass(typ, msg string) Class {
 		return ClassPermanent // the spec or project must change
 	}
 	msg = retriedSuffixRE.ReplaceAllString(msg, "")
-	if code, desc, ok := grpcStatus(msg); ok {
+	if destinationClusterNotFound(msg) {
+		return ClassTransient
+	}
+	// A status whose code says nothing wraps what the server passed on, which may be another
+	// status (the repo-server's inside the controller's): decode until a code decides.
+	for {
+		code, desc, ok := grpcStatus(msg)
+		if !ok {
+			break
+		}
 		switch code {
 		case "Unavailable", "DeadlineExceeded", "ResourceExhausted", "Aborted":
 			return ClassTransient
 		case "Unknown", "Internal", "DataLoss":
 			msg = desc // the code says nothing: look at what the server wrapped
-		default:
-			return ClassPermanent
+			continue
 		}
+		return ClassPermanent
 	}
 	if status, ok := httpStatus(msg); ok {
 		if status == 408 || status == 429 || status >= 500 {
@@ -418,6 +428,25 @@ func causeClass(typ, msg string) Class {
 		return ClassTransient
 	}
 	return ClassPermanent
+}
+
+// destinationClusterPrefix starts the message of an operation whose destination cluster Argo CD
+// could not look up: appStateManager.SyncAppState (controller/sync.go) writes "Failed to get
+// destination cluster: %v" with the error of argo.GetDestinationCluster (util/argo/argo.go).
+const destinationClusterPrefix = "Failed to get destination cluster: "
+
+// destinationClusterNotFound reports whether msg is the operation message of a destination
+// cluster Argo CD's cluster cache does not know (yet): db.GetCluster's gRPC NotFound. Right after
+// ferry writes an environment's cluster Secret, the controller's informer may not have seen it;
+// the next attempt finds it. A cluster that really does not exist fails the application's spec
+// validation (InvalidSpecError) instead, and ferry's retries are bounded.
+func destinationClusterNotFound(msg string) bool {
+	rest, ok := strings.CutPrefix(msg, destinationClusterPrefix)
+	if !ok {
+		return false
+	}
+	code, _, ok := grpcStatus(rest)
+	return ok && code == "NotFound"
 }
 
 // grpcStatusRE matches a gRPC status as status.Status.Error prints it (grpc internal/status):
@@ -468,8 +497,14 @@ var networkErrorREs = []*regexp.Regexp{
 	// 429 without a Status body).
 	regexp.MustCompile(`\bthe server (is currently unable to handle the request|was unable to return a response in the time allotted|has received too many requests and has asked us to try again later)`),
 	regexp.MustCompile(`\ban error on the server \(".*"\) has prevented the request from succeeding`),
-	// context.DeadlineExceeded at the end of a wrapped error.
-	regexp.MustCompile(`: context deadline exceeded$`),
+	// context.DeadlineExceeded and io.ErrUnexpectedEOF at the end of a wrapped error.
+	regexp.MustCompile(`: (context deadline exceeded|unexpected EOF)$`),
+	// net/http's http2 client errors after the server went away (errClientConnGotGoAway's
+	// "http2: server sent GOAWAY and closed the connection; LastStreamID=…", errClientConnLost),
+	// and its wait for a connection cancelled, each as a wrapped error.
+	regexp.MustCompile(`: (http2: server sent GOAWAY and closed the connection|http2: client connection lost|net/http: request canceled while waiting for connection)\b`),
+	// url.Error.Error of a request that hit net/http's Client.Timeout before the headers.
+	regexp.MustCompile(`\(Client\.Timeout exceeded while awaiting headers\)$`),
 }
 
 // networkError reports whether msg carries a network or availability error.
@@ -483,16 +518,37 @@ func networkError(msg string) bool {
 }
 
 // apiErrorClass classifies the error of a Kubernetes API call ferry makes itself, from its type
-// (apimachinery's StatusError): a request the API server rejects as not found, forbidden,
-// unauthorized, invalid or bad is permanent; anything else — a timeout, 429 or 5xx status, or a
+// (apimachinery's StatusError): a request the API server rejects as not found (also ErrNotFound,
+// Client.get's), forbidden, unauthorized, invalid or bad is permanent, as are credentials that
+// cannot be obtained (kube.ErrCredentials: a failing exec plugin, an unreadable token) and a
+// server certificate that does not verify; anything else — a timeout, 429 or 5xx status, or a
 // transport error (client-go's url.Error: a refused or reset connection, EOF, a deadline) — is
 // transient, and ferry's retries of it are bounded.
 func apiErrorClass(err error) Class {
 	switch {
-	case apierrors.IsNotFound(err), apierrors.IsForbidden(err), apierrors.IsUnauthorized(err), apierrors.IsInvalid(err),
+	case errors.Is(err, ErrNotFound), errors.Is(err, kube.ErrCredentials), certificateError(err),
+		apierrors.IsNotFound(err), apierrors.IsForbidden(err), apierrors.IsUnauthorized(err), apierrors.IsInvalid(err),
 		apierrors.IsBadRequest(err), apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err), apierrors.IsUnsupportedMediaType(err),
 		apierrors.IsRequestEntityTooLargeError(err), apierrors.IsGone(err):
 		return ClassPermanent
 	}
 	return ClassTransient
+}
+
+// PermanentAPIError reports whether err, of a Kubernetes API call, is one retrying cannot fix
+// (apiErrorClass): the CLI's exit code for the API calls it makes itself.
+func PermanentAPIError(err error) bool {
+	return apiErrorClass(err) == ClassPermanent
+}
+
+// certificateError reports whether err is a failure to verify the server's TLS certificate: an
+// unknown authority, a name it does not cover, an expired or otherwise invalid certificate.
+func certificateError(err error) bool {
+	var (
+		unknownAuthority x509.UnknownAuthorityError
+		hostname         x509.HostnameError
+		invalid          x509.CertificateInvalidError
+		verification     *tls.CertificateVerificationError
+	)
+	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verification)
 }

@@ -1,6 +1,8 @@
 package argocd
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/kube"
 )
 
 // TestClassifyFailure classifies failed operations from typed causes: the first rows are the
@@ -79,6 +83,30 @@ func TestClassifyFailure(t *testing.T) {
 		{name: "bare 503 and EOF in a message are not causes", message: "one or more objects failed to apply, reason: ConfigMap \"cm-503\" is invalid: data.EOF: Invalid value",
 			resources: []any{map[string]any{"kind": "ConfigMap", "name": "cm-503", "status": "SyncFailed", "message": "ConfigMap \"cm-503\" is invalid: data.EOF: Invalid value"}},
 			want:      ClassPermanent},
+		{name: "unexpected EOF at the end of a wrapped error", message: `ComparisonError: Failed to load target state: rpc error: code = Unknown desc = failed to pull "r/a:1.0": read response: unexpected EOF`,
+			want: ClassTransient},
+		{name: "unexpected EOF inside a message is not a cause", message: "one or more objects failed to apply, reason: ConfigMap \"x\" is invalid: data.unexpected EOF: Invalid value",
+			resources: []any{map[string]any{"kind": "ConfigMap", "name": "x", "status": "SyncFailed", "message": "ConfigMap \"x\" is invalid: data.unexpected EOF: Invalid value"}},
+			want:      ClassPermanent},
+		{name: "http2 GOAWAY", message: `ComparisonError: Failed to load live state: Get "https://10.0.0.1:6443/api?timeout=32s": http2: server sent GOAWAY and closed the connection; LastStreamID=1, ErrCode=NO_ERROR, debug=""`,
+			want: ClassTransient},
+		{name: "http2 connection lost", message: `Failed to get destination cluster: Get "https://10.0.0.1:6443/api/v1/namespaces/argocd/secrets": http2: client connection lost`,
+			want: ClassTransient},
+		{name: "waiting for a connection cancelled", message: `ComparisonError: Failed to load live state: Get "https://10.0.0.1:6443/version": net/http: request canceled while waiting for connection`,
+			want: ClassTransient},
+		{name: "client timeout awaiting headers", message: `ComparisonError: Failed to load target state: rpc error: code = Unknown desc = HEAD "http://r/v2/a/manifests/1.0": Get "http://r/token": net/http: request canceled (Client.Timeout exceeded while awaiting headers)`,
+			want: ClassTransient},
+		{name: "http2 text inside a validation message is not a cause", message: "one or more objects failed to apply, reason: ConfigMap \"x\" is invalid: data.http2: server sent GOAWAY and closed the connection: Invalid value",
+			resources: []any{map[string]any{"kind": "ConfigMap", "name": "x", "status": "SyncFailed", "message": "ConfigMap \"x\" is invalid: data.http2: server sent GOAWAY and closed the connection: Invalid value"}},
+			want:      ClassPermanent},
+		{name: "unavailable status nested in an unknown one", message: `ComparisonError: Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = failed to get cluster version: rpc error: code = Unavailable desc = connection error`,
+			want: ClassTransient},
+		{name: "not found status nested in an internal one", message: `ComparisonError: Failed to load target state: rpc error: code = Internal desc = rpc error: code = NotFound desc = repository not found`,
+			want: ClassPermanent, manifests: "rpc error: code = NotFound desc = repository not found"},
+		{name: "destination cluster not yet in the controller's cache", message: `Failed to get destination cluster: error getting cluster by server "https://10.0.0.1:6443": rpc error: code = NotFound desc = cluster "https://10.0.0.1:6443" not found`,
+			want: ClassTransient},
+		{name: "destination cluster permission denied", message: `Failed to get destination cluster: rpc error: code = PermissionDenied desc = no`,
+			want: ClassPermanent},
 		{name: "unknown text", message: "something went wrong", want: ClassPermanent},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,6 +152,14 @@ func TestAPIErrorClass(t *testing.T) {
 		{apierrors.NewServerTimeout(gr, "update", 1), ClassTransient},
 		{&url.Error{Op: "Get", URL: "https://127.0.0.1:6443/apis", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, ClassTransient},
 		{fmt.Errorf("read: %w", io.EOF), ClassTransient},
+		// Client.get's error for a missing object.
+		{fmt.Errorf("%s %s/%s: %w", "applications", "argocd", "shop", ErrNotFound), ClassPermanent},
+		// Credentials that cannot be obtained, as client-go returns the exec plugin's failure.
+		{&url.Error{Op: "Get", URL: "https://127.0.0.1:6443/apis", Err: &kube.AuthError{Err: errors.New("getting credentials: exit status 1")}}, ClassPermanent},
+		{fmt.Errorf("get appprojects argocd/acme: %w", &url.Error{Op: "Get", URL: "https://x/apis", Err: x509.UnknownAuthorityError{}}), ClassPermanent},
+		{&url.Error{Op: "Get", URL: "https://x/apis", Err: x509.HostnameError{Certificate: &x509.Certificate{}, Host: "x"}}, ClassPermanent},
+		{&url.Error{Op: "Get", URL: "https://x/apis", Err: x509.CertificateInvalidError{Cert: &x509.Certificate{}, Reason: x509.Expired}}, ClassPermanent},
+		{&url.Error{Op: "Get", URL: "https://x/apis", Err: &tls.CertificateVerificationError{Err: errors.New("bad")}}, ClassPermanent},
 	} {
 		if got := apiErrorClass(tt.err); got != tt.want {
 			t.Errorf("apiErrorClass(%v) = %s, want %s", tt.err, got, tt.want)

@@ -265,7 +265,10 @@ func (c *Client) ReadEnvironment(ctx context.Context, name string) (*LiveEnviron
 			e.ClusterResources = append(e.ClusterResources, k)
 		}
 	}
-	for _, w := range ProjectWindows(p) {
+	// The windows are read as they are: their scopes are not part of the environment (ferry writes
+	// applications ["*"]), so a glob someone else wrote is for the sync's window check to refuse.
+	windows, _ := ProjectWindows(p)
+	for _, w := range windows {
 		if w.Description == FrozenWindowDescription && w.Kind == "deny" {
 			e.Frozen = true
 			continue

@@ -97,9 +97,12 @@ type follower struct {
 	terminatedBy string // "stuck" or "timeout" once ferry terminated its own operation
 	stuckMsg     string
 	waiting      string // the last "waiting for …" message of the operation
-	last         *unstructured.Unstructured
-	rollout      rolloutWatch
-	unpicked     bool // the controller did not pick up the request in time
+	// syncTimeout is set once the operation's message said the controller's --sync-timeout is
+	// terminating it: its "Operation terminated" then is that timeout's, not someone else's.
+	syncTimeout bool
+	last        *unstructured.Unstructured
+	rollout     rolloutWatch
+	unpicked    bool // the controller did not pick up the request in time
 	// anyOp makes the follower wait for any operation to a.Digest, or for the application to be
 	// at a.Digest without one (Wait, automated sync): it requested nothing, so it neither expects
 	// a pick-up nor terminates or withdraws anything; rid is then the request id, if any, of the
@@ -294,6 +297,9 @@ func (f *follower) observeOp(ctx context.Context, app *unstructured.Unstructured
 	if strings.HasPrefix(op.Message, "waiting for ") {
 		f.waiting = op.Message
 	}
+	if strings.HasPrefix(op.Message, syncTimeoutTerminating) {
+		f.syncTimeout = true
+	}
 	switch op.Phase {
 	case "Running", "Terminating":
 		// The health timeout and the Degraded grace count from the end of the operation (a wait
@@ -352,10 +358,11 @@ func (f *follower) observeOp(ctx context.Context, app *unstructured.Unstructured
 			return nil, true, &SyncError{Class: ClassStuck, Summary: fmt.Sprintf("Sync stuck: no progress for %s: %s", f.opts.StuckAfter, f.stuckMsg), LastMessage: op.Message, RequestID: f.rid, Resources: failingResources(app),
 				Advice: "ferry terminated its own operation. Look at the resource it waited for (its pods, events, readiness), fix it, and apply again."}
 		}
-		if op.Message == operationTerminated {
+		terminated := retriedSuffixRE.ReplaceAllString(op.Message, "") == operationTerminated
+		if terminated && !f.syncTimeout {
 			return nil, true, &SyncError{Class: ClassPermanent, Summary: "Sync failed: the operation was terminated by someone else", LastMessage: op.Message, RequestID: f.rid}
 		}
-		if controllerSyncTimeoutRE.MatchString(op.Message) {
+		if terminated || controllerSyncTimeoutRE.MatchString(op.Message) {
 			return nil, true, &SyncError{Class: ClassStuck, Summary: "Sync stuck: Argo CD's controller sync timeout ended the operation: " + firstNonEmpty(f.waiting, op.Message),
 				LastMessage: op.Message, RequestID: f.rid, Resources: failingResources(app),
 				Advice: "The application controller runs with --sync-timeout (controller.sync.timeout.seconds) and terminated the operation. Look at the resource it waited for, fix it, and apply again."}
@@ -368,11 +375,13 @@ func (f *follower) observeOp(ctx context.Context, app *unstructured.Unstructured
 		case fail.class == ClassTransient:
 			summary = "Sync failed transiently: " + op.Message
 			advice = "The cluster or registry was unreachable; ferry retried. Check connectivity and apply again."
-		case len(resources) > 0:
-			summary = fmt.Sprintf("Sync failed: %s: %s", resources[0].String(), firstNonEmpty(resources[0].Message, op.Message))
 		case fail.manifests != "":
+			// Before the resources: the live ones the previous revision left may be unhealthy, but
+			// the new manifests never reached them.
 			summary = "Sync failed: Argo CD could not generate the manifests: " + fail.manifests
 			advice = "Argo CD's repo-server could not read or render the bundle's manifests (a manifest that is not a Kubernetes object, a missing path, a render error, an artifact it does not accept). Fix the bundle, push and apply again."
+		case len(resources) > 0:
+			summary = fmt.Sprintf("Sync failed: %s: %s", resources[0].String(), firstNonEmpty(resources[0].Message, op.Message))
 		}
 		return nil, true, &SyncError{Class: fail.class, Summary: summary, LastMessage: op.Message, Resources: resources, RequestID: f.rid, Advice: advice}
 	case "Succeeded":

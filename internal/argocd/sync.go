@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/window"
 )
 
 // Info keys ferry writes into operation.info.
@@ -72,8 +74,8 @@ var DefaultSyncOptions = SyncOptions{
 	WindowPolicy:     DefaultWindowPolicy,
 }
 
-// ShortDuration formats d as docs and the provider's attributes write it: 20m, 1h30m, 90s, 30s
-// rather than time.Duration's 20m0s.
+// ShortDuration formats d as docs and the provider's attributes write it: 20m, 1h30m, 1m30s, 30s
+// rather than time.Duration's 20m0s and 1h30m0s.
 func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
@@ -183,9 +185,9 @@ func (c *Client) Sync(ctx context.Context, a App, wait bool, opts SyncOptions) (
 	// hold).
 	override := false
 	for !a.AutoSync {
-		ws, err := c.WindowStatus(ctx, a.object(), opts.Now())
+		ws, err := c.windowStatus(ctx, a, opts)
 		if err != nil {
-			return nil, &SyncError{Class: ClassPermanent, Summary: "Invalid deployment windows", LastMessage: err.Error(), Advice: "Fix the project's sync windows (ferry_environment deployment_window blocks)."}
+			return nil, err
 		}
 		if ws.Open {
 			break
@@ -221,6 +223,26 @@ func (c *Client) Sync(ctx context.Context, a App, wait bool, opts SyncOptions) (
 		return c.waitAutomated(ctx, a, opts, deadline)
 	}
 	return c.syncAndFollow(ctx, a, wait, opts, deadline)
+}
+
+// windowStatus evaluates the deployment windows that apply to a now, retrying a transient failure
+// to read the project as retryTransient retries a sync. Invalid windows (a schedule or a scope
+// glob ferry refuses) are permanent; any other error is classified as an API error.
+func (c *Client) windowStatus(ctx context.Context, a App, opts SyncOptions) (window.Status, error) {
+	var ws window.Status
+	_, err := retryTransient(ctx, opts, func() (*Result, error) {
+		var err error
+		ws, err = c.WindowStatus(ctx, a.object(), opts.Now())
+		switch {
+		case errors.Is(err, window.ErrInvalidWindow):
+			return nil, &SyncError{Class: ClassPermanent, Summary: "Invalid deployment windows", LastMessage: err.Error(), Advice: "Fix the project's sync windows (ferry_environment deployment_window blocks)."}
+		case err != nil:
+			return nil, &SyncError{Class: apiErrorClass(err), Summary: "Unable to read the environment's project", LastMessage: err.Error(),
+				Advice: "Check that the cluster is reachable, that the environment " + a.Project + " exists in namespace " + c.namespace + ", and that the credentials may read AppProjects there."}
+		}
+		return nil, nil
+	})
+	return ws, err
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -2,6 +2,7 @@ package argocd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,7 +13,9 @@ import (
 // Deployment windows as Argo CD applies them to a manual sync of one Application.
 
 // WindowStatus evaluates the deployment windows of a project that apply to app for a manual sync
-// at t.
+// at t. A window that is invalid (a schedule, duration or time zone window.Parse refuses, or a
+// scope glob window.Glob refuses, in any of the project's windows) is an error wrapping
+// window.ErrInvalidWindow; other errors are those of reading the project.
 func (c *Client) WindowStatus(ctx context.Context, app *unstructured.Unstructured, t time.Time) (window.Status, error) {
 	project := str(app.Object, "spec", "project")
 	if project == "" {
@@ -22,30 +25,52 @@ func (c *Client) WindowStatus(ctx context.Context, app *unstructured.Unstructure
 	if err != nil {
 		return window.Status{}, err
 	}
-	specs := matchingWindows(p, app)
-	ws, err := window.Parse(specs, func(i int) string { return fmt.Sprintf("project %s syncWindows[%d]", project, i) })
+	label := func(i int) string { return fmt.Sprintf("project %s syncWindows[%d]", project, i) }
+	specs, err := matchingWindows(p, app, label)
+	if err != nil {
+		return window.Status{}, err
+	}
+	ws, err := window.Parse(specs, label)
 	if err != nil {
 		return window.Status{}, err
 	}
 	return window.Evaluate(ws, t, true), nil
 }
 
-// ProjectWindows returns the deployment windows of an AppProject, all of them.
-func ProjectWindows(p *unstructured.Unstructured) []window.Spec {
-	return matchingWindows(p, nil)
+// ProjectWindows returns the deployment windows of an AppProject, all of them, and an error
+// wrapping window.ErrInvalidWindow, naming each field as syncWindows[i].applications[j], when a
+// window's applications, namespaces or clusters hold a glob window.Glob refuses (the windows
+// are returned all the same).
+func ProjectWindows(p *unstructured.Unstructured) ([]window.Spec, error) {
+	return matchingWindows(p, nil, func(i int) string { return fmt.Sprintf("syncWindows[%d]", i) })
 }
 
 // matchingWindows returns the project's sync windows that apply to app (all when app is nil),
-// with Argo CD's selector rules: applications, namespaces and clusters globs, OR unless andOperator.
-func matchingWindows(p *unstructured.Unstructured, app *unstructured.Unstructured) []window.Spec {
+// with Argo CD's selector rules: applications, namespaces and clusters globs, OR unless
+// andOperator. Every window's globs are validated, whether it applies or not (a pattern ferry
+// refuses would decide whether it applies): the error joins a *window.SpecError for each one
+// refused, labelled with label.
+func matchingWindows(p *unstructured.Unstructured, app *unstructured.Unstructured, label func(int) string) ([]window.Spec, error) {
 	sws, _, _ := unstructured.NestedSlice(p.Object, "spec", "syncWindows")
 	var out []window.Spec
-	for _, sw := range sws {
+	var errs []error
+	for i, sw := range sws {
 		m, ok := sw.(map[string]any)
 		if !ok {
 			continue
 		}
-		if app != nil && !windowMatches(m, app) {
+		scope := windowScope(m)
+		for _, l := range []struct {
+			name     string
+			patterns []string
+		}{{"applications", scope.Applications}, {"namespaces", scope.Namespaces}, {"clusters", scope.Clusters}} {
+			for j, pat := range l.patterns {
+				if _, err := window.Glob(pat, ""); err != nil {
+					errs = append(errs, &window.SpecError{Index: i, Label: label(i), Field: fmt.Sprintf("%s[%d]", l.name, j), Err: err})
+				}
+			}
+		}
+		if app != nil && !windowMatches(scope, app) {
 			continue
 		}
 		w := window.Spec{}
@@ -57,12 +82,11 @@ func matchingWindows(p *unstructured.Unstructured, app *unstructured.Unstructure
 		w.Description, _ = m["description"].(string)
 		out = append(out, w)
 	}
-	return out
+	return out, errors.Join(errs...)
 }
 
-// windowMatches reports whether the sync window w applies to app, by Argo CD's rules
-// (window.Scope.Matches).
-func windowMatches(w map[string]any, app *unstructured.Unstructured) bool {
+// windowScope returns the selectors of the sync window w.
+func windowScope(w map[string]any) window.Scope {
 	globs := func(key string) []string {
 		l, _ := w[key].([]any)
 		var out []string
@@ -74,7 +98,12 @@ func windowMatches(w map[string]any, app *unstructured.Unstructured) bool {
 		return out
 	}
 	and, _ := w["andOperator"].(bool)
-	scope := window.Scope{Applications: globs("applications"), Namespaces: globs("namespaces"), Clusters: globs("clusters"), AndOperator: and}
+	return window.Scope{Applications: globs("applications"), Namespaces: globs("namespaces"), Clusters: globs("clusters"), AndOperator: and}
+}
+
+// windowMatches reports whether a sync window with scope applies to app, by Argo CD's rules
+// (window.Scope.Matches).
+func windowMatches(scope window.Scope, app *unstructured.Unstructured) bool {
 	return scope.Matches(window.Target{
 		Application: app.GetName(),
 		Namespace:   str(app.Object, "spec", "destination", "namespace"),

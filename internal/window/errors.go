@@ -21,7 +21,8 @@ type SpecError struct {
 	// Label is label(Index), the window's name in messages.
 	Label string
 	// Field is the field at fault: "kind", "schedule", "duration", "time_zone" or "description";
-	// empty when the whole window is at fault (a duplicate).
+	// empty when the whole window is at fault (a duplicate). Callers that check a window's scope
+	// name a pattern the same way, e.g. "applications[1]".
 	Field string
 	// Err is the problem, without the label and the field.
 	Err error

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/option"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
@@ -92,12 +91,18 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 	switch {
 	case errors.Is(err, argocd.ErrNotFound):
 		return &option.Error{Err: err, Code: option.ExitPermanent, Recommendation: "Check the environment name and --argocd-namespace."}
-	case apierrors.IsUnauthorized(err), apierrors.IsForbidden(err):
-		return &option.Error{Err: err, Code: option.ExitPermanent} // the message names the credential source
+	case argocd.PermanentAPIError(err):
+		// Refused, unobtainable credentials (the message names their source), a server
+		// certificate that does not verify, …: retrying cannot help.
+		return &option.Error{Err: err, Code: option.ExitPermanent}
 	case err != nil:
 		return &option.Error{Err: err, Code: option.ExitTransient, Recommendation: "Check that the cluster is reachable: --kubeconfig, --context or --server, and the network."}
 	}
-	ws, err := window.Parse(argocd.ProjectWindows(p), func(i int) string { return fmt.Sprintf("syncWindows[%d]", i) })
+	specs, err := argocd.ProjectWindows(p)
+	var ws []window.Window
+	if err == nil {
+		ws, err = window.Parse(specs, func(i int) string { return fmt.Sprintf("syncWindows[%d]", i) })
+	}
 	if err != nil {
 		return &option.Error{Err: fmt.Errorf("environment %s has invalid deployment windows: %w", opts.environment, err), Code: option.ExitPermanent}
 	}
