@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -276,21 +275,11 @@ func (a *ArgoCD) finish(c *Cluster, reg *Registry, opts ArgoCDOptions, mode laun
 	return nil
 }
 
-// crdFile is one Argo CD CRD as read from the module cache.
-type crdFile struct {
-	name string // metadata.name
-	yaml []byte
-}
-
 // argoCDCRDFiles caches the CRD files (read once per process).
 var argoCDCRDFiles struct {
 	sync.Mutex
 	files []crdFile
 }
-
-// crdNameRE finds metadata.name in a CRD file without decoding 1.5 MB of
-// YAML (controller-gen writes it with a two-space indent).
-var crdNameRE = regexp.MustCompile(`(?m)^metadata:\n(?:  .*\n)*?  name: *["']?([a-z0-9.-]+)["']? *$`)
 
 // loadArgoCDCRDs returns the Argo CD CRDs from the module cache.
 func loadArgoCDCRDs() ([]crdFile, error) {
@@ -301,17 +290,13 @@ func loadArgoCDCRDs() ([]crdFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		var files []crdFile
+		var paths []string
 		for _, f := range []string{"application-crd.yaml", "appproject-crd.yaml", "applicationset-crd.yaml"} {
-			b, err := os.ReadFile(filepath.Join(dir, f))
-			if err != nil {
-				return nil, fmt.Errorf("read Argo CD CRD: %w", err)
-			}
-			m := crdNameRE.FindSubmatch(b)
-			if m == nil {
-				return nil, fmt.Errorf("no metadata.name in %s", filepath.Join(dir, f))
-			}
-			files = append(files, crdFile{name: string(m[1]), yaml: b})
+			paths = append(paths, filepath.Join(dir, f))
+		}
+		files, err := readCRDFiles(paths)
+		if err != nil {
+			return nil, fmt.Errorf("read Argo CD CRD: %w", err)
 		}
 		argoCDCRDFiles.files = files
 	}
@@ -323,41 +308,14 @@ func loadArgoCDCRDs() ([]crdFile, error) {
 // 1.5 MB ApplicationSet schema costs the API server seconds of CPU.
 var lazyCRDs = map[string]bool{"applicationsets.argoproj.io": true}
 
-// installCRDs creates the Argo CD CRDs from the module cache, in parallel,
-// and waits until those the application controller needs are established.
-// The YAML goes to the API server as is (decoding it here costs seconds
-// under the race detector), with a plain create, which is much cheaper than
-// a server-side apply of these schemas; an existing CRD is applied over.
+// installCRDs creates the Argo CD CRDs from the module cache and waits until
+// those the application controller needs are established.
 func (a *ArgoCD) installCRDs(ctx context.Context, c *Cluster) error {
 	crds, err := loadArgoCDCRDs()
 	if err != nil {
 		return err
 	}
-	errs := make([]error, len(crds))
-	var wg sync.WaitGroup
-	for i, crd := range crds {
-		wg.Go(func() {
-			err := c.postYAML(ctx, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd.yaml)
-			if apierrors.IsAlreadyExists(err) {
-				var objs []*unstructured.Unstructured
-				if objs, err = DecodeManifests(string(crd.yaml)); err == nil {
-					_, err = c.applyObjects(ctx, objs)
-				}
-			}
-			if err != nil {
-				errs[i] = fmt.Errorf("install CRD %s: %w", crd.name, err)
-				return
-			}
-			if lazyCRDs[crd.name] {
-				return
-			}
-			_, errs[i] = c.waitFor(ctx, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "", crd.name,
-				func(obj *unstructured.Unstructured) bool { return conditionTrue(obj, "Established") }, time.Minute)
-			tracef("CRD %s established", crd.name)
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return c.installCRDs(ctx, crds, func(name string) bool { return !lazyCRDs[name] })
 }
 
 // objects returns the namespace, argocd-cm, the default AppProject, the

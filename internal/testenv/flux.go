@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,9 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 const fluxStartTimeout = 2 * time.Minute
@@ -205,17 +201,9 @@ func loadFluxCRDs() ([]crdFile, error) {
 		return nil, fmt.Errorf("list Flux CRDs: %w", err)
 	}
 	sort.Strings(paths)
-	var files []crdFile
-	for _, path := range paths {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read Flux CRD: %w", err)
-		}
-		m := crdNameRE.FindSubmatch(b)
-		if m == nil {
-			return nil, fmt.Errorf("no metadata.name in %s", path)
-		}
-		files = append(files, crdFile{name: string(m[1]), yaml: b})
+	files, err := readCRDFiles(paths)
+	if err != nil {
+		return nil, fmt.Errorf("read Flux CRD: %w", err)
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no CRDs in %s", dir)
@@ -232,26 +220,5 @@ func installFluxCRDs(ctx context.Context, c *Cluster) error {
 	if err != nil {
 		return err
 	}
-	errs := make([]error, len(crds))
-	var wg sync.WaitGroup
-	for i, crd := range crds {
-		wg.Go(func() {
-			err := c.postYAML(ctx, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd.yaml)
-			if apierrors.IsAlreadyExists(err) {
-				var objs []*unstructured.Unstructured
-				if objs, err = DecodeManifests(string(crd.yaml)); err == nil {
-					_, err = c.applyObjects(ctx, objs)
-				}
-			}
-			if err != nil {
-				errs[i] = fmt.Errorf("install CRD %s: %w", crd.name, err)
-				return
-			}
-			_, errs[i] = c.waitFor(ctx, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "", crd.name,
-				func(obj *unstructured.Unstructured) bool { return conditionTrue(obj, "Established") }, time.Minute)
-			tracef("CRD %s established", crd.name)
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return c.installCRDs(ctx, crds, func(string) bool { return true })
 }
