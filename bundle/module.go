@@ -39,18 +39,17 @@ func (i *Info) TerraformLayer() (LayerInfo, bool) {
 // the bundle's Terraform layer straight from the registry, with no ferry binary on the machine:
 // the layer's blob URL in the registry API, `https://HOST/v2/REPO/blobs/sha256:…?archive=zip`
 // (`http://` for a plain-HTTP registry). Terraform's HTTP module source downloads it and unpacks
-// it as a zip; the registry serves the blob by its digest. Empty for a layout reference or a bundle
-// without a Terraform layer. Terraform's HTTP source sends credentials only from a `.netrc` file
+// it as a zip; the registry serves the blob by its digest. Empty for a layout reference, a bundle
+// without a Terraform layer, or Docker Hub. Terraform's HTTP source sends credentials only from a `.netrc` file
 // (docs/terraform-module.md).
 func (c *Client) TerraformModuleSource(ref Reference, info *Info) string {
 	l, ok := info.TerraformLayer()
-	if ref.IsLayout() || !ok {
+	// Docker Hub answers every blob read, anonymous ones too, only after a token exchange that
+	// Terraform's HTTP source cannot make.
+	if ref.IsLayout() || !ok || ref.Registry == "docker.io" {
 		return ""
 	}
 	host, scheme := ref.Registry, "https"
-	if host == "docker.io" {
-		host = "registry-1.docker.io"
-	}
 	if c.plainHTTP(ref.Registry) {
 		scheme = "http"
 	}

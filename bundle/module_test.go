@@ -70,6 +70,10 @@ func TestVerifyModule(t *testing.T) {
 	if info.OpenTofuModuleSource != "oci://"+reg.Addr+"/shop/bundle?digest="+res.Digest {
 		t.Errorf("OpenTofuModuleSource = %q", info.OpenTofuModuleSource)
 	}
+	hub := mustRef(t, "docker.io/shop/bundle@"+res.Digest)
+	if src := c.TerraformModuleSource(hub, info); src != "" {
+		t.Errorf("TerraformModuleSource() on Docker Hub = %q, want none (its blobs need a token exchange)", src)
+	}
 	out := filepath.Join(t.TempDir(), "b")
 	if _, err := Pull(ctx, c, pinned, out, PullOptions{Only: []string{RoleTerraform}}); err != nil {
 		t.Fatal(err)
