@@ -365,10 +365,23 @@ main() {
 	install)
 		local target="${2:-all}"
 		if [[ "$target" == "all" ]]; then
+			# FERRY_TOOLS_JOBS builds at a time (default 2), each as its own run of this
+			# script: one build's downloads and linking overlap another's compiling.
+			local jobs="${FERRY_TOOLS_JOBS:-2}" pids=() names=() failed=()
+			[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "FERRY_TOOLS_JOBS=$jobs: want a positive number"
 			for entry in "${TOOLS[@]}" "${MODULE_TOOLS[@]}"; do
 				read -r name _ <<<"$entry"
-				install_one "$name"
+				if ((${#pids[@]} >= jobs)); then
+					wait "${pids[0]}" || failed+=("${names[0]}")
+					pids=("${pids[@]:1}") names=("${names[@]:1}")
+				fi
+				"$BASH" "${BASH_SOURCE[0]}" install "$name" &
+				pids+=("$!") names+=("$name")
 			done
+			for i in "${!pids[@]}"; do
+				wait "${pids[$i]}" || failed+=("${names[$i]}")
+			done
+			((${#failed[@]} == 0)) || die "failed to build: ${failed[*]} (see above)"
 		else
 			install_one "$target"
 		fi
