@@ -1,6 +1,7 @@
 package option
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -72,11 +73,23 @@ func (f *Format) Render(w io.Writer, v any, text func(io.Writer) error) error {
 		if err := json.Unmarshal(raw, &generic); err != nil {
 			return err
 		}
-		t := template.Must(template.New("format").Parse(f.Template))
-		if err := t.Execute(w, generic); err != nil {
-			return err
+		// A key the result does not have is an error, not "<no value>" (keys are the JSON names:
+		// {{.digest}}, not {{.Digest}}). The template runs into a buffer: when it fails, the result
+		// is printed as JSON instead, so what a push already did (the digest, the tags it moved)
+		// is never lost.
+		t := template.Must(template.New("format").Option("missingkey=error").Parse(f.Template))
+		var out bytes.Buffer
+		if err := t.Execute(&out, generic); err != nil {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			if jerr := enc.Encode(v); jerr != nil {
+				return jerr
+			}
+			return Usagef("--format go-template=TEMPLATE", "use the JSON field names (ferry ... --format json shows them), e.g. {{.digest}}; the result is printed above as JSON",
+				fmt.Errorf("--format template failed: %w", err))
 		}
-		_, err = fmt.Fprintln(w)
+		out.WriteByte('\n')
+		_, err = w.Write(out.Bytes())
 		return err
 	default:
 		return text(w)

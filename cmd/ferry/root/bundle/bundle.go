@@ -3,6 +3,8 @@ package bundle
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -21,9 +23,30 @@ func New() *cobra.Command {
 }
 
 func parseRef(arg, usage string) (bundle.Reference, error) {
-	ref, err := bundle.ParseReference(arg)
+	ref, err := bundle.ParseReference(ociForm(arg))
 	if err != nil {
-		return ref, option.Usagef(usage, fmt.Sprintf("write it as host/repo:tag, host/repo@sha256:… or %sPATH[:tag]", bundle.LayoutPrefix), err)
+		hint := fmt.Sprintf("write it as host/repo:tag, host/repo@sha256:… or %sPATH[:tag]", bundle.LayoutPrefix)
+		if scheme, rest, ok := strings.Cut(arg, "://"); ok && scheme != "oci" {
+			hint = fmt.Sprintf("a reference has no %s:// scheme: write it as %s", scheme, rest)
+		}
+		return ref, option.Usagef(usage, hint, err)
+	}
+	if arg != ociForm(arg) {
+		fmt.Fprintf(os.Stderr, "note: reading %s as %s\n", arg, ociForm(arg))
 	}
 	return ref, nil
+}
+
+// ociForm turns the forms Argo CD, Flux and OpenTofu users write — oci://host/repo[:tag] and
+// OpenTofu's oci://host/repo?digest=sha256:… — into a reference (host/repo[:tag],
+// host/repo@sha256:…); anything else is returned as it is.
+func ociForm(arg string) string {
+	rest, ok := strings.CutPrefix(arg, "oci://")
+	if !ok {
+		return arg
+	}
+	if repo, digest, ok := strings.Cut(rest, "?digest="); ok {
+		return repo + "@" + digest
+	}
+	return rest
 }
