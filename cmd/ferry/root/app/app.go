@@ -54,6 +54,19 @@ func (f *engineFlags) apply(fs *pflag.FlagSet) {
 	}
 }
 
+// validate refuses a duration that is not positive, naming the flag, before any request.
+func (f *engineFlags) validate() error {
+	for _, fl := range []struct {
+		name string
+		d    time.Duration
+	}{{"--timeout", f.timeout}, {"--health-timeout", f.healthTimeout}, {"--stuck-after", f.stuckAfter}} {
+		if fl.d <= 0 {
+			return option.Usagef(fl.name+" DURATION", "use a positive duration with its unit, e.g. 90s or 5m", fmt.Errorf("%s %v is not positive", fl.name, fl.d))
+		}
+	}
+	return nil
+}
+
 func (f *engineFlags) options(progress io.Writer) argocd.SyncOptions {
 	o := argocd.SyncOptions{Timeout: f.timeout, HealthTimeout: f.healthTimeout, StuckAfter: f.stuckAfter, RunID: os.Getenv("TFC_RUN_ID")}
 	if progress != nil {

@@ -42,6 +42,9 @@ Example - Re-pin to a new bundle and sync, waiting for the deployment window if 
 			if err := opts.Format.Parse(cmd); err != nil {
 				return err
 			}
+			if err := opts.engineFlags.validate(); err != nil {
+				return err
+			}
 			switch argocd.WindowPolicy(opts.windowPolicy) {
 			case argocd.WindowFail, argocd.WindowWait, argocd.WindowOverride:
 			default:

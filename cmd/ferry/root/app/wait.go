@@ -1,6 +1,9 @@
 package app
 
 import (
+	"fmt"
+	"regexp"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/option"
@@ -13,6 +16,9 @@ type waitOptions struct {
 	engineFlags
 	name, digest string
 }
+
+// digestRE is a bundle digest, what --revision takes.
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 func waitCmd() *cobra.Command {
 	var opts waitOptions
@@ -30,6 +36,12 @@ Example - Wait for an automated sync to reach the pinned digest:
 			opts.name = args[0]
 			if err := opts.Format.Parse(cmd); err != nil {
 				return err
+			}
+			if err := opts.engineFlags.validate(); err != nil {
+				return err
+			}
+			if opts.digest != "" && !digestRE.MatchString(opts.digest) {
+				return option.Usagef("--revision sha256:DIGEST", "give the bundle digest, as ferry bundle push prints it", fmt.Errorf("--revision %q is not a sha256 digest", opts.digest))
 			}
 			return opts.Kube.Parse(cmd)
 		},
