@@ -156,7 +156,7 @@ func TestCLIExitCodes(t *testing.T) {
 		{"not a bundle", []string{"bundle", "inspect", reg.Addr + "/shop/api:1.0", "--plain-http"}, 2, "not a ferry bundle"},
 		{"image not found", []string{"bundle", "push", writeRelease(t, map[string]string{"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: a\nversion: 1\nplugins: p\nimages:\n  x: " + reg.Addr + "/shop/api:2\n", "p/x": "x"}), reg.Addr + "/b:1", "--plain-http"}, 2, "image x (" + reg.Addr + "/shop/api:2): not found"},
 		{"unreachable", []string{"bundle", "push", good, closed + "/b:1", "--plain-http", "--retries", "2"}, 3, "unreachable"},
-		{"unknown only", []string{"bundle", "pull", reg.Addr + "/b:1", "-o", t.TempDir(), "--only", "docs", "--plain-http"}, 2, `unknown layer "docs"`},
+		{"unknown only", []string{"bundle", "pull", reg.Addr + "/b:1", "-o", t.TempDir(), "--only", "docs", "--plain-http"}, 2, `--only docs: not a layer role`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

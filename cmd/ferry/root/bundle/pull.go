@@ -3,6 +3,7 @@ package bundle
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -39,6 +40,17 @@ Example - Pull only the Terraform module of a pinned bundle:
 			var err error
 			if opts.ref, err = parseRef(args[0], "ferry bundle pull REF -o DIR"); err != nil {
 				return err
+			}
+			for _, role := range opts.only {
+				if !slices.Contains(bundle.Roles(), role) {
+					hint := "name layer roles: " + strings.Join(bundle.Roles(), ", ")
+					for _, r := range bundle.Roles() {
+						if strings.HasPrefix(r, role) || strings.HasPrefix(role, r) {
+							hint = "did you mean --only " + r + "? The layer roles are " + strings.Join(bundle.Roles(), ", ")
+						}
+					}
+					return option.Usagef("ferry bundle pull REF -o DIR --only ROLE[,ROLE]", hint, fmt.Errorf("--only %s: not a layer role", role))
+				}
 			}
 			for _, name := range []string{"max-entries", "max-file-size", "max-total-size", "max-ratio"} {
 				if v := cmd.Flags().Lookup(name).Value.String(); strings.HasPrefix(v, "-") {

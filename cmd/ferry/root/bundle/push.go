@@ -1,8 +1,12 @@
 package bundle
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,6 +52,9 @@ Example - Print the result as JSON for CI:
 		Args: cobra.ExactArgs(2),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			opts.dir = args[0]
+			if err := checkPushArgs(args[0], args[1]); err != nil {
+				return err
+			}
 			var err error
 			if opts.ref, err = parseRef(args[1], pushUsage); err != nil {
 				return err
@@ -92,4 +99,20 @@ func runPush(cmd *cobra.Command, opts *pushOptions) error {
 		return err
 	}
 	return opts.Format.Render(cmd.OutOrStdout(), res, func(w io.Writer) error { return display.PushText(w, res) })
+}
+
+// checkPushArgs catches the two ways DIR REF is commonly mistyped: the release's ferry.yaml named
+// instead of its directory, and the two arguments swapped.
+func checkPushArgs(dir, ref string) error {
+	if filepath.Base(dir) == bundle.SpecFileName {
+		return option.Usagef(pushUsage, fmt.Sprintf("DIR is the release directory that holds ferry.yaml: ferry bundle push %s %s", filepath.Dir(dir), ref),
+			fmt.Errorf("DIR %s names the ferry.yaml file, not its directory", dir))
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if st, err := os.Stat(ref); err == nil && st.IsDir() {
+			return option.Usagef(pushUsage, fmt.Sprintf("the first argument is the release directory, the second the reference: ferry bundle push %s %s", ref, dir),
+				fmt.Errorf("DIR %s does not exist, and REF %s is a directory", dir, ref))
+		}
+	}
+	return nil
 }
