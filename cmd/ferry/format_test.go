@@ -13,12 +13,7 @@ import (
 // result is still printed, as JSON, so the digest is not lost.
 func TestCLITemplateErrors(t *testing.T) {
 	testenv.SkipShort(t, "a registry")
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	dir := writeRelease(t, map[string]string{
-		"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: 1.0.0\nmanifests: m\n",
-		"m/cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
-	})
-	env := []string{"DOCKER_CONFIG=" + t.TempDir(), "FERRY_CACHE_DIR=" + t.TempDir()}
+	reg, dir, env := configMapRelease(t)
 	ref := reg.Addr + "/shop/bundle"
 
 	r := ferry(t, env, "", "bundle", "push", dir, ref+":1.0.0", "--plain-http", "--no-tty", "--format", "go-template={{.Digest}}")
@@ -43,12 +38,7 @@ func TestCLITemplateErrors(t *testing.T) {
 // another scheme is refused with the reference to write instead.
 func TestCLIOCIReferenceForms(t *testing.T) {
 	testenv.SkipShort(t, "a registry")
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	dir := writeRelease(t, map[string]string{
-		"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: 1.0.0\nmanifests: m\n",
-		"m/cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
-	})
-	env := []string{"DOCKER_CONFIG=" + t.TempDir(), "FERRY_CACHE_DIR=" + t.TempDir()}
+	reg, dir, env := configMapRelease(t)
 	ref := reg.Addr + "/shop/bundle"
 	r := ferry(t, env, "", "bundle", "push", dir, "oci://"+ref+":1.0.0", "--plain-http", "--no-tty", "--format", "go-template={{.digest}}")
 	digest := strings.TrimSpace(r.stdout)
@@ -61,4 +51,16 @@ func TestCLIOCIReferenceForms(t *testing.T) {
 	if r := ferry(t, env, "", "bundle", "inspect", "https://"+ref+":1.0.0", "--plain-http"); r.code != 2 || !strings.Contains(r.stderr, "no https:// scheme: write it as "+ref+":1.0.0") {
 		t.Errorf("inspect https://%s:1.0.0 = exit %d %q, want exit 2 and the reference to write", ref, r.code, r.stderr)
 	}
+}
+
+// configMapRelease starts a registry and writes a release of one ConfigMap; it returns them with
+// an environment of empty Docker and ferry caches.
+func configMapRelease(t *testing.T) (*testenv.Registry, string, []string) {
+	t.Helper()
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	dir := writeRelease(t, map[string]string{
+		"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: 1.0.0\nmanifests: m\n",
+		"m/cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+	})
+	return reg, dir, []string{"DOCKER_CONFIG=" + t.TempDir(), "FERRY_CACHE_DIR=" + t.TempDir()}
 }

@@ -82,20 +82,8 @@ func TestClassTransientRegistryUnreachable(t *testing.T) {
 func TestClassTransientClusterUnreachable(t *testing.T) {
 	t.Parallel()
 	e, c, a := setup(t, "class-cluster", map[string]string{"cm.yaml": cm("a", "1")})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "https://" + l.Addr().String()
-	l.Close()
-	env := environment(e, a.Name)
-	env.Cluster.Server = closed
-	if err := c.ApplyEnvironment(context.Background(), env); err != nil {
-		t.Fatal(err)
-	}
-	a.Server = closed
-	a.CascadeDelete = false
-	_, err = c.Sync(context.Background(), a, true, argocd.SyncOptions{Timeout: 2 * time.Minute, RetryBackoff: time.Second, TransientRetries: 1})
+	a = unreachableCluster(t, e, c, a)
+	_, err := c.Sync(context.Background(), a, true, argocd.SyncOptions{Timeout: 2 * time.Minute, RetryBackoff: time.Second, TransientRetries: 1})
 	se := syncErr(t, err, argocd.ClassTransient)
 	if !strings.HasPrefix(se.Summary, "Sync failed transiently: ") {
 		t.Errorf("summary %q, want it to say transiently", se.Summary)
@@ -177,4 +165,24 @@ func TestClassRejectedManifest(t *testing.T) {
 	if !strings.HasPrefix(se.Summary, "Sync failed: ConfigMap class-rejected/Bad_Name: ") || !strings.Contains(se.Summary, "Bad_Name") {
 		t.Errorf("summary %q, want it to name ConfigMap Bad_Name", se.Summary)
 	}
+}
+
+// unreachableCluster points a's environment (its cluster Secret) and a at a closed loopback port,
+// so Argo CD's sync fails as it does for an unreachable cluster; a is returned without cascade
+// delete (Argo CD cannot delete resources from a cluster it cannot reach).
+func unreachableCluster(t *testing.T, e *testenv.Env, c *argocd.Client, a argocd.App) argocd.App {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "https://" + l.Addr().String()
+	l.Close()
+	env := environment(e, a.Name)
+	env.Cluster.Server = closed
+	if err := c.ApplyEnvironment(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	a.Server, a.CascadeDelete = closed, false
+	return a
 }

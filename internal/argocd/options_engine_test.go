@@ -2,7 +2,6 @@ package argocd_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -52,20 +51,9 @@ func TestTransientRetryOptions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e, c, a := setup(t, "opt-retries-"+strings.ReplaceAll(tt.name, " ", "-"), map[string]string{"cm.yaml": cm("a", "1")})
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			closed := "https://" + l.Addr().String()
-			l.Close()
-			env := environment(e, a.Name)
-			env.Cluster.Server = closed
-			if err := c.ApplyEnvironment(context.Background(), env); err != nil {
-				t.Fatal(err)
-			}
-			a.Server, a.CascadeDelete = closed, false
+			a = unreachableCluster(t, e, c, a)
 			var log progressLog
-			_, err = c.Sync(context.Background(), a, true, argocd.SyncOptions{Timeout: 2 * time.Minute, TransientRetries: tt.retries, RetryBackoff: time.Second, OnProgress: log.add})
+			_, err := c.Sync(context.Background(), a, true, argocd.SyncOptions{Timeout: 2 * time.Minute, TransientRetries: tt.retries, RetryBackoff: time.Second, OnProgress: log.add})
 			syncErr(t, err, argocd.ClassTransient)
 			got := log.with("transient failure")
 			if len(got) != len(tt.want) {
