@@ -131,10 +131,7 @@ spec:
   layerSelector: {mediaType: "`+bundle.MediaTypeManifests+`", operation: extract}
   insecure: true
 `)
-			src := e.Cluster.WaitFor(t, "source.toolkit.fluxcd.io/v1", "OCIRepository", ns, "shop", func(o *unstructured.Unstructured) bool {
-				status, _ := testenv.ConditionStatus(o, "Ready")
-				return status == "True"
-			}, 2*time.Minute)
+			src := e.Cluster.WaitFor(t, "source.toolkit.fluxcd.io/v1", "OCIRepository", ns, "shop", testenv.SourceReady, 2*time.Minute)
 			artifact, _, _ := unstructured.NestedMap(src.Object, "status", "artifact")
 			rev, _ := artifact["revision"].(string)
 			if !strings.HasSuffix(rev, digest) {

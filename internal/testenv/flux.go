@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 const fluxStartTimeout = 2 * time.Minute
@@ -221,4 +223,17 @@ func installFluxCRDs(ctx context.Context, c *Cluster) error {
 		return err
 	}
 	return c.installCRDs(ctx, crds, func(string) bool { return true })
+}
+
+// SourceReady reports whether a Flux source (OCIRepository, GitRepository,
+// ...) is Ready and its .status.artifact is written. The source-controller
+// patches status conditions and the rest of the status in separate requests,
+// so Ready=True alone can be read a moment before .status.artifact exists.
+func SourceReady(o *unstructured.Unstructured) bool {
+	if status, _ := ConditionStatus(o, "Ready"); status != "True" {
+		return false
+	}
+	rev, _, _ := unstructured.NestedString(o.Object, "status", "artifact", "revision")
+	u, _, _ := unstructured.NestedString(o.Object, "status", "artifact", "url")
+	return rev != "" && u != ""
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
 
@@ -44,10 +42,7 @@ spec:
   ref: {digest: "`+img.Digest.String()+`"}
   insecure: true
 `)
-	src := e.Cluster.WaitFor(t, "source.toolkit.fluxcd.io/v1", "OCIRepository", ns, "seed", func(o *unstructured.Unstructured) bool {
-		status, _ := testenv.ConditionStatus(o, "Ready")
-		return status == "True"
-	}, 2*time.Minute)
+	src := e.Cluster.WaitFor(t, "source.toolkit.fluxcd.io/v1", "OCIRepository", ns, "seed", testenv.SourceReady, 2*time.Minute)
 	if rev := str(src, "status", "artifact", "revision"); !strings.HasSuffix(rev, img.Digest.String()) {
 		t.Errorf("artifact revision = %q, want it to name %s", rev, img.Digest)
 	}
