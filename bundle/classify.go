@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"syscall"
 
 	"oras.land/oras-go/v2/errdef"
@@ -28,7 +29,9 @@ func isTransient(ctx context.Context, err error) bool {
 	if errors.As(err, &resp) {
 		return isTransientStatus(resp.StatusCode)
 	}
-	return isNetworkError(err) && !isTLSError(err) // a certificate does not verify on the next attempt either
+	// A certificate does not verify on the next attempt either, nor does a registry switch between
+	// HTTPS and plain HTTP.
+	return isNetworkError(err) && !isTLSError(err) && !isSchemeMismatch(err)
 }
 
 func isTransientStatus(code int) bool {
@@ -84,6 +87,9 @@ func (c registryClass) of(err error) error {
 	if errors.Is(err, auth.ErrBasicCredentialNotFound) || errors.As(err, &le) {
 		return c.unauthorized
 	}
+	if kind, _ := Cause(err); kind == CauseSchemeHTTPS {
+		return c.untrusted
+	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {
 		switch resp.StatusCode {
@@ -97,7 +103,7 @@ func (c registryClass) of(err error) error {
 		}
 		return nil
 	}
-	if isTLSError(err) {
+	if isTLSError(err) || isSchemeMismatch(err) {
 		return c.untrusted
 	}
 	if isNetworkError(err) {
@@ -107,12 +113,163 @@ func (c registryClass) of(err error) error {
 }
 
 // wrap prefixes err with what failed and, when err is of one of the classes, the class's reason and
-// sentinel: "what: unreachable: registry unreachable: cause (after 5 attempts)".
+// sentinel: "what: unreachable: registry unreachable: cause (after 5 attempts)". The result matches
+// both the class sentinel and err, so that [Cause] still finds the real cause under the short message.
 func (c registryClass) wrap(what string, err error) error {
 	if class := c.of(err); class != nil {
-		return fmt.Errorf("%s: %s: %w: %v", what, c.reason(class), class, trimErr(err))
+		return &classError{what: what, reason: c.reason(class), class: class, err: err}
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// WrapRegistryError prefixes err, an error of a registry operation of the caller's own (such as a
+// login), with what failed and classifies it like [Push], [Inspect] and [Pull] do: the result
+// matches [ErrNotFound], [ErrUnauthorized], [ErrUnreachable] or [ErrUntrusted] when err is of that
+// class, and [Cause] finds its cause.
+func WrapRegistryError(what string, err error) error { return bundleClass.wrap(what, err) }
+
+// classError is a registry error of one of the classes. Its message shows oras-go's long request
+// error only by its cause (trimErr); Unwrap gives the class sentinel and the whole error.
+type classError struct {
+	what, reason string
+	class, err   error
+}
+
+func (e *classError) Error() string {
+	class := e.class.Error()
+	// The untrusted sentinels speak of certificates; a scheme mismatch has none to speak of.
+	switch kind, _ := Cause(e.err); kind {
+	case CauseSchemeHTTP:
+		class = "the registry answers plain HTTP, not HTTPS"
+	case CauseSchemeHTTPS:
+		class = "the registry speaks HTTPS, not plain HTTP"
+	}
+	return fmt.Sprintf("%s: %s: %s: %s", e.what, e.reason, class, trimErr(e.err))
+}
+
+func (e *classError) Unwrap() []error { return []error{e.class, e.err} }
+
+// CauseKind is why a registry could not be used, finer than the sentinel errors: the CLI and the
+// provider turn it into advice in their own words (flags or attributes).
+type CauseKind int
+
+// The causes [Cause] tells apart.
+const (
+	CauseUnknown     CauseKind = iota // none of the below
+	CauseDNS                          // the host name does not resolve (no such host, or the resolver failed)
+	CauseRefused                      // nothing listens at host:port
+	CauseTimeout                      // no connection or answer in time, or a transfer stalled
+	CauseDropped                      // the connection was reset or closed mid-exchange
+	CauseServer                       // the registry kept answering 5xx, 429 or 408
+	CauseSchemeHTTP                   // HTTPS was used, the registry answers plain HTTP
+	CauseSchemeHTTPS                  // plain HTTP was used, the registry speaks HTTPS
+	CauseCertificate                  // the registry's certificate does not verify
+	CauseTLS                          // another TLS failure (the server does not speak TLS or HTTP)
+)
+
+var causeNames = [...]string{"unknown", "DNS", "refused", "timeout", "dropped", "server error", "plain HTTP registry", "HTTPS registry", "certificate", "TLS"}
+
+func (k CauseKind) String() string {
+	if k < 0 || int(k) >= len(causeNames) {
+		return fmt.Sprintf("CauseKind(%d)", int(k))
+	}
+	return causeNames[k]
+}
+
+// Cause returns why err, a registry error of [Push], [Inspect], [Pull], [ResolveImages] or
+// [Client.Login], happened, and the host it concerns as requested: host[:port], with the port for
+// CauseRefused ("" when err names none). The checks go from the most specific cause to the least.
+func Cause(err error) (CauseKind, string) {
+	if err == nil {
+		return CauseUnknown, ""
+	}
+	host := errHost(err)
+	var dnsErr *net.DNSError
+	var stall *StallError
+	var resp *errcode.ErrorResponse
+	hasResp := errors.As(err, &resp)
+	switch {
+	case errors.Is(err, http.ErrSchemeMismatch):
+		return CauseSchemeHTTP, host
+	case hasResp && isHTTPSAnswer(resp):
+		return CauseSchemeHTTPS, host
+	case isCertError(err):
+		return CauseCertificate, host
+	case isTLSError(err):
+		return CauseTLS, host
+	case errors.As(err, &dnsErr) && !dnsErr.IsTimeout: // no such host, or the resolver failed
+		if dnsErr.Name != "" {
+			host = dnsErr.Name
+		}
+		return CauseDNS, host
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return CauseRefused, withPort(err, host)
+	case errors.As(err, &stall), errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return CauseTimeout, host
+	case hasResp && isTransientStatus(resp.StatusCode):
+		return CauseServer, host
+	case isNetworkError(err):
+		return CauseDropped, host
+	}
+	return CauseUnknown, host
+}
+
+// isSchemeMismatch reports HTTPS against plain HTTP or the reverse: never fixed by another attempt.
+func isSchemeMismatch(err error) bool {
+	kind, _ := Cause(err)
+	return kind == CauseSchemeHTTP || kind == CauseSchemeHTTPS
+}
+
+// isHTTPSAnswer reports a TLS server's answer to a plain-HTTP request: Go's TLS server (and nginx)
+// answer 400 with a text body ("Client sent an HTTP request to an HTTPS server."), which oras-go
+// drops; a registry answers its own 400s with a JSON error body, so a 400 to plain HTTP without one
+// is the TLS server.
+func isHTTPSAnswer(resp *errcode.ErrorResponse) bool {
+	return resp.StatusCode == http.StatusBadRequest && resp.URL != nil && resp.URL.Scheme == "http" && len(resp.Errors) == 0
+}
+
+func isCertError(err error) bool {
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var certInvalid x509.CertificateInvalidError
+	return errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &certInvalid)
+}
+
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) && netErr.Timeout()
+}
+
+// errHost returns the host[:port] of the request err is about, or "".
+func errHost(err error) string {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		if u, perr := url.Parse(urlErr.URL); perr == nil {
+			return u.Host
+		}
+	}
+	var resp *errcode.ErrorResponse
+	if errors.As(err, &resp) && resp.URL != nil {
+		return resp.URL.Host
+	}
+	return ""
+}
+
+// withPort adds the port a refused connection was made to, when host does not name it.
+func withPort(err error, host string) string {
+	if _, _, splitErr := net.SplitHostPort(host); splitErr == nil {
+		return host
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Addr != nil {
+		if _, port, splitErr := net.SplitHostPort(opErr.Addr.String()); splitErr == nil {
+			if host == "" {
+				return opErr.Addr.String()
+			}
+			return net.JoinHostPort(host, port)
+		}
+	}
+	return host
 }
 
 // reason is a short human cause for an error of class c.

@@ -223,6 +223,8 @@ func (c *Client) target(ref Reference, create bool) (oras.Target, error) {
 			if _, err := os.Stat(ref.Layout); err != nil {
 				return nil, fmt.Errorf("%s: %w", ref, ErrNotFound)
 			}
+		} else if err := checkLayoutDir(ref.Layout); err != nil {
+			return nil, err
 		}
 		store, err := oci.New(ref.Layout)
 		if err != nil {

@@ -26,8 +26,9 @@ var (
 	ErrImageUnreachable = errors.New("image registry unreachable")
 
 	// ErrImageUntrusted is returned by [Push] and [ResolveImages] when the TLS certificate of an
-	// image's registry does not verify (unknown authority, wrong host name, expired) or the registry
-	// does not speak TLS. Never retried.
+	// image's registry does not verify (unknown authority, wrong host name, expired), or the
+	// registry does not speak what the client does (HTTPS or plain HTTP; [Cause] tells which).
+	// Never retried.
 	ErrImageUntrusted = errors.New("image registry certificate not trusted")
 
 	// ErrOfflineTag is returned by [Push] with PushOptions.Offline when an image is referenced by
@@ -59,7 +60,8 @@ var (
 	ErrUnreachable = errors.New("registry unreachable")
 
 	// ErrUntrusted is returned by [Push], [Inspect] and [Pull] when the bundle registry's TLS
-	// certificate does not verify or the registry does not speak TLS. Never retried.
+	// certificate does not verify, or the registry does not speak what the client does: HTTPS to a
+	// plain-HTTP registry or plain HTTP to an HTTPS one ([Cause] tells which). Never retried.
 	ErrUntrusted = errors.New("registry certificate not trusted")
 
 	// ErrManifest is returned by [Pack] and [Push] when a file of the manifests directory or a render
@@ -67,7 +69,9 @@ var (
 	ErrManifest = errors.New("invalid Kubernetes manifest")
 
 	// ErrOutputExists is returned by [Pull] when something it did not create is where it would write:
-	// a non-empty role directory, a file or symlink at a role path, or an existing ferry.lock.json.
+	// a non-empty role directory, a file or symlink at a role path, or an existing ferry.lock.json;
+	// and by [Push] to oci-layout:DIR when DIR is a file, or a non-empty directory that is not an OCI
+	// image layout.
 	ErrOutputExists = errors.New("output path exists")
 
 	// ErrDigestMismatch is returned by [Pull] when a blob's content does not match its descriptor.

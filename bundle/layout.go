@@ -1,7 +1,11 @@
 package bundle
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode"
@@ -77,4 +81,28 @@ func CheckLayout(m ocispec.Manifest) error {
 		return fail("%s %s is not RFC 3339", AnnotationCreated, archive.Quote(created))
 	}
 	return nil
+}
+
+// checkLayoutDir refuses a push into dir unless dir is missing, empty or already an OCI image layout
+// (it has an oci-layout file): the layout store would otherwise write index.json, oci-layout and
+// blobs/ among files that are not its own, turning an ordinary directory into a layout. Failures
+// wrap [ErrOutputExists].
+func checkLayoutDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		if fi, statErr := os.Stat(dir); statErr == nil && !fi.IsDir() {
+			return fmt.Errorf("%s%s: %w: it is a file, not an OCI image layout directory; push into a new or empty directory", LayoutPrefix, dir, ErrOutputExists)
+		}
+		return fmt.Errorf("open layout %s: %w", dir, err)
+	case len(entries) == 0:
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile)); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s%s: %w: %s holds other files and no %s file, so it is not an OCI image layout; push into a new or empty directory, or an existing layout",
+		LayoutPrefix, dir, ErrOutputExists, dir, ocispec.ImageLayoutFile)
 }

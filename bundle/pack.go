@@ -87,6 +87,12 @@ func (p *Packed) Open(desc ocispec.Descriptor) (io.ReadCloser, error) {
 // references of its manifests and builds the layers, config and manifest on local disk. It contacts
 // only the image registries (not with opts.Offline) and never the destination; see [Push].
 func Pack(ctx context.Context, c *Client, dir string, opts PackOptions) (*Packed, error) {
+	return pack(ctx, c, dir, opts, nil)
+}
+
+// pack is [Pack] reporting to onProgress, if set, the bytes of each layer's files as they are
+// archived (see [ProgressPack]).
+func pack(ctx context.Context, c *Client, dir string, opts PackOptions, onProgress func(ProgressEvent)) (*Packed, error) {
 	spec, err := LoadSpec(dir)
 	if err != nil {
 		return nil, err
@@ -108,7 +114,7 @@ func Pack(ctx context.Context, c *Client, dir string, opts PackOptions) (*Packed
 		return nil, err
 	}
 	p := &Packed{Spec: spec, blobs: map[digest.Digest]string{}, tmp: tmp}
-	if err := p.build(ctx, dir, created, locks, rendered); err != nil {
+	if err := p.build(ctx, dir, created, locks, rendered, onProgress); err != nil {
 		_ = p.Close()
 		return nil, err
 	}
@@ -159,7 +165,7 @@ type layerSource struct {
 	files []archive.File
 }
 
-func (p *Packed) build(ctx context.Context, dir string, created time.Time, locks []ImageLock, rendered []renderOutput) error {
+func (p *Packed) build(ctx context.Context, dir string, created time.Time, locks []ImageLock, rendered []renderOutput, onProgress func(ProgressEvent)) error {
 	s := p.Spec
 	var sources []layerSource
 	if s.Manifests != "" || len(rendered) > 0 {
@@ -185,7 +191,7 @@ func (p *Packed) build(ctx context.Context, dir string, created time.Time, locks
 	g, _ := errgroup.WithContext(ctx)
 	for i, src := range sources {
 		g.Go(func() (err error) {
-			p.Layers[i], files[i], err = p.writeLayer(src, created)
+			p.Layers[i], files[i], err = p.writeLayer(src, created, onProgress)
 			return err
 		})
 	}
@@ -352,9 +358,33 @@ func readAll(f archive.File) ([]byte, error) {
 	return io.ReadAll(rc)
 }
 
-// writeLayer archives one layer into a temp file and returns its descriptor.
-func (p *Packed) writeLayer(src layerSource, created time.Time) (ocispec.Descriptor, string, error) {
+// writeLayer archives one layer into a temp file and returns its descriptor. The bytes of its files
+// are counted as the archiver reads them: their sizes are known from the walk, the archive's is not
+// until it is written.
+func (p *Packed) writeLayer(src layerSource, created time.Time, onProgress func(ProgressEvent)) (ocispec.Descriptor, string, error) {
 	title := roleTitles[src.role]
+	var total int64
+	for _, f := range src.files {
+		if f.Mode.IsRegular() {
+			total += f.Size
+		}
+	}
+	if m := newMeter(onProgress, ProgressPack, title, total); m != nil {
+		counted := make([]archive.File, len(src.files))
+		for i, f := range src.files {
+			if open := f.Open; open != nil {
+				f.Open = func() (io.ReadCloser, error) {
+					rc, err := open()
+					if err != nil {
+						return nil, err
+					}
+					return m.readCloser(rc), nil
+				}
+			}
+			counted[i] = f
+		}
+		src.files = counted
+	}
 	f, err := os.Create(filepath.Join(p.tmp, title))
 	if err != nil {
 		return ocispec.Descriptor{}, "", err

@@ -86,7 +86,8 @@ type PullOptions struct {
 	Limits Limits
 	// Concurrency limits concurrent downloads. If <= 0, 3 is used.
 	Concurrency int
-	// OnProgress, if set, is called for each blob. It may be called concurrently.
+	// OnProgress, if set, is called for each blob, and with the bytes moved while the layers are
+	// downloaded and extracted (see [ProgressBytes]). It may be called concurrently.
 	OnProgress func(ProgressEvent)
 }
 
@@ -181,7 +182,7 @@ func Pull(ctx context.Context, c *Client, ref Reference, dir string, opts PullOp
 				opts.OnProgress(ProgressEvent{Action: ProgressDownload, Title: l.Title, Descriptor: desc})
 			}
 			if err := c.retry(gctx, func() error {
-				return fetchAndExtract(gctx, info, desc, l.Role, out.staging, opts.Limits.forRole(l.Role))
+				return fetchAndExtract(gctx, info, desc, l.Role, out.staging, opts.Limits.forRole(l.Role), opts.OnProgress)
 			}); err != nil {
 				return c.wrap(bundleClass, ref.Registry, fmt.Sprintf("%s: layer %s", ref, l.Title), err)
 			}
@@ -228,7 +229,8 @@ func layerDescriptor(m ocispec.Manifest, d string) ocispec.Descriptor {
 // fetchAndExtract downloads one layer, verifying its digest and size, and extracts it into staging/role
 // (removed and made anew on each attempt). A tar+gzip layer is extracted while it streams and only kept
 // when the digest verifies; a zip layer is first written to a verified temporary file in staging.
-func fetchAndExtract(ctx context.Context, info *Info, desc ocispec.Descriptor, role string, staging *os.Root, limits archive.Limits) error {
+// onProgress, if set, is told the bytes downloaded and, for a zip layer, extracted.
+func fetchAndExtract(ctx context.Context, info *Info, desc ocispec.Descriptor, role string, staging *os.Root, limits archive.Limits, onProgress func(ProgressEvent)) error {
 	if err := staging.RemoveAll(role); err != nil {
 		return err
 	}
@@ -245,7 +247,8 @@ func fetchAndExtract(ctx context.Context, info *Info, desc ocispec.Descriptor, r
 		return err
 	}
 	defer rc.Close()
-	vr := content.NewVerifyReader(rc, desc)
+	title := desc.Annotations[AnnotationTitle]
+	vr := content.NewVerifyReader(newMeter(onProgress, ProgressDownload, title, desc.Size).reader(rc), desc)
 	if desc.MediaType == MediaTypeManifests {
 		if err := archive.ExtractTarGzIn(ctx, vr, dest, limits); err != nil {
 			if verr := drainVerify(vr); verr != nil {
@@ -268,7 +271,8 @@ func fetchAndExtract(ctx context.Context, info *Info, desc ocispec.Descriptor, r
 	if err := vr.Verify(); err != nil {
 		return mismatch(err)
 	}
-	return archive.ExtractZipIn(ctx, f, desc.Size, dest, limits)
+	// Counted as the extractor reads the archive: about its size, the central directory read twice.
+	return archive.ExtractZipIn(ctx, newMeter(onProgress, ProgressExtract, title, desc.Size).readerAt(f), desc.Size, dest, limits)
 }
 
 // drainVerify reads what the extractor left (gzip trailer, tar padding) and verifies the digest.

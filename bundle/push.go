@@ -12,24 +12,6 @@ import (
 	"oras.land/oras-go/v2/registry"
 )
 
-// Progress actions reported to OnProgress.
-const (
-	ProgressUpload   = "upload"   // a blob upload starts
-	ProgressUploaded = "uploaded" // a blob upload finished
-	ProgressSkip     = "skip"     // the target already has the blob
-	ProgressDownload = "download" // a blob download starts
-	ProgressDone     = "done"     // a blob download finished
-	ProgressManifest = "manifest" // the manifest was pushed
-	ProgressTag      = "tag"      // a tag was pointed at the manifest
-)
-
-// ProgressEvent reports one step of a push or pull.
-type ProgressEvent struct {
-	Action     string
-	Title      string // layer title, "config", "manifest" or the tag
-	Descriptor ocispec.Descriptor
-}
-
 // PushOptions contains parameters for [Push].
 type PushOptions struct {
 	PackOptions
@@ -38,7 +20,8 @@ type PushOptions struct {
 	Tags []string
 	// Concurrency limits concurrent blob uploads. If <= 0, 4 is used.
 	Concurrency int
-	// OnProgress, if set, is called for each step. It may be called concurrently.
+	// OnProgress, if set, is called for each step, and with the bytes moved while the layers are
+	// packed and uploaded (see [ProgressBytes]). It may be called concurrently.
 	OnProgress func(ProgressEvent)
 }
 
@@ -95,7 +78,7 @@ func Push(ctx context.Context, c *Client, dir string, ref Reference, opts PushOp
 		}
 		tags = append(tags, t)
 	}
-	p, err := Pack(ctx, c, dir, opts.PackOptions)
+	p, err := pack(ctx, c, dir, opts.PackOptions, opts.OnProgress)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +166,8 @@ func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []st
 					return err
 				}
 				defer rc.Close()
-				return dst.Push(gctx, desc, rc)
+				// Counted as the target reads them: the bytes on their way to the registry.
+				return dst.Push(gctx, desc, newMeter(onProgress, ProgressUpload, title, desc.Size).reader(rc))
 			}); err != nil && !isAlreadyExists(err) {
 				return wrap(title, err)
 			}

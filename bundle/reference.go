@@ -2,9 +2,11 @@ package bundle
 
 import (
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 )
 
@@ -53,11 +55,18 @@ func ParseReference(s string) (Reference, error) {
 		r.Layout = rest
 		return r, nil
 	}
+	// Said before the parse below, which would report a mangled repository ("/host/repo").
+	if scheme, rest, ok := strings.Cut(s, "://"); ok && !strings.Contains(scheme, "/") {
+		return Reference{}, fmt.Errorf("%q: %w: a reference has no %s:// scheme: write it as %s", s, ErrInvalidReference, scheme, rest)
+	}
 	var r Reference
 	rest := s
 	if i := strings.Index(rest, "@"); i >= 0 {
 		r.Digest = rest[i+1:]
 		rest = rest[:i]
+	}
+	if !strings.Contains(rest, "/") && isHostAlone(rest) {
+		return Reference{}, fmt.Errorf("%q: %w: %s is a registry host without a repository; write %s/REPO:TAG", s, ErrInvalidReference, rest, rest)
 	}
 	if i := strings.LastIndex(rest, ":"); i > strings.LastIndex(rest, "/") {
 		r.Tag = rest[i+1:]
@@ -69,9 +78,36 @@ func ParseReference(s string) (Reference, error) {
 	}
 	r.Registry, r.Repository = host, repo
 	if err := r.validate(); err != nil {
-		return Reference{}, fmt.Errorf("%q: %w: %v", s, ErrInvalidReference, err)
+		msg := strings.TrimPrefix(err.Error(), errdef.ErrInvalidReference.Error()+": ") // said once, by ours
+		if lower := strings.ToLower(repo); lower != repo {
+			fixed := r
+			fixed.Repository = lower
+			if fixed.validate() == nil {
+				msg += "; repository names are lowercase: " + fixed.String()
+			}
+		}
+		return Reference{}, fmt.Errorf("%q: %w: %s", s, ErrInvalidReference, msg)
 	}
 	return r, nil
+}
+
+// isHostAlone reports whether s, which has no "/", is a registry host rather than a repository
+// name: a name with a dot (registry.example.com, 127.0.0.1), localhost, or either with a numeric
+// port. "shop:1.0" is a repository and a tag.
+func isHostAlone(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		host, port = s, ""
+	}
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	if (registry.Reference{Registry: s}).ValidateRegistry() != nil {
+		return false
+	}
+	return strings.Contains(host, ".") || host == "localhost"
 }
 
 // ValidateRegistryHost reports whether host is a registry host as written in references: host[:port],

@@ -170,12 +170,35 @@ func bundleErrorAdvice(err error, ref bundle.Reference) (string, string) {
 			return "Registry Access Denied", "The error below names the credential source that was used for " + ref.Registry + " and what to do about it."
 		}
 		return "Registry Access Denied", "Add a registry block with username and password for " + ref.Registry + " to the provider, or log in with `ferry login` / `docker login`."
-	case errors.Is(err, bundle.ErrUntrusted):
-		return "Registry Certificate Not Trusted", "The TLS certificate of " + ref.Registry + " does not verify. Add its CA to the trust store of the machine running Terraform (or point SSL_CERT_FILE at it); for a registry without TLS set plain_http = true in its registry block."
-	case errors.Is(err, bundle.ErrUnreachable):
-		return "Registry Unreachable", "Check the address and network. For a registry without TLS set plain_http = true in its registry block."
+	case errors.Is(err, bundle.ErrUntrusted), errors.Is(err, bundle.ErrUnreachable):
+		return registryAdvice(err, ref)
 	}
 	return "Unable to Read Bundle", "Check the reference and the registry."
+}
+
+// registryAdvice says what to do about an unusable registry from the real cause (bundle.Cause),
+// in provider terms; a TLS or plain_http hint only when TLS is what failed.
+func registryAdvice(err error, ref bundle.Reference) (string, string) {
+	kind, host := bundle.Cause(err)
+	if host == "" {
+		host = ref.Registry
+	}
+	block := "the registry block for " + ref.Registry
+	switch kind {
+	case bundle.CauseSchemeHTTP:
+		return "Registry Speaks Plain HTTP", host + " answers plain HTTP: set plain_http = true in " + block + "."
+	case bundle.CauseSchemeHTTPS:
+		return "Registry Speaks HTTPS", host + " speaks HTTPS: remove plain_http from " + block + " (if its certificate is private, add its CA to the trust store of the machine running Terraform, or set insecure = true)."
+	case bundle.CauseCertificate, bundle.CauseTLS:
+		return "Registry Certificate Not Trusted", "The TLS certificate of " + host + " does not verify. Add its CA to the trust store of the machine running Terraform (or point SSL_CERT_FILE at it), or set insecure = true in " + block + " (lab registries only)."
+	case bundle.CauseDNS:
+		return "Registry Unreachable", "Cannot resolve " + host + ": check the name in the reference."
+	case bundle.CauseRefused:
+		return "Registry Unreachable", "Nothing listens at " + host + ": check the address and port in the reference."
+	case bundle.CauseTimeout:
+		return "Registry Unreachable", host + " did not answer in time: check the network and firewall between Terraform and the registry."
+	}
+	return "Registry Unreachable", "Check the address of " + host + " and the network, then retry."
 }
 
 func fillBundleModel(ctx context.Context, m *bundleDataSourceModel, ref bundle.Reference, info *bundle.Info) (diags diag.Diagnostics) {

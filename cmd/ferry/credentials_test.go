@@ -87,7 +87,7 @@ func TestCLIExecPlugin(t *testing.T) {
 	}
 	err = c.ApplyEnvironment(context.Background(), argocd.Environment{
 		Name: "execauth", Namespaces: []string{"execauth"}, SourceRepositories: []string{"oci://x/*"},
-		Cluster: argocd.Cluster{Server: e.ArgoCD.ClusterServer, Insecure: true},
+		Cluster: argocd.Cluster{Server: e.ArgoCD.ClusterServer, BearerToken: e.Cluster.Token, Insecure: true}, // as every environment of the cluster: Argo CD may use any of them for its URL
 		Windows: windowSpecs("allow", "0 2 * * *", "2h", "UTC"),
 	})
 	if err != nil {

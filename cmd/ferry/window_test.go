@@ -23,7 +23,7 @@ func TestCLIWindowCheck(t *testing.T) {
 	}
 	err = c.ApplyEnvironment(context.Background(), argocd.Environment{
 		Name: "wincheck", Namespaces: []string{"wincheck"}, SourceRepositories: []string{"oci://x/*"},
-		Cluster: argocd.Cluster{Server: e.ArgoCD.ClusterServer, Insecure: true},
+		Cluster: argocd.Cluster{Server: e.ArgoCD.ClusterServer, BearerToken: e.Cluster.Token, Insecure: true}, // as every environment of the cluster: Argo CD may use any of them for its URL
 		Windows: windowSpecs("allow", "0 2 * * *", "2h", "Europe/Berlin"),
 	})
 	if err != nil {

@@ -55,7 +55,17 @@ type SyncError struct {
 	NextOpen *time.Time
 	// RequestID is ferry's request id, when an operation was written.
 	RequestID string
+
+	// cause is the API error that ended a wait (lostCluster), for callers that look for the
+	// connection failure underneath (a *kube.UnreachableError).
+	cause error
+	// final marks an outcome a new sync request cannot improve on: ferry lost sight of an
+	// operation that may still run, and a new request would conflict with it.
+	final bool
 }
+
+// Unwrap returns the API error that ended the wait, if any.
+func (e *SyncError) Unwrap() error { return e.cause }
 
 func (e *SyncError) Error() string {
 	var b strings.Builder

@@ -12,29 +12,60 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/kube"
 )
 
 // Following an operation through a watch until a failure class is certain (docs/sync.md).
 
+// maxReadFailures is how many reads or watches of the Application in a row may fail, a second
+// apart, before a wait gives up on them. A request the transport already retried (a
+// *kube.UnreachableError) ends the wait at once.
+const maxReadFailures = 5
+
+// resyncEvery is how long a wait lets its watch stay silent before it reads the Application.
+const resyncEvery = 30 * time.Second
+
+// readError is an API error that ended watchApp.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
 // watchApp calls fn with the Application whenever it changes and at least every second, until fn
-// says done or ctx ends. Expired or broken watches are re-established from a fresh read.
+// says done or ctx ends. Expired or broken watches are re-established from a fresh read; a cluster
+// that stays unreachable, or reads that keep failing, end it with a *readError.
 func (c *Client) watchApp(ctx context.Context, name string, fn func(app *unstructured.Unstructured) (bool, error)) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	failures := 0
+	// failed says whether to go on after err, waiting a second first.
+	failed := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var ue *kube.UnreachableError
+		if failures++; errors.As(err, &ue) || failures >= maxReadFailures {
+			return &readError{err: err}
+		}
+		if sleepCtx(ctx, time.Second) != nil {
+			return ctx.Err()
+		}
+		return nil
+	}
 	for {
 		app, err := c.res(ApplicationGVR).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
 			if isNotFound(err) {
 				return &SyncError{Class: ClassPermanent, Summary: "Application " + name + " was deleted while ferry was waiting"}
 			}
-			if sleepCtx(ctx, time.Second) != nil {
-				return ctx.Err()
+			if err := failed(err); err != nil {
+				return err
 			}
 			continue
 		}
+		failures = 0
+		read := time.Now()
 		if done, err := fn(app); done {
 			return err
 		}
@@ -43,8 +74,8 @@ func (c *Client) watchApp(ctx context.Context, name string, fn func(app *unstruc
 			ResourceVersion: app.GetResourceVersion(),
 		})
 		if err != nil {
-			if sleepCtx(ctx, time.Second) != nil {
-				return ctx.Err()
+			if err := failed(err); err != nil {
+				return err
 			}
 			continue
 		}
@@ -55,6 +86,23 @@ func (c *Client) watchApp(ctx context.Context, name string, fn func(app *unstruc
 				w.Stop()
 				return ctx.Err()
 			case <-tick.C:
+				if time.Since(read) >= resyncEvery {
+					// A connection that went silent (a network that drops packets rather than
+					// refusing them) leaves the watch waiting for HTTP/2's health check; a read
+					// under the transport's bounds finds out sooner.
+					fresh, err := c.res(ApplicationGVR).Get(ctx, name, metav1.GetOptions{})
+					if err != nil {
+						w.Stop()
+						if isNotFound(err) {
+							return &SyncError{Class: ClassPermanent, Summary: "Application " + name + " was deleted while ferry was waiting"}
+						}
+						if err := failed(err); err != nil {
+							return err
+						}
+						break events
+					}
+					app, read = fresh, time.Now()
+				}
 				if done, err := fn(app); done {
 					w.Stop()
 					return err
@@ -68,7 +116,7 @@ func (c *Client) watchApp(ctx context.Context, name string, fn func(app *unstruc
 					return &SyncError{Class: ClassPermanent, Summary: "Application " + name + " was deleted while ferry was waiting"}
 				}
 				if u, ok := ev.Object.(*unstructured.Unstructured); ok {
-					app = u
+					app, read = u, time.Now()
 					if done, err := fn(app); done {
 						w.Stop()
 						return err
@@ -102,7 +150,8 @@ type follower struct {
 	syncTimeout bool
 	last        *unstructured.Unstructured
 	rollout     rolloutWatch
-	unpicked    bool // the controller did not pick up the request in time
+	unpicked    bool   // the controller did not pick up the request in time
+	shown       string // the last state report shows
 	// anyOp makes the follower wait for any operation to a.Digest, or for the application to be
 	// at a.Digest without one (Wait, automated sync): it requested nothing, so it neither expects
 	// a pick-up nor terminates or withdraws anything; rid is then the request id, if any, of the
@@ -151,6 +200,9 @@ func (f *follower) run(ctx context.Context, deadline time.Time) (*Result, error)
 		}
 		r, done, err := f.observe(ctx, app)
 		res = r
+		if !done {
+			f.report(app)
+		}
 		return done, err
 	})
 	if err != nil && ctx.Err() != nil {
@@ -158,11 +210,82 @@ func (f *follower) run(ctx context.Context, deadline time.Time) (*Result, error)
 		// it was never picked up) and report.
 		return nil, f.timeout()
 	}
+	var re *readError
+	if errors.As(err, &re) {
+		return nil, f.lost(re.err)
+	}
 	var se *SyncError
 	if f.unpicked && errors.As(err, &se) {
 		se.Advice += " " + f.abandon()
 	}
 	return res, err
+}
+
+// report tells OnProgress what the follower waits for whenever that changes: the operation's
+// phase and message, and the application's sync and health status and revision.
+func (f *follower) report(app *unstructured.Unstructured) {
+	if f.opts.OnProgress == nil {
+		return
+	}
+	s := StatusOf(app)
+	line := fmt.Sprintf("%s: %s, %s at %s", s.Name, firstNonEmpty(s.SyncStatus, "sync unknown"), firstNonEmpty(s.HealthStatus, "health unknown"), shortRevision(s.Revision))
+	if op := s.LastOperation; op != nil && (op.Phase == "Running" || op.Phase == "Terminating") {
+		line += "; operation " + op.Phase
+		if op.Message != "" {
+			line += ": " + op.Message
+		}
+	} else if requested, _, _ := unstructured.NestedMap(app.Object, "operation"); requested != nil {
+		line += "; operation requested, not started yet"
+	}
+	if f.a.Digest != "" && s.Revision != f.a.Digest {
+		line += "; waiting for " + shortRevision(f.a.Digest)
+	}
+	if line != f.shown {
+		f.shown = line
+		f.opts.progress("%s", line)
+	}
+}
+
+// shortRevision abbreviates a digest for progress lines, as git does a commit.
+func shortRevision(r string) string {
+	if d, ok := strings.CutPrefix(r, "sha256:"); ok && len(d) > 12 {
+		return "sha256:" + d[:12]
+	}
+	return firstNonEmpty(r, "no revision")
+}
+
+// lost is the outcome of a wait that could no longer read the Application: transient when the
+// cluster was unreachable through every attempt (or its reads kept failing so), permanent when
+// it refused them. Nothing can be taken back then; the operation, if any, goes on without ferry.
+func (f *follower) lost(err error) error {
+	class := apiErrorClass(err)
+	what, cause := "Lost the cluster", err
+	var ue *kube.UnreachableError
+	if errors.As(err, &ue) {
+		what, cause = fmt.Sprintf("Kubernetes API server %s unreachable after %d attempts", ue.Host, ue.Attempts), ue.Err
+	} else if class == ClassPermanent {
+		what = "Unable to read the application"
+	}
+	advice := "ferry stopped waiting; Argo CD goes on without it."
+	if hint := kube.Hint(err); hint != "" {
+		advice = strings.ToUpper(hint[:1]) + hint[1:] + ". " + advice
+	}
+	switch {
+	case f.anyOp:
+		advice += fmt.Sprintf(" Once the cluster answers, wait again with `ferry app wait %s`.", f.a.Name)
+	case f.rid != "":
+		advice += fmt.Sprintf(" ferry's operation (request %s) may still run: once the cluster answers, check it with `ferry app status %s` and wait for it with `ferry app wait %s`, or stop it with `ferry app terminate %s`.", f.rid, f.a.Name, f.a.Name, f.a.Name)
+	}
+	return &SyncError{
+		Class:       class,
+		Summary:     fmt.Sprintf("%s while waiting for application %s: %v", what, f.a.Name, cause),
+		LastMessage: f.msg,
+		Resources:   failingResources(f.last),
+		RequestID:   f.rid,
+		Advice:      advice,
+		cause:       err,
+		final:       true,
+	}
 }
 
 func (f *follower) timeout() error {

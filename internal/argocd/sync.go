@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-dev/terraform-provider-ferry/internal/kube"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/window"
 )
 
@@ -76,16 +77,7 @@ var DefaultSyncOptions = SyncOptions{
 
 // ShortDuration formats d as docs and the provider's attributes write it: 20m, 1h30m, 1m30s, 30s
 // rather than time.Duration's 20m0s and 1h30m0s.
-func ShortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+func ShortDuration(d time.Duration) string { return kube.ShortDuration(d) }
 
 // SyncOptions tune a sync. Zero values mean the defaults (DefaultSyncOptions).
 type SyncOptions struct {
@@ -287,7 +279,7 @@ func retryTransient(ctx context.Context, opts SyncOptions, attempt func() (*Resu
 	for n := 0; ; n++ {
 		res, err := attempt()
 		var se *SyncError
-		if err != nil && errors.As(err, &se) && se.Class == ClassTransient && n < opts.TransientRetries {
+		if err != nil && errors.As(err, &se) && se.Class == ClassTransient && !se.final && n < opts.TransientRetries {
 			opts.progress("transient failure (%s); retrying in %s (attempt %d of %d)", se.LastMessage, backoff, n+1, opts.TransientRetries)
 			if sleepCtx(ctx, backoff) != nil {
 				return nil, err

@@ -7,10 +7,12 @@ package kube
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -48,6 +50,20 @@ type Options struct {
 	// Default "kubernetes.token"; [Options.WithEnv] sets "$KUBE_TOKEN" when it takes the token
 	// from there.
 	TokenFrom string
+
+	// RequestTimeout bounds each attempt of a request to the API server, until its response is
+	// read (for a watch, until its response headers arrive). Default DefaultRequestTimeout (30s).
+	RequestTimeout time.Duration
+	// Attempts is how many times a request is tried when the API server cannot be dialled, or,
+	// for a read, does not answer within RequestTimeout; the last failure is an
+	// [*UnreachableError]. Default DefaultAttempts (5).
+	Attempts int
+
+	// Names maps attribute names (config_path, config_paths, config_context, host, insecure,
+	// client_certificate, client_key, cluster_ca_certificate, exec.command, ...) to what errors
+	// call them instead, so that the CLI names its flags and variables; unmapped attributes keep
+	// their names.
+	Names map[string]string
 
 	certFromEnv bool // ClientCertificate came from KUBE_CLIENT_CERT_DATA
 }
@@ -107,7 +123,7 @@ func (o Options) WithEnv(getenv func(string) string) (Options, error) {
 func (o Options) Validate() error {
 	var errs []error
 	bad := func(attr, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %w: %s", attr, ErrInvalid, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s: %w: %s", o.name(attr), ErrInvalid, fmt.Sprintf(format, args...)))
 	}
 	for i, p := range o.paths() {
 		attr := "config_path"
@@ -120,16 +136,20 @@ func (o Options) Validate() error {
 	}
 	if (o.ClientCertificate == "") != (o.ClientKey == "") {
 		if o.ClientKey == "" {
-			bad("client_key", "client_certificate is set without client_key; set both or neither")
+			bad("client_key", "%s is set without %s; set both or neither", o.name("client_certificate"), o.name("client_key"))
 		} else {
-			bad("client_certificate", "client_key is set without client_certificate; set both or neither")
+			bad("client_certificate", "%s is set without %s; set both or neither", o.name("client_key"), o.name("client_certificate"))
 		}
 	}
 	if o.Host != "" && !strings.HasPrefix(o.Host, "https://") && !strings.HasPrefix(o.Host, "http://") {
 		bad("host", "%q must start with https:// (or http://)", o.Host)
 	}
 	if o.Insecure != nil && *o.Insecure && o.ClusterCACertificate != "" {
-		bad("insecure", "insecure = true cannot be combined with cluster_ca_certificate; remove one")
+		insecure := "insecure = true"
+		if n, ok := o.Names["insecure"]; ok {
+			insecure = n
+		}
+		bad("insecure", "%s cannot be combined with %s; remove one", insecure, o.name("cluster_ca_certificate"))
 	}
 	if o.Exec != nil {
 		if o.Exec.Command == "" {
@@ -139,7 +159,27 @@ func (o Options) Validate() error {
 			bad("exec.api_version", "must be set, e.g. client.authentication.k8s.io/v1beta1")
 		}
 	}
+	if o.RequestTimeout < 0 {
+		bad("request_timeout", "%s is negative; use a positive duration, or 0 for the default of %s", o.RequestTimeout, ShortDuration(DefaultRequestTimeout))
+	}
+	if o.Attempts < 0 {
+		bad("attempts", "%d is negative; use 1 for a single attempt, or 0 for the default of %d", o.Attempts, DefaultAttempts)
+	}
 	return errors.Join(errs...)
+}
+
+// name is what errors call attribute attr (Names); an indexed attribute, config_paths[1], is
+// named after its list.
+func (o Options) name(attr string) string {
+	if n, ok := o.Names[attr]; ok {
+		return n
+	}
+	if list, index, ok := strings.Cut(attr, "["); ok {
+		if n, ok := o.Names[list]; ok {
+			return n + "[" + index
+		}
+	}
+	return attr
 }
 
 func boolInt(b bool) int {
@@ -170,13 +210,28 @@ func expandHome(p string) string {
 // settings laid over them, or the explicit settings alone, or the in-cluster service account when
 // running in a Pod and nothing else is set. It reads local files only. Authentication failures of
 // the configuration name its credential source ([Source]) and say what to do: an exec plugin that
-// fails is an [*AuthError], and the message of a 401 or 403 answer names the source.
+// fails is an [*AuthError], and the message of a 401 or 403 answer names the source. Each request
+// attempt is bounded by RequestTimeout, and a request the API server never got (or a read it did
+// not answer) is tried Attempts times before it fails with an [*UnreachableError].
 func (o Options) RESTConfig() (*rest.Config, error) {
 	cfg, src, err := o.restConfig()
 	if err != nil {
 		return nil, err
 	}
-	return withSource(cfg, src)
+	if cfg, err = withSource(cfg, src); err != nil {
+		return nil, err
+	}
+	timeout, attempts := o.RequestTimeout, o.Attempts
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
+	if attempts <= 0 {
+		attempts = DefaultAttempts
+	}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return &retryTransport{next: rt, timeout: timeout, attempts: attempts}
+	})
+	return cfg, nil
 }
 
 func (o Options) restConfig() (*rest.Config, Source, error) {
@@ -220,7 +275,14 @@ func (o Options) restConfig() (*rest.Config, Source, error) {
 				}
 				return cfg, src, nil
 			}
-			return nil, Source{}, fmt.Errorf("%w: set kubernetes.config_path or kubernetes.host (or %s / %s)", ErrNotConfigured, EnvConfigPath, EnvHost)
+			path, host := "kubernetes.config_path", "kubernetes.host"
+			if n, ok := o.Names["config_path"]; ok {
+				path = n
+			}
+			if n, ok := o.Names["host"]; ok {
+				host = n
+			}
+			return nil, Source{}, fmt.Errorf("%w: set %s or %s (or %s / %s)", ErrNotConfigured, path, host, EnvConfigPath, EnvHost)
 		}
 		cfg, err := clientcmd.NewDefaultClientConfig(*clientcmdapi.NewConfig(), overrides).ClientConfig()
 		if err != nil {
@@ -236,7 +298,7 @@ func (o Options) restConfig() (*rest.Config, Source, error) {
 	cfg, err := cc.ClientConfig()
 	if err != nil {
 		if o.ConfigContext != "" && strings.Contains(err.Error(), "context was not found") {
-			return nil, Source{}, fmt.Errorf("config_context: %w: context %q is not in %s", ErrInvalid, o.ConfigContext, strings.Join(paths, ", "))
+			return nil, Source{}, fmt.Errorf("%s: %w: context %q is not in %s", o.name("config_context"), ErrInvalid, o.ConfigContext, strings.Join(paths, ", "))
 		}
 		return nil, Source{}, fmt.Errorf("kubeconfig %s: %w", strings.Join(paths, ", "), err)
 	}

@@ -74,7 +74,13 @@ func runLogin(cmd *cobra.Command, opts *loginOptions, password string) error {
 		return err
 	}
 	if err := client.Login(cmd.Context(), store, opts.host, auth.Credential{Username: opts.username, Password: password}); err != nil {
-		return fmt.Errorf("login to %s: %w", opts.host, err)
+		err = bundle.WrapRegistryError("login to "+opts.host, err)
+		if errors.Is(err, bundle.ErrUnauthorized) {
+			// The generic advice is to log in, which is what failed.
+			return &option.Error{Err: err, Code: option.ExitPermanent,
+				Recommendation: "Check the username and the password or token for " + opts.host + "; nothing was stored."}
+		}
+		return err
 	}
 	_, err = fmt.Fprintln(cmd.OutOrStdout(), "Login succeeded")
 	return err
@@ -88,6 +94,13 @@ func logoutCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			store, err := bundle.DockerCredentialStore()
 			if err != nil {
+				return err
+			}
+			// Like docker, nothing to remove is no failure; but saying it was removed would hide a
+			// misspelled host.
+			cred, err := store.Get(cmd.Context(), credentials.ServerAddressFromRegistry(args[0]))
+			if err == nil && cred == auth.EmptyCredential {
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "Not logged in to %s: no credential was stored for it\n", args[0])
 				return err
 			}
 			if err := credentials.Logout(cmd.Context(), store, args[0]); err != nil {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"sync"
 	"text/tabwriter"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
@@ -26,33 +25,27 @@ func Size(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// Progress returns a progress hook that prints one line per step to w, or nil when w is nil.
-func Progress(w io.Writer) func(bundle.ProgressEvent) {
-	if w == nil {
-		return nil
+// stepLine returns the line, ending in a newline, that a step is printed as, or "" for an event
+// that is not printed as a line (bytes moved).
+func stepLine(ev bundle.ProgressEvent) string {
+	d := ev.Descriptor
+	switch ev.Action {
+	case bundle.ProgressUpload:
+		return fmt.Sprintf("Uploading   %-18s %10s  %s\n", ev.Title, Size(d.Size), short(d.Digest.String()))
+	case bundle.ProgressUploaded:
+		return fmt.Sprintf("Uploaded    %-18s %10s\n", ev.Title, Size(d.Size))
+	case bundle.ProgressSkip:
+		return fmt.Sprintf("Exists      %-18s %10s  %s\n", ev.Title, Size(d.Size), short(d.Digest.String()))
+	case bundle.ProgressDownload:
+		return fmt.Sprintf("Downloading %-18s %10s  %s\n", ev.Title, Size(d.Size), short(d.Digest.String()))
+	case bundle.ProgressDone:
+		return fmt.Sprintf("Extracted   %-18s %10s\n", ev.Title, Size(d.Size))
+	case bundle.ProgressManifest:
+		return fmt.Sprintf("Pushed      manifest           %10s  %s\n", Size(d.Size), short(d.Digest.String()))
+	case bundle.ProgressTag:
+		return fmt.Sprintf("Tagged      %s\n", ev.Title)
 	}
-	var mu sync.Mutex
-	return func(ev bundle.ProgressEvent) {
-		mu.Lock()
-		defer mu.Unlock()
-		d := ev.Descriptor
-		switch ev.Action {
-		case bundle.ProgressUpload:
-			fmt.Fprintf(w, "Uploading   %-18s %10s  %s\n", ev.Title, Size(d.Size), short(d.Digest.String()))
-		case bundle.ProgressUploaded:
-			fmt.Fprintf(w, "Uploaded    %-18s %10s\n", ev.Title, Size(d.Size))
-		case bundle.ProgressSkip:
-			fmt.Fprintf(w, "Exists      %-18s %10s  %s\n", ev.Title, Size(d.Size), short(d.Digest.String()))
-		case bundle.ProgressDownload:
-			fmt.Fprintf(w, "Downloading %-18s %10s  %s\n", ev.Title, Size(d.Size), short(d.Digest.String()))
-		case bundle.ProgressDone:
-			fmt.Fprintf(w, "Extracted   %-18s %10s\n", ev.Title, Size(d.Size))
-		case bundle.ProgressManifest:
-			fmt.Fprintf(w, "Pushed      manifest           %10s  %s\n", Size(d.Size), short(d.Digest.String()))
-		case bundle.ProgressTag:
-			fmt.Fprintf(w, "Tagged      %s\n", ev.Title)
-		}
-	}
+	return ""
 }
 
 func short(d string) string {

@@ -5,25 +5,11 @@ package option
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"syscall"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
-)
-
-// Exit codes, documented in docs/cli.md. Application commands add codes for their failure classes.
-const (
-	ExitOK        = 0
-	ExitError     = 1 // unexpected failure
-	ExitPermanent = 2 // invalid input, or a failure that retrying cannot fix
-	ExitTransient = 3 // a registry or cluster stayed unreachable through every retry
-
-	// ExitUsage is the exit code of a command-line mistake: an unknown command or flag, a wrong
-	// number of arguments, a missing required flag. It is the code of invalid input.
-	ExitUsage = ExitPermanent
-	// ExitInterrupted is the exit code after SIGINT (Ctrl-C): 128 + the signal number, as shells
-	// report it, so SIGTERM exits 143.
-	ExitInterrupted = 128 + int(syscall.SIGINT)
 )
 
 // Interrupted is why a command stopped when ferry received SIGINT (Ctrl-C) or SIGTERM: main cancels
@@ -97,7 +83,8 @@ func FormatError(err error) string {
 		rec = recommendation(err)
 	}
 	if rec != "" {
-		b.WriteString("\n" + rec)
+		// A sentence, however the caller wrote it.
+		b.WriteString("\n" + strings.ToUpper(rec[:1]) + rec[1:])
 	}
 	return b.String()
 }
@@ -109,14 +96,10 @@ func recommendation(err error) string {
 		return "" // the error names the credential source and what to do
 	case errors.Is(err, bundle.ErrUnauthorized), errors.Is(err, bundle.ErrImageUnauthorized):
 		return "Log in with `ferry login HOST` (or docker/oras login), or check the credential helper in ~/.docker/config.json."
-	case errors.Is(err, bundle.ErrImageUntrusted):
-		return "Trust the image registry's CA with --ca-file FILE (or the system trust store), skip verification for it with --insecure-registry HOST (lab registries only), or use --plain-http-registry HOST for a registry without TLS."
-	case errors.Is(err, bundle.ErrUntrusted):
-		return "Trust the registry's CA with --ca-file FILE (or the system trust store), skip verification with --insecure (lab registries only), or use --plain-http for a registry without TLS."
-	case errors.Is(err, bundle.ErrImageUnreachable):
-		return "Check the image registry's address, DNS and network, or push with --offline if every image is pinned by digest; use --plain-http-registry HOST for a registry without TLS, --ca-file or --insecure-registry HOST for a private CA."
-	case errors.Is(err, bundle.ErrUnreachable):
-		return "Check the address and network; use --plain-http for a registry without TLS, --ca-file or --insecure for a private CA."
+	case errors.Is(err, bundle.ErrImageUntrusted), errors.Is(err, bundle.ErrImageUnreachable):
+		return registryHint(err, true)
+	case errors.Is(err, bundle.ErrUntrusted), errors.Is(err, bundle.ErrUnreachable):
+		return registryHint(err, false)
 	case errors.Is(err, bundle.ErrInvalidSpec):
 		return "Fix ferry.yaml; the format is in docs/bundle-format.md."
 	case errors.Is(err, bundle.ErrArchiveLimit):
@@ -125,6 +108,63 @@ func recommendation(err error) string {
 		return "Push the release with `ferry bundle push`; oras and helm artifacts are not bundles."
 	}
 	return ""
+}
+
+// registryHint says what to do about a registry that could not be used, from the real cause
+// (bundle.Cause): a TLS or plain-HTTP flag is suggested only when TLS is what failed. image is true
+// for an image registry of ferry.yaml, which is named by --plain-http-registry and
+// --insecure-registry rather than --plain-http and --insecure.
+func registryHint(err error, image bool) string {
+	hint := registryAdvice(err, image)
+	return strings.ToUpper(hint[:1]) + hint[1:]
+}
+
+func registryAdvice(err error, image bool) string {
+	kind, host := bundle.Cause(err)
+	flagHost := host
+	if host == "" {
+		host, flagHost = "the registry", "HOST"
+		if image {
+			host = "the image registry"
+		}
+	}
+	plainHTTP, insecure := "--plain-http", "--insecure"
+	if image {
+		plainHTTP, insecure = "--plain-http-registry "+flagHost, "--insecure-registry "+flagHost
+	}
+	switch kind {
+	case bundle.CauseDNS:
+		if image {
+			return fmt.Sprintf("Cannot resolve %s: check the name in ferry.yaml, or push with --offline to lock digests as written (every image must be pinned by digest).", host)
+		}
+		return fmt.Sprintf("Cannot resolve %s: check the name.", host)
+	case bundle.CauseRefused:
+		return fmt.Sprintf("Nothing listens at %s: check the address and port.", host)
+	case bundle.CauseTimeout:
+		return fmt.Sprintf("%s did not answer in time: check the network and firewall, or allow a slow registry more with --request-timeout or --idle-timeout.", host)
+	case bundle.CauseDropped:
+		return fmt.Sprintf("%s dropped the connection at every attempt: check the network and any proxy or load balancer in front of it, then retry.", host)
+	case bundle.CauseServer:
+		return fmt.Sprintf("%s kept failing (5xx, 429 or 408) at every attempt: retry later, or raise --retries.", host)
+	case bundle.CauseSchemeHTTP:
+		if image {
+			return fmt.Sprintf("%s answers plain HTTP: add --plain-http-registry %s.", host, flagHost)
+		}
+		return fmt.Sprintf("%s answers plain HTTP: add --plain-http (for an image registry of ferry.yaml: --plain-http-registry HOST).", host)
+	case bundle.CauseSchemeHTTPS:
+		if image {
+			return fmt.Sprintf("%s speaks HTTPS: drop --plain-http-registry %s (add --ca-file or --insecure-registry %s if its certificate is private).", host, flagHost, flagHost)
+		}
+		return fmt.Sprintf("%s speaks HTTPS: drop --plain-http (add --ca-file or --insecure if its certificate is private).", host)
+	case bundle.CauseCertificate:
+		return fmt.Sprintf("The certificate of %s does not verify: trust its CA with --ca-file FILE (or the system trust store), or skip verification with %s (lab registries only).", host, insecure)
+	case bundle.CauseTLS:
+		return fmt.Sprintf("The TLS handshake with %s failed: check the port; use %s for a registry without TLS, --ca-file or %s for a private CA.", host, plainHTTP, insecure)
+	}
+	if image {
+		return "Check the image registry's address and network, or push with --offline if every image is pinned by digest."
+	}
+	return "Check the registry's address and network."
 }
 
 // ExitCode returns the process exit code for err.

@@ -47,7 +47,7 @@ func (f *Format) Parse(*cobra.Command) error {
 // Progress returns stderr when progress should be shown there (a terminal, text output and no
 // --no-tty), otherwise nil.
 func (f *Format) Progress(stderr io.Writer) io.Writer {
-	if f.NoTTY {
+	if f.NoTTY || f.Type != "text" {
 		return nil
 	}
 	if file, ok := stderr.(*os.File); ok && term.IsTerminal(int(file.Fd())) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,14 +15,7 @@ import (
 
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/option"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
-)
-
-// Exit codes of the application commands, one per failure class (docs/cli.md).
-const (
-	ExitWindow   = 4
-	ExitStuck    = 5
-	ExitConflict = 6
-	ExitApproval = 7
+	"github.com/ferry-dev/terraform-provider-ferry/internal/kube"
 )
 
 // New returns the `ferry app` command.
@@ -75,29 +69,30 @@ func (f *engineFlags) options(progress io.Writer) argocd.SyncOptions {
 	return o
 }
 
-// classError turns an engine error into a CLI error with the class's exit code.
-func classError(err error) error {
+// classError turns an engine error into a CLI error with the class's exit code; an error of an
+// API call ferry made itself (no class) is transient or permanent as k.APIError says. The
+// engine's hint about a lost connection names no flag; k's names them.
+func classError(err error, k *option.Kube) error {
 	var se *argocd.SyncError
 	if !errors.As(err, &se) {
 		if errors.Is(err, argocd.ErrNotFound) {
 			return &option.Error{Err: err, Code: option.ExitPermanent, Recommendation: "Create the application first (ferry_application in Terraform), or check --argocd-namespace."}
 		}
-		return err
+		return k.APIError(err)
 	}
-	code := option.ExitPermanent
-	switch se.Class {
-	case argocd.ClassTransient:
-		code = option.ExitTransient
-	case argocd.ClassWindow:
-		code = ExitWindow
-	case argocd.ClassStuck, argocd.ClassTimeout:
-		code = ExitStuck
-	case argocd.ClassConflict:
-		code = ExitConflict
-	case argocd.ClassApproval:
-		code = ExitApproval
+	code := option.ClassCode(se.Class)
+	detail := se.Detail()
+	if generic, named := capitalized(kube.Hint(se)), capitalized(k.Hint(se)); generic != "" {
+		detail = strings.Replace(detail, generic, named, 1)
 	}
-	return &option.Error{Err: fmt.Errorf("%s [%s]", se.Error(), se.Class), Recommendation: se.Detail(), Code: code}
+	return &option.Error{Err: fmt.Errorf("%s [%s]", se.Error(), se.Class), Recommendation: detail, Code: code}
+}
+
+func capitalized(s string) string {
+	if s == "" {
+		return ""
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // outcome is the JSON shape of sync and wait results.
@@ -111,7 +106,7 @@ type outcome struct {
 }
 
 // render prints a sync or wait outcome and returns the error to exit with.
-func render(cmd *cobra.Command, f *option.Format, res *argocd.Result, err error) error {
+func render(cmd *cobra.Command, f *option.Format, k *option.Kube, res *argocd.Result, err error) error {
 	o := outcome{Class: string(argocd.ClassSuccess), Result: res}
 	var se *argocd.SyncError
 	if errors.As(err, &se) {
@@ -120,19 +115,20 @@ func render(cmd *cobra.Command, f *option.Format, res *argocd.Result, err error)
 			o.NextOpen = se.NextOpen.UTC().Format(time.RFC3339)
 		}
 	} else if err != nil {
-		return err
+		return classError(err, k)
 	}
 	if f.Type != "text" {
 		if rerr := f.Render(cmd.OutOrStdout(), o, nil); rerr != nil {
 			return rerr
 		}
 		if err != nil {
-			return &option.Error{Err: errors.New(se.Error()), Code: option.ExitCode(classError(err)), Recommendation: se.Detail()}
+			ce := classError(err, k)
+			return &option.Error{Err: errors.New(se.Error()), Code: option.ExitCode(ce), Recommendation: ce.(*option.Error).Recommendation}
 		}
 		return nil
 	}
 	if err != nil {
-		return classError(err)
+		return classError(err, k)
 	}
 	retried := ""
 	if res.Retries > 0 {

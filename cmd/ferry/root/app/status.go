@@ -42,20 +42,25 @@ func statusCmd() *cobra.Command {
 				return err
 			}
 			// An application an interrupted override left in the windowless override project
-			// is moved back first (a warning says so).
-			if msg, err := c.RepairOverride(cmd.Context(), opts.name); err != nil {
+			// is moved back first (a warning says so). A cluster that cannot be reached fails the
+			// command here, once: reading the status would only repeat the same attempts.
+			msg, err := c.RepairOverride(cmd.Context(), opts.name)
+			switch {
+			case err != nil && !argocd.PermanentAPIError(err):
+				return classError(err, &opts.Kube)
+			case err != nil:
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: could not check for an interrupted override: %v\n", err)
-			} else if msg != "" {
+			case msg != "":
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", msg)
 			}
 			st, err := c.Status(cmd.Context(), opts.name)
 			if err != nil {
-				return classError(err)
+				return classError(err, &opts.Kube)
 			}
 			s := statusView{Status: st}
 			// The durable audit record of the last window override (annotation ferry.dev/last-override).
 			if s.LastOverride, err = c.LastOverride(cmd.Context(), opts.name); err != nil {
-				return classError(err)
+				return classError(err, &opts.Kube)
 			}
 			return opts.Format.Render(cmd.OutOrStdout(), s, func(w io.Writer) error {
 				health := strings.TrimSpace(s.HealthStatus + " " + s.HealthMessage)

@@ -75,7 +75,7 @@ func runSync(cmd *cobra.Command, opts *syncOptions) error {
 	}
 	live, err := c.GetApplication(cmd.Context(), opts.name)
 	if err != nil {
-		return classError(err)
+		return classError(err, &opts.Kube)
 	}
 	a := argocd.AppFromLive(live)
 	if opts.bundleRef != "" {
@@ -89,5 +89,5 @@ func runSync(cmd *cobra.Command, opts *syncOptions) error {
 	so.WindowPolicy = argocd.WindowPolicy(opts.windowPolicy)
 	so.OverrideReason = opts.overrideReason
 	res, err := c.Sync(cmd.Context(), a, !opts.noWait, so)
-	return render(cmd, &opts.Format, res, err)
+	return render(cmd, &opts.Format, &opts.Kube, res, err)
 }

@@ -27,7 +27,7 @@ requested but not yet started by the controller is withdrawn instead, so it neve
 			}
 			stopped, err := c.Terminate(cmd.Context(), args[0])
 			if err != nil {
-				return classError(err)
+				return classError(err, &kube)
 			}
 			msg := "Terminating the operation of %s\n"
 			if stopped == argocd.Withdrawn {

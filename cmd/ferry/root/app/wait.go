@@ -54,12 +54,12 @@ Example - Wait for an automated sync to reach the pinned digest:
 			if digest == "" {
 				live, err := c.GetApplication(cmd.Context(), opts.name)
 				if err != nil {
-					return classError(err)
+					return classError(err, &opts.Kube)
 				}
 				digest = argocd.AppFromLive(live).Digest
 			}
 			res, err := c.Wait(cmd.Context(), opts.name, digest, opts.engineFlags.options(opts.Format.Progress(cmd.ErrOrStderr())))
-			return render(cmd, &opts.Format, res, err)
+			return render(cmd, &opts.Format, &opts.Kube, res, err)
 		},
 	}
 	cmd.Flags().StringVar(&opts.digest, "revision", "", "digest to wait for (default: the application's targetRevision)")

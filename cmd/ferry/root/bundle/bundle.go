@@ -25,10 +25,9 @@ func New() *cobra.Command {
 func parseRef(arg, usage string) (bundle.Reference, error) {
 	ref, err := bundle.ParseReference(ociForm(arg))
 	if err != nil {
+		// The error says what is wrong with this reference (a scheme, a host alone, uppercase); the
+		// hint gives the forms.
 		hint := fmt.Sprintf("write it as host/repo:tag, host/repo@sha256:… or %sPATH[:tag]", bundle.LayoutPrefix)
-		if scheme, rest, ok := strings.Cut(arg, "://"); ok && scheme != "oci" {
-			hint = fmt.Sprintf("a reference has no %s:// scheme: write it as %s", scheme, rest)
-		}
 		return ref, option.Usagef(usage, hint, err)
 	}
 	if arg != ociForm(arg) {

@@ -52,7 +52,7 @@ Example - Pull only the Terraform module of a pinned bundle:
 					return option.Usagef("ferry bundle pull REF -o DIR --only ROLE[,ROLE]", hint, fmt.Errorf("--only %s: not a layer role", role))
 				}
 			}
-			for _, name := range []string{"max-entries", "max-file-size", "max-total-size", "max-ratio"} {
+			for _, name := range []string{"max-entries", "max-ratio"} { // sizes refuse it when set (option.SizeVar)
 				if v := cmd.Flags().Lookup(name).Value.String(); strings.HasPrefix(v, "-") {
 					return option.Usagef("ferry bundle pull REF -o DIR --"+name+" N", "Give a positive number, or leave the flag out for the default.",
 						fmt.Errorf("--%s %s: must be positive", name, v))
@@ -70,8 +70,8 @@ Example - Pull only the Terraform module of a pinned bundle:
 	_ = cmd.MarkFlagRequired("output")
 	fs.StringSliceVar(&opts.only, "only", nil, "layers to extract: manifests, terraform, plugins (default all)")
 	fs.IntVar(&opts.limits.MaxEntries, "max-entries", 0, "most entries extracted from one layer (default 10000)")
-	fs.Int64Var(&opts.limits.MaxFileSize, "max-file-size", 0, "largest file extracted, in bytes (default 64 MiB for manifests, 256 MiB for terraform, 1 GiB for plugins)")
-	fs.Int64Var(&opts.limits.MaxTotalSize, "max-total-size", 0, "most bytes extracted from one layer (default 512 MiB for manifests, 1 GiB for terraform, 2 GiB for plugins)")
+	option.SizeVar(fs, &opts.limits.MaxFileSize, "max-file-size", 0, "largest file extracted: bytes or a number with a unit, e.g. 100MiB or 1GB (default 64MiB for manifests, 256MiB for terraform, 1GiB for plugins)")
+	option.SizeVar(fs, &opts.limits.MaxTotalSize, "max-total-size", 0, "most bytes extracted from one layer, e.g. 2GiB (default 512MiB for manifests, 1GiB for terraform, 2GiB for plugins)")
 	fs.Int64Var(&opts.limits.MaxRatio, "max-ratio", 0, "most times a layer or zip entry may expand over its compressed size, past 8 MiB (default 100)")
 	opts.Remote.ApplyFlags(fs)
 	opts.Format.ApplyFlags(fs)
@@ -83,11 +83,13 @@ func runPull(cmd *cobra.Command, opts *pullOptions) error {
 	if err != nil {
 		return err
 	}
+	onProgress, stopProgress := display.Live(opts.Format.Progress(cmd.ErrOrStderr()))
 	res, err := bundle.Pull(cmd.Context(), client, opts.ref, opts.output, bundle.PullOptions{
 		Only:       opts.only,
 		Limits:     opts.limits,
-		OnProgress: display.Progress(opts.Format.Progress(cmd.ErrOrStderr())),
+		OnProgress: onProgress,
 	})
+	stopProgress() // the bars go before the result or the error is printed
 	if err != nil {
 		return err
 	}

@@ -89,12 +89,14 @@ func runPush(cmd *cobra.Command, opts *pushOptions) error {
 	if err != nil {
 		return err
 	}
+	onProgress, stopProgress := display.Live(opts.Format.Progress(cmd.ErrOrStderr()))
 	res, err := bundle.Push(cmd.Context(), client, opts.dir, opts.ref, bundle.PushOptions{
 		PackOptions: bundle.PackOptions{Created: created, Offline: opts.offline},
 		Tags:        opts.tags,
 		Concurrency: opts.concurrency,
-		OnProgress:  display.Progress(opts.Format.Progress(cmd.ErrOrStderr())),
+		OnProgress:  onProgress,
 	})
+	stopProgress() // the bars go before the result or the error is printed
 	if err != nil {
 		return err
 	}

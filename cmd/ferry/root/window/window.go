@@ -14,9 +14,6 @@ import (
 	"github.com/ferry-dev/terraform-provider-ferry/internal/window"
 )
 
-// ExitClosed is the exit code of `ferry window check` when the window is closed.
-const ExitClosed = 4
-
 // New returns the `ferry window` command.
 func New() *cobra.Command {
 	cmd := &cobra.Command{Use: "window", Short: "Explain a customer's deployment windows"}
@@ -91,12 +88,10 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 	switch {
 	case errors.Is(err, argocd.ErrNotFound):
 		return &option.Error{Err: err, Code: option.ExitPermanent, Recommendation: "Check the environment name and --argocd-namespace."}
-	case argocd.PermanentAPIError(err):
-		// Refused, unobtainable credentials (the message names their source), a server
-		// certificate that does not verify, …: retrying cannot help.
-		return &option.Error{Err: err, Code: option.ExitPermanent}
 	case err != nil:
-		return &option.Error{Err: err, Code: option.ExitTransient, Recommendation: "Check that the cluster is reachable: --kubeconfig, --context or --server, and the network."}
+		// Refused or unobtainable credentials, a certificate that does not verify: permanent;
+		// an unreachable cluster: transient, with a hint from the cause.
+		return opts.Kube.APIError(err)
 	}
 	specs, err := argocd.ProjectWindows(p)
 	var ws []window.Window
@@ -130,7 +125,7 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 		return err
 	}
 	if !st.Open {
-		return &option.Error{Err: fmt.Errorf("deployment window closed for %s", opts.environment), Code: ExitClosed, Recommendation: st.Reason}
+		return &option.Error{Err: fmt.Errorf("deployment window closed for %s", opts.environment), Code: option.ExitWindow, Recommendation: st.Reason}
 	}
 	return nil
 }
