@@ -15,6 +15,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/yamlspec"
 )
 
 // renderOutput is the produced file of one render step.
@@ -83,7 +85,7 @@ func checkYAMLObjects(data []byte) error {
 			break
 		}
 		if err != nil {
-			return errors.New(yamlErrorText(err))
+			return errors.New(yamlspec.ErrorText(err))
 		}
 		root := &doc
 		if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {

@@ -8,6 +8,8 @@ import (
 	"sort"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/yamlspec"
 )
 
 // Rewrite records one image reference in a manifest pinned to its locked digest.
@@ -55,7 +57,7 @@ func RewriteImages(data []byte, file string, locks []ImageLock) ([]byte, []Rewri
 			break
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w: %s", file, ErrManifest, yamlErrorText(err))
+			return nil, nil, fmt.Errorf("%s: %w: %s", file, ErrManifest, yamlspec.ErrorText(err))
 		}
 		root := &doc
 		if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {

@@ -1,10 +1,8 @@
 package bundle
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path"
@@ -14,6 +12,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/yamlspec"
 )
 
 // SpecFileName is the name of the spec file at the root of a release directory.
@@ -74,16 +74,7 @@ type SpecError struct {
 	Msg   string // what is wrong and what to do
 }
 
-func (e *SpecError) Error() string {
-	loc := e.File
-	if e.Line > 0 {
-		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
-	}
-	if e.Field == "" {
-		return loc + ": " + e.Msg
-	}
-	return fmt.Sprintf("%s: %s: %s", loc, e.Field, e.Msg)
-}
+func (e *SpecError) Error() string { return yamlspec.Message(e.File, e.Line, e.Field, e.Msg) }
 
 // Unwrap returns [ErrInvalidSpec].
 func (e *SpecError) Unwrap() error { return ErrInvalidSpec }
@@ -107,115 +98,39 @@ var reservedAnnotations = map[string]string{
 }
 
 type specParser struct {
-	file string
-	errs []error
+	yamlspec.Parser
 	spec *Spec
 }
 
-func (p *specParser) errorf(n *yaml.Node, field, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	p.errs = append(p.errs, &SpecError{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+func newSpecError(file string, line int, field, msg string) error {
+	return &SpecError{File: file, Line: line, Field: field, Msg: msg}
 }
 
 // ParseSpec parses and validates the contents of a ferry.yaml. file names the file in errors.
 // Unknown fields, wrong types and invalid values are errors that name the line and the field; all
 // problems found are returned together, joined. It does not look at the file system; see [LoadSpec].
 func ParseSpec(data []byte, file string) (*Spec, error) {
-	p := &specParser{file: file, spec: &Spec{lines: map[string]int{}, file: file}}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &SpecError{File: file, Msg: "file is empty; start with \"apiVersion: " + SpecAPIVersion + "\""}
-		}
-		return nil, &SpecError{File: file, Line: yamlErrorLine(err), Msg: "not valid YAML: " + yamlErrorText(err)}
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, &SpecError{File: file, Line: extra.Line, Msg: "more than one YAML document; keep a single document"}
-	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
-	}
-	if root.Kind != yaml.MappingNode {
-		return nil, &SpecError{File: file, Line: root.Line, Msg: "top level must be a mapping of fields"}
+	p := &specParser{Parser: yamlspec.Parser{File: file, NewError: newSpecError}, spec: &Spec{lines: map[string]int{}, file: file}}
+	root, err := p.Root(data, SpecAPIVersion)
+	if err != nil {
+		return nil, err
 	}
 	p.parseTop(root)
-	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+	if err := p.Err(); err != nil {
+		return nil, err
 	}
 	return p.spec, nil
 }
 
-// fields iterates a mapping node, reporting duplicate keys.
-func (p *specParser) fields(n *yaml.Node, prefix string, fn func(key string, k, v *yaml.Node)) {
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		field := joinField(prefix, k.Value)
-		if k.Kind != yaml.ScalarNode {
-			p.errorf(k, prefix, "keys must be plain strings")
-			continue
-		}
-		if seen[k.Value] {
-			p.errorf(k, field, "defined more than once; keep one")
-			continue
-		}
-		seen[k.Value] = true
-		fn(k.Value, k, v)
-	}
-}
-
-func joinField(prefix, key string) string {
-	if prefix == "" {
-		return key
-	}
-	return prefix + "." + key
-}
-
-func (p *specParser) str(v *yaml.Node, field string) (string, bool) {
-	if v.Kind == yaml.AliasNode {
-		v = v.Alias
-	}
-	if v.Kind != yaml.ScalarNode {
-		p.errorf(v, field, "must be a string, got a %s", kindName(v))
-		return "", false
-	}
-	if v.Tag == "!!null" {
-		p.errorf(v, field, "must not be empty")
-		return "", false
-	}
-	if strings.TrimSpace(v.Value) == "" {
-		p.errorf(v, field, "must not be empty")
-		return "", false
-	}
-	return v.Value, true
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "mapping"
-	case yaml.SequenceNode:
-		return "list"
-	default:
-		return "scalar"
-	}
-}
-
 func (p *specParser) stringMap(v *yaml.Node, field string) (map[string]string, map[string]*yaml.Node) {
 	if v.Kind != yaml.MappingNode {
-		p.errorf(v, field, "must be a mapping of strings, got a %s", kindName(v))
+		p.Errorf(v, field, "must be a mapping of strings, got a %s", yamlspec.KindName(v))
 		return nil, nil
 	}
 	m := map[string]string{}
 	nodes := map[string]*yaml.Node{}
-	p.fields(v, field, func(key string, k, val *yaml.Node) {
-		if s, ok := p.str(val, joinField(field, key)); ok {
+	p.Fields(v, field, func(key string, k, val *yaml.Node) {
+		if s, ok := p.Str(val, yamlspec.JoinField(field, key)); ok {
 			m[key] = s
 			nodes[key] = k
 		}
@@ -226,62 +141,62 @@ func (p *specParser) stringMap(v *yaml.Node, field string) (map[string]string, m
 func (p *specParser) parseTop(root *yaml.Node) {
 	s := p.spec
 	present := map[string]*yaml.Node{}
-	p.fields(root, "", func(key string, k, v *yaml.Node) {
+	p.Fields(root, "", func(key string, k, v *yaml.Node) {
 		present[key] = k
 		s.lines[key] = k.Line
 		switch key {
 		case "apiVersion":
-			if val, ok := p.str(v, key); ok {
+			if val, ok := p.Str(v, key); ok {
 				if val != SpecAPIVersion {
-					p.errorf(v, key, "unsupported version %q; this ferry reads %q", val, SpecAPIVersion)
+					p.Errorf(v, key, "unsupported version %q; this ferry reads %q", val, SpecAPIVersion)
 				}
 				s.APIVersion = val
 			}
 		case "kind":
-			if val, ok := p.str(v, key); ok {
+			if val, ok := p.Str(v, key); ok {
 				if val != SpecKind {
-					p.errorf(v, key, "must be %q, got %q", SpecKind, val)
+					p.Errorf(v, key, "must be %q, got %q", SpecKind, val)
 				}
 				s.Kind = val
 			}
 		case "name":
-			if val, ok := p.str(v, key); ok {
+			if val, ok := p.Str(v, key); ok {
 				if !nameRE.MatchString(val) {
-					p.errorf(v, key, "%q is not a valid name; use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit", val)
+					p.Errorf(v, key, "%q is not a valid name; use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit", val)
 				}
 				s.Name = val
 			}
 		case "version":
-			if val, ok := p.str(v, key); ok {
+			if val, ok := p.Str(v, key); ok {
 				if !versionRE.MatchString(val) {
-					p.errorf(v, key, "%q is not a valid version; use up to 128 letters, digits and '.', '_', '-', '+', not starting with '.', '-' or '+'", val)
+					p.Errorf(v, key, "%q is not a valid version; use up to 128 letters, digits and '.', '_', '-', '+', not starting with '.', '-' or '+'", val)
 				}
 				s.Version = val
 			}
 		case "description":
-			if val, ok := p.str(v, key); ok {
+			if val, ok := p.Str(v, key); ok {
 				s.Description = val
 			}
 		case "source":
-			if val, ok := p.str(v, key); ok {
+			if val, ok := p.Str(v, key); ok {
 				if u, err := url.Parse(val); err != nil || u.Scheme == "" || u.Host == "" {
-					p.errorf(v, key, "%q is not an absolute URL; use e.g. https://git.example.com/team/repo", val)
+					p.Errorf(v, key, "%q is not an absolute URL; use e.g. https://git.example.com/team/repo", val)
 				}
 				s.Source = val
 			}
 		case "revision":
-			if val, ok := p.str(v, key); ok {
+			if val, ok := p.Str(v, key); ok {
 				if strings.ContainsAny(val, " \t\r\n") {
-					p.errorf(v, key, "%q must not contain whitespace", val)
+					p.Errorf(v, key, "%q must not contain whitespace", val)
 				}
 				s.Revision = val
 			}
 		case "images":
 			p.parseImages(v)
 		case "manifests", "terraform", "plugins":
-			if val, ok := p.str(v, key); ok {
+			if val, ok := p.Str(v, key); ok {
 				if msg := checkRelPath(val); msg != "" {
-					p.errorf(v, key, "%s", msg)
+					p.Errorf(v, key, "%s", msg)
 				}
 				switch key {
 				case "manifests":
@@ -298,23 +213,23 @@ func (p *specParser) parseTop(root *yaml.Node) {
 			m, nodes := p.stringMap(v, key)
 			for _, ak := range sortedKeys(m) {
 				if use, ok := reservedAnnotations[ak]; ok {
-					p.errorf(nodes[ak], "annotations."+ak, "is set by ferry; use %s instead", use)
+					p.Errorf(nodes[ak], "annotations."+ak, "is set by ferry; use %s instead", use)
 				} else if !annKeyRE.MatchString(ak) {
-					p.errorf(nodes[ak], "annotations."+ak, "is not a valid annotation key; use letters, digits, '.', '_', '/', '-'")
+					p.Errorf(nodes[ak], "annotations."+ak, "is not a valid annotation key; use letters, digits, '.', '_', '/', '-'")
 				}
 			}
 			s.Annotations = m
 		default:
-			p.errorf(k, key, "unknown field; known fields are %s", strings.Join(specFields, ", "))
+			p.Errorf(k, key, "unknown field; known fields are %s", strings.Join(specFields, ", "))
 		}
 	})
 	for _, req := range []string{"apiVersion", "kind", "name", "version"} {
 		if present[req] == nil {
-			p.errorf(root, req, "is required")
+			p.Errorf(root, req, "is required")
 		}
 	}
 	if present["manifests"] == nil && present["terraform"] == nil && present["plugins"] == nil && present["render"] == nil {
-		p.errorf(root, "manifests", "at least one of manifests, terraform, plugins or render is required")
+		p.Errorf(root, "manifests", "at least one of manifests, terraform, plugins or render is required")
 	}
 }
 
@@ -325,11 +240,11 @@ func (p *specParser) parseImages(v *yaml.Node) {
 	for _, name := range sortedKeys(m) {
 		field := "images." + name
 		if !imageNameRE.MatchString(name) {
-			p.errorf(nodes[name], field, "%q is not a valid image name; use lowercase letters, digits, '.', '_' and '-'", name)
+			p.Errorf(nodes[name], field, "%q is not a valid image name; use lowercase letters, digits, '.', '_' and '-'", name)
 			continue
 		}
 		if _, err := ParseImageReference(m[name]); err != nil {
-			p.errorf(nodes[name], field, "%v", err)
+			p.Errorf(nodes[name], field, "%v", err)
 		}
 	}
 	p.spec.Images = m
@@ -339,7 +254,7 @@ var renderFields = []string{"name", "command", "dir", "output", "env"}
 
 func (p *specParser) parseRender(v *yaml.Node) {
 	if v.Kind != yaml.SequenceNode {
-		p.errorf(v, "render", "must be a list of steps, got a %s", kindName(v))
+		p.Errorf(v, "render", "must be a list of steps, got a %s", yamlspec.KindName(v))
 		return
 	}
 	names := map[string]bool{}
@@ -347,54 +262,54 @@ func (p *specParser) parseRender(v *yaml.Node) {
 	for i, item := range v.Content {
 		prefix := fmt.Sprintf("render[%d]", i)
 		if item.Kind != yaml.MappingNode {
-			p.errorf(item, prefix, "must be a mapping with name, command and output, got a %s", kindName(item))
+			p.Errorf(item, prefix, "must be a mapping with name, command and output, got a %s", yamlspec.KindName(item))
 			continue
 		}
 		var st RenderStep
 		has := map[string]bool{}
-		p.fields(item, prefix, func(key string, k, val *yaml.Node) {
+		p.Fields(item, prefix, func(key string, k, val *yaml.Node) {
 			has[key] = true
 			field := prefix + "." + key
 			switch key {
 			case "name":
-				if s, ok := p.str(val, field); ok {
+				if s, ok := p.Str(val, field); ok {
 					if !nameRE.MatchString(s) {
-						p.errorf(val, field, "%q is not a valid step name; use lowercase letters, digits and '-'", s)
+						p.Errorf(val, field, "%q is not a valid step name; use lowercase letters, digits and '-'", s)
 					} else if names[s] {
-						p.errorf(val, field, "step %q is defined more than once; give each step its own name", s)
+						p.Errorf(val, field, "step %q is defined more than once; give each step its own name", s)
 					}
 					names[s] = true
 					st.Name = s
 				}
 			case "command":
 				if val.Kind != yaml.SequenceNode {
-					p.errorf(val, field, "must be a list of arguments, e.g. [\"sh\", \"render.sh\"]")
+					p.Errorf(val, field, "must be a list of arguments, e.g. [\"sh\", \"render.sh\"]")
 					return
 				}
 				if len(val.Content) == 0 {
-					p.errorf(val, field, "must not be empty")
+					p.Errorf(val, field, "must not be empty")
 					return
 				}
 				for j, a := range val.Content {
-					if s, ok := p.str(a, fmt.Sprintf("%s[%d]", field, j)); ok {
+					if s, ok := p.Str(a, fmt.Sprintf("%s[%d]", field, j)); ok {
 						st.Command = append(st.Command, s)
 					}
 				}
 			case "dir":
-				if s, ok := p.str(val, field); ok {
+				if s, ok := p.Str(val, field); ok {
 					if msg := checkRelPath(s); msg != "" {
-						p.errorf(val, field, "%s", msg)
+						p.Errorf(val, field, "%s", msg)
 					}
 					st.Dir = s
 				}
 			case "output":
-				if s, ok := p.str(val, field); ok {
+				if s, ok := p.Str(val, field); ok {
 					if msg := checkRelPath(s); msg != "" {
-						p.errorf(val, field, "%s", msg)
+						p.Errorf(val, field, "%s", msg)
 					} else if ext := path.Ext(s); ext != ".yaml" && ext != ".yml" && ext != ".json" {
-						p.errorf(val, field, "%q must end in .yaml, .yml or .json so Argo CD reads it", s)
+						p.Errorf(val, field, "%q must end in .yaml, .yml or .json so Argo CD reads it", s)
 					} else if outputs[path.Clean(s)] {
-						p.errorf(val, field, "%q is written by another step; give each step its own output", s)
+						p.Errorf(val, field, "%q is written by another step; give each step its own output", s)
 					}
 					outputs[path.Clean(s)] = true
 					st.Output = path.Clean(s)
@@ -403,17 +318,17 @@ func (p *specParser) parseRender(v *yaml.Node) {
 				m, nodes := p.stringMap(val, field)
 				for _, ek := range sortedKeys(m) {
 					if !envKeyRE.MatchString(ek) {
-						p.errorf(nodes[ek], field+"."+ek, "is not a valid environment variable name")
+						p.Errorf(nodes[ek], field+"."+ek, "is not a valid environment variable name")
 					}
 				}
 				st.Env = m
 			default:
-				p.errorf(k, field, "unknown field; known fields are %s", strings.Join(renderFields, ", "))
+				p.Errorf(k, field, "unknown field; known fields are %s", strings.Join(renderFields, ", "))
 			}
 		})
 		for _, req := range []string{"name", "command", "output"} {
 			if !has[req] {
-				p.errorf(item, prefix+"."+req, "is required")
+				p.Errorf(item, prefix+"."+req, "is required")
 			}
 		}
 		if st.Dir == "" {
@@ -436,22 +351,6 @@ func checkRelPath(p string) string {
 		return fmt.Sprintf("%q leaves the release directory; keep it inside", p)
 	}
 	return ""
-}
-
-func yamlErrorLine(err error) int {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		return 0
-	}
-	var line int
-	if _, scanErr := fmt.Sscanf(yamlErrorText(err), "line %d:", &line); scanErr == nil {
-		return line
-	}
-	return 0
-}
-
-func yamlErrorText(err error) string {
-	return strings.TrimPrefix(err.Error(), "yaml: ")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

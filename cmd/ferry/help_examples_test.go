@@ -72,7 +72,8 @@ func shellWords(t *testing.T, s string) []string {
 // repository of the test registry (plain HTTP, so the bundle commands get --plain-http), ./release a release of one
 // ConfigMap, /tmp and ./ paths are the test's directories, "sha256:…" is the digest the first push
 // printed, shop-acme and acme are an application and an environment in Argo CD's namespace
-// (--argocd-namespace is added). An example added to a command fails the test until it is listed.
+// (--argocd-namespace is added). An example added to a command fails the test until it is listed
+// (those of `ferry fleet rollout` in TestCLIFleetRolloutExamples).
 func TestCLIHelpExamples(t *testing.T) {
 	e := sharedEnv.Get(t)
 	examples := []string{
@@ -87,10 +88,20 @@ func TestCLIHelpExamples(t *testing.T) {
 		"ferry app sync shop-acme --bundle registry.example.com/shop/bundle@sha256:… --window-policy wait",
 		`ferry window check --environment acme || echo "closed: try later"`,
 		"ferry window check --environment acme --at 2026-12-24T10:00:00Z --format json",
+		"ferry fleet status --bundle registry.example.com/shop/bundle:1.4.0",
+		"ferry fleet status -l tier=canary --format json",
+		"ferry fleet status --environment acme --format go-template='{{.counts.done}}/{{.counts.total}} done'",
 		"ferry version",
 		"ferry version --format json",
 	}
-	written := helpExamples(root.New("test"))
+	// `ferry fleet rollout`'s examples need a fleet.yaml and a fleet of their own:
+	// TestCLIFleetRolloutExamples runs them.
+	var written []string
+	for _, ex := range helpExamples(root.New("test")) {
+		if !strings.HasPrefix(ex, "ferry fleet rollout ") {
+			written = append(written, ex)
+		}
+	}
 	if a, b := slices.Sorted(slices.Values(written)), slices.Sorted(slices.Values(examples)); !slices.Equal(a, b) {
 		t.Fatalf("the --help examples are\n%s\nwant this test to run exactly\n%s", strings.Join(written, "\n"), strings.Join(examples, "\n"))
 	}
@@ -128,10 +139,10 @@ func TestCLIHelpExamples(t *testing.T) {
 			}
 			args = append(args, w)
 		}
-		if args[0] == "bundle" && strings.Contains(ex, "registry.example.com") {
+		if (args[0] == "bundle" || args[0] == "fleet") && strings.Contains(ex, "registry.example.com") {
 			args = append(args, "--plain-http")
 		}
-		if args[0] == "app" || args[0] == "window" {
+		if args[0] == "app" || args[0] == "window" || args[0] == "fleet" {
 			args = append(args, "--argocd-namespace", e.ArgoCD.Namespace)
 		}
 		r := ferry(t, env, "", args...)

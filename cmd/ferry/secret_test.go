@@ -164,6 +164,8 @@ func TestCLISecretsNeverPrinted(t *testing.T) {
 		"ferry app status":    {"app", "status", "shop-acme"},
 		"ferry app terminate": {"app", "terminate", "shop-acme"},
 		"ferry window check":  {"window", "check", "--environment", "acme"},
+		"ferry fleet status":  {"fleet", "status"},
+		"ferry fleet rollout": {"fleet", "rollout", "registry.example.com/shop/bundle:1.4.0", "-l", "ring=early"},
 	}
 	servers := map[string]func(*testing.T) *recorder{"password": registryRecorder, "token": kubeRecorder}
 	// No kubeconfig, registry credential or secret from the test's own environment.

@@ -116,10 +116,16 @@ func (a App) path() string {
 	return a.Path
 }
 
+// ProjectEnvironment returns the environment a project belongs to: the project itself, or the
+// environment whose override project it is.
+func ProjectEnvironment(project string) string { return strings.TrimSuffix(project, overrideSuffix) }
+
 // object builds the applied Application. It never contains operation: a re-apply must never start
-// a sync.
+// a sync. It carries LabelEnvironment naming its environment — also while an override has moved it
+// into the override project — so that everything reading an environment's Applications lists them
+// with a label selector, whose cost does not grow with the fleet.
 func (a App) object() *unstructured.Unstructured {
-	u := newObject("argoproj.io/v1alpha1", "Application", a.Name, nil)
+	u := newObject("argoproj.io/v1alpha1", "Application", a.Name, map[string]string{LabelEnvironment: ProjectEnvironment(a.Project)})
 	if a.CascadeDelete {
 		u.SetFinalizers([]string{ResourcesFinalizer})
 	}

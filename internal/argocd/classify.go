@@ -552,3 +552,46 @@ func certificateError(err error) bool {
 	)
 	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verification)
 }
+
+// Failure is the last failed operation of an Application as the sync engine classifies it.
+type Failure struct {
+	Class   Class
+	Message string
+	// Revision is the revision the failed operation was to (operationState.operation.sync
+	// .revision, else syncResult.revision).
+	Revision string
+}
+
+// LastFailure classifies the last operation recorded in app's status.operationState when it
+// ended Failed or Error, with the rules of a sync (classifyFailure), reading nothing but app. It
+// returns nil when there is no operation record or the last operation did not fail. An operation
+// terminated ("Operation terminated") is permanent, and one the controller's --sync-timeout ended
+// is stuck.
+func LastFailure(app *unstructured.Unstructured) *Failure {
+	opState, _, _ := unstructured.NestedMap(app.Object, "status", "operationState")
+	if opState == nil {
+		return nil
+	}
+	op := operationOf(opState)
+	if op.Phase != "Failed" && op.Phase != "Error" {
+		return nil
+	}
+	f := &Failure{Message: op.Message, Revision: firstNonEmpty(str(opState, "operation", "sync", "revision"), str(opState, "syncResult", "revision"))}
+	switch {
+	case controllerSyncTimeoutRE.MatchString(op.Message):
+		f.Class = ClassStuck
+	case retriedSuffixRE.ReplaceAllString(op.Message, "") == operationTerminated:
+		f.Class = ClassPermanent
+	default:
+		fail := classifyFailure(opState)
+		f.Class = fail.class
+		resources := failingResources(app)
+		switch {
+		case fail.manifests != "":
+			f.Message = "Argo CD could not generate the manifests: " + fail.manifests
+		case len(resources) > 0 && resources[0].Status == "SyncFailed":
+			f.Message = resources[0].String() + ": " + firstNonEmpty(resources[0].Message, op.Message)
+		}
+	}
+	return f
+}

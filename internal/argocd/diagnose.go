@@ -270,27 +270,33 @@ func (c *Client) destination(ctx context.Context, app *unstructured.Unstructured
 	if d, ok := c.dests.clients[key]; ok {
 		return d, nil
 	}
-	list, err := c.res(SecretGVR).List(ctx, metav1.ListOptions{LabelSelector: LabelSecretType + "=cluster"})
-	if err != nil {
-		return nil, err
-	}
-	for i := range list.Items {
-		data := secretData(&list.Items[i])
-		if (server != "" && strings.TrimSuffix(data["server"], "/") == strings.TrimSuffix(server, "/")) || (server == "" && data["name"] == name) {
-			cfg, err := clusterRESTConfig(data)
-			if err != nil {
-				return nil, err
+	// The cluster Secret ferry wrote for the application's environment first (one small list,
+	// whatever the size of the fleet); every cluster Secret only when the environment has none that
+	// matches (a cluster Secret another tool wrote, an Application outside ferry's environments).
+	env := ProjectEnvironment(str(app.Object, "spec", "project"))
+	for _, selector := range []string{LabelSecretType + "=cluster," + LabelEnvironment + "=" + env, LabelSecretType + "=cluster"} {
+		list, err := c.res(SecretGVR).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			data := secretData(&list.Items[i])
+			if (server != "" && strings.TrimSuffix(data["server"], "/") == strings.TrimSuffix(server, "/")) || (server == "" && data["name"] == name) {
+				cfg, err := clusterRESTConfig(data)
+				if err != nil {
+					return nil, err
+				}
+				cfg.UserAgent = c.cfg.UserAgent // ferry's, with its version
+				d, err := dynamic.NewForConfig(cfg)
+				if err != nil {
+					return nil, err
+				}
+				if c.dests.clients == nil {
+					c.dests.clients = map[string]dynamic.Interface{}
+				}
+				c.dests.clients[key] = d
+				return d, nil
 			}
-			cfg.UserAgent = c.cfg.UserAgent // ferry's, with its version
-			d, err := dynamic.NewForConfig(cfg)
-			if err != nil {
-				return nil, err
-			}
-			if c.dests.clients == nil {
-				c.dests.clients = map[string]dynamic.Interface{}
-			}
-			c.dests.clients[key] = d
-			return d, nil
 		}
 	}
 	return nil, fmt.Errorf("no cluster Secret for %s", firstNonEmpty(server, name))

@@ -13,6 +13,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/ferry-dev/terraform-provider-ferry/internal/window"
 )
@@ -310,36 +311,51 @@ func secretData(s *unstructured.Unstructured) map[string]string {
 	return out
 }
 
-// ApplicationsUsing returns the names of the Applications whose project is name, sorted.
+// ApplicationsUsing returns the names of the Applications whose project is name, sorted. It lists
+// only the Applications labelled with the project's environment (LabelEnvironment, which every
+// Application ferry writes carries), so its cost follows the environment, not the fleet: an
+// Application another tool wrote into the project without the label is not seen.
 func (c *Client) ApplicationsUsing(ctx context.Context, project string) ([]string, error) {
-	list, err := c.res(ApplicationGVR).List(ctx, metav1.ListOptions{})
+	byProject, err := c.environmentApplications(ctx, ProjectEnvironment(project))
 	if err != nil {
-		return nil, fmt.Errorf("list applications: %w", err)
+		return nil, err
 	}
-	var names []string
-	for _, a := range list.Items {
-		if p, _, _ := unstructured.NestedString(a.Object, "spec", "project"); p == project {
-			names = append(names, a.GetName())
-		}
-	}
-	sort.Strings(names)
-	return names, nil
+	return byProject[project], nil
 }
 
+// environmentApplications lists the Applications labelled with environment env, page by page, and
+// returns their names by project, sorted.
+func (c *Client) environmentApplications(ctx context.Context, env string) (map[string][]string, error) {
+	items, err := c.list(ctx, ApplicationGVR, LabelEnvironment+"="+env)
+	if err != nil {
+		return nil, fmt.Errorf("applications of environment %s: %w", env, err)
+	}
+	out := map[string][]string{}
+	for _, a := range items {
+		p, _, _ := unstructured.NestedString(a.Object, "spec", "project")
+		out[p] = append(out[p], a.GetName())
+	}
+	for _, names := range out {
+		sort.Strings(names)
+	}
+	return out, nil
+}
+
+// listPage is the page size of ferry's lists (metav1.ListOptions.Limit).
+const listPage = 500
+
 // DeleteEnvironment deletes the environment's AppProject, its override project and the Secrets
-// ferry wrote for it. It refuses with ErrInUse, naming them, while Applications still use either
-// project.
+// ferry wrote for it. It refuses with ErrInUse, naming them, while Applications labelled with the
+// environment (LabelEnvironment: every Application ferry writes) still use either project; an
+// Application without the label is not seen.
 func (c *Client) DeleteEnvironment(ctx context.Context, name string) error {
-	apps, err := c.ApplicationsUsing(ctx, name)
+	// One list of the environment's Applications: those in its project, and those an interrupted
+	// override left in the override project, which are the environment's too.
+	byProject, err := c.environmentApplications(ctx, name)
 	if err != nil {
 		return err
 	}
-	// Applications an interrupted override left in the override project are the environment's too.
-	overridden, err := c.ApplicationsUsing(ctx, OverrideProjectName(name))
-	if err != nil {
-		return err
-	}
-	apps = append(apps, overridden...)
+	apps := append(byProject[name], byProject[OverrideProjectName(name)]...)
 	if len(apps) > 0 {
 		return fmt.Errorf("environment %s: %w by %d application(s): %s", name, ErrInUse, len(apps), strings.Join(apps, ", "))
 	}
@@ -403,4 +419,32 @@ func parseClusterConfig(raw string) (clusterConfig, error) {
 		return cfg, fmt.Errorf("cluster Secret config: %w", err)
 	}
 	return cfg, nil
+}
+
+// ListProjects returns the AppProjects that selector (a label selector, "" for all) selects, read
+// page by page (Limit 500 and the continue token): one request per 500 projects.
+func (c *Client) ListProjects(ctx context.Context, selector string) ([]unstructured.Unstructured, error) {
+	return c.list(ctx, AppProjectGVR, selector)
+}
+
+// ListApplications returns the Applications that selector (a label selector, "" for all)
+// selects, read page by page (Limit 500 and the continue token): one request per 500
+// Applications.
+func (c *Client) ListApplications(ctx context.Context, selector string) ([]unstructured.Unstructured, error) {
+	return c.list(ctx, ApplicationGVR, selector)
+}
+
+func (c *Client) list(ctx context.Context, gvr schema.GroupVersionResource, selector string) ([]unstructured.Unstructured, error) {
+	opts := metav1.ListOptions{LabelSelector: selector, Limit: listPage}
+	var out []unstructured.Unstructured
+	for {
+		l, err := c.res(gvr).List(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", gvr.Resource, err)
+		}
+		out = append(out, l.Items...)
+		if opts.Continue = l.GetContinue(); opts.Continue == "" {
+			return out, nil
+		}
+	}
 }

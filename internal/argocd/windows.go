@@ -25,8 +25,16 @@ func (c *Client) WindowStatus(ctx context.Context, app *unstructured.Unstructure
 	if err != nil {
 		return window.Status{}, err
 	}
-	label := func(i int) string { return fmt.Sprintf("project %s syncWindows[%d]", project, i) }
-	specs, err := matchingWindows(p, app, label)
+	return ProjectWindowStatus(p, app, t)
+}
+
+// ProjectWindowStatus is WindowStatus for a project object already read: the windows of project
+// that apply to app (every window when app is nil) evaluated for a manual sync at t, without a
+// request. Invalid windows are an error wrapping window.ErrInvalidWindow.
+func ProjectWindowStatus(project, app *unstructured.Unstructured, t time.Time) (window.Status, error) {
+	name := project.GetName()
+	label := func(i int) string { return fmt.Sprintf("project %s syncWindows[%d]", name, i) }
+	specs, err := matchingWindows(project, app, label)
 	if err != nil {
 		return window.Status{}, err
 	}

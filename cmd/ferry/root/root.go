@@ -13,6 +13,7 @@ import (
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/option"
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/root/app"
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/root/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/root/fleet"
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/root/window"
 )
 
@@ -25,7 +26,7 @@ func New(version string) *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	cmd.AddCommand(bundle.New(), app.New(), window.New(), loginCmd(), logoutCmd(), versionCmd(version))
+	cmd.AddCommand(bundle.New(), app.New(), window.New(), fleet.New(), loginCmd(), logoutCmd(), versionCmd(version))
 	cmd.InitDefaultCompletionCmd() // now rather than at Execute, so usageErrors reaches it too
 	cmd.InitDefaultHelpCmd()
 	helpTopics(cmd)
