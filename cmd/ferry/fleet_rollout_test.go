@@ -146,7 +146,7 @@ func TestFleetRolloutWavesAndWindow(t *testing.T) {
 	)
 	rep, err := fleet.Rollout(context.Background(), waves, fleet.Bundle{Reference: repo, Digest: digest}, ex, fleet.RolloutOptions{
 		MaxConcurrency: 2, FailureBudget: 2, Deadline: time.Now().Add(10 * time.Minute), RequireApplication: true,
-		Observe: fleet.ObserveWith(c, digest), OutputDir: t.TempDir(),
+		Observe: fleet.ObserveWith(c, fleet.Bundle{Reference: repo, Digest: digest}), OutputDir: t.TempDir(),
 		OnEvent: func(ev fleet.Event) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -217,7 +217,7 @@ func TestFleetRolloutBudgetHalt(t *testing.T) {
 	ex := counting(fleet.NewSyncExecutor(c, testSyncOptions))
 	var failedAt, haltedAt time.Time
 	rep, err := fleet.Rollout(context.Background(), waves, fleet.Bundle{Reference: repo, Digest: digest}, ex, fleet.RolloutOptions{
-		MaxConcurrency: 1, FailureBudget: 2, RequireApplication: true, Observe: fleet.ObserveWith(c, digest),
+		MaxConcurrency: 1, FailureBudget: 2, RequireApplication: true, Observe: fleet.ObserveWith(c, fleet.Bundle{Reference: repo, Digest: digest}),
 		OnEvent: func(ev fleet.Event) {
 			t.Logf("%s %s %s %s", ev.Time.Format(time.TimeOnly), ev.Target, ev.State, ev.Message)
 			if ev.State == fleet.TargetFailed {
@@ -262,7 +262,7 @@ func TestFleetRolloutResume(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	first := counting(fleet.NewSyncExecutor(c, testSyncOptions))
 	succeeded := 0
-	rep, err := fleet.Rollout(ctx, waves, b, first, fleet.RolloutOptions{MaxConcurrency: 1, RequireApplication: true, Observe: fleet.ObserveWith(c, digest),
+	rep, err := fleet.Rollout(ctx, waves, b, first, fleet.RolloutOptions{MaxConcurrency: 1, RequireApplication: true, Observe: fleet.ObserveWith(c, fleet.Bundle{Reference: repo, Digest: digest}),
 		OnEvent: func(ev fleet.Event) {
 			if ev.State == fleet.TargetSucceeded {
 				if succeeded++; succeeded == 2 {
@@ -284,7 +284,7 @@ func TestFleetRolloutResume(t *testing.T) {
 	}
 
 	second := counting(fleet.NewSyncExecutor(c, testSyncOptions))
-	rep, err = fleet.Rollout(context.Background(), waves, b, second, fleet.RolloutOptions{MaxConcurrency: 1, RequireApplication: true, Observe: fleet.ObserveWith(c, digest)})
+	rep, err = fleet.Rollout(context.Background(), waves, b, second, fleet.RolloutOptions{MaxConcurrency: 1, RequireApplication: true, Observe: fleet.ObserveWith(c, b)})
 	if err != nil {
 		t.Fatal(err)
 	}

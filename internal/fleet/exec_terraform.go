@@ -203,10 +203,14 @@ func (e *Terraform) Apply(ctx context.Context, t Target, b Bundle, out io.Writer
 	}(); err != nil {
 		return err
 	}
-	applyEnv := base
-	if t.Workspace != "" {
-		applyEnv = append(slices.Clip(base), "TF_WORKSPACE="+t.Workspace)
+	// Always named: `workspace new` for another target sharing the directory selects its
+	// workspace in .terraform/environment, which an apply without TF_WORKSPACE would follow into
+	// that customer's state.
+	ws := t.Workspace
+	if ws == "" {
+		ws = "default"
 	}
+	applyEnv := append(slices.Clip(base), "TF_WORKSPACE="+ws)
 	args := []string{"apply", "-auto-approve", "-input=false", "-no-color", "-var", e.variable + "=" + b.Pinned()}
 	names := make([]string, 0, len(vars))
 	for k := range vars {

@@ -219,6 +219,20 @@ func TestTerraformSharedDirWorkspaces(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "terraform.tfstate")); err == nil {
 		t.Error("the default workspace has a state: an apply ran outside its target's workspace")
 	}
+	// A target without a workspace applies in the default one, not in the workspace the last
+	// `workspace new` selected in .terraform/environment.
+	var out bytes.Buffer
+	if err := e.Apply(context.Background(), Target{Name: "umbrella", Dir: dir}, testBundle, &out); err != nil {
+		t.Fatalf("Apply(umbrella) error = %v\noutput:\n%s", err, out.String())
+	}
+	if got := stateOutputs(t, filepath.Join(dir, "terraform.tfstate")); got["customer"] != "umbrella" {
+		t.Errorf("default workspace: output customer = %q, want umbrella", got["customer"])
+	}
+	for _, name := range names {
+		if got := stateOutputs(t, filepath.Join(dir, "terraform.tfstate.d", name, "terraform.tfstate")); got["customer"] != name {
+			t.Errorf("workspace %s: output customer = %q after the default workspace's apply, want %s", name, got["customer"], name)
+		}
+	}
 }
 
 // TestTerraformFailureClasses: a failed apply carries the class ferry's provider names in its

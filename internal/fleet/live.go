@@ -160,8 +160,9 @@ func Observe(ctx context.Context, c *argocd.Client, sel Selector, digest string,
 	if len(names) > 0 && len(names) <= namesInSelector {
 		in := argocd.LabelEnvironment + " in (" + strings.Join(slices.Sorted(maps.Keys(names)), ",") + ")"
 		if _, err := labels.Parse(in); err == nil { // a name that is no label value cannot match anyway
+			// Projects only: an Application written before ferry labelled Applications has no
+			// ferry.dev/environment label and is joined by its project below.
 			projectSel += "," + in
-			appSel += "," + in
 		}
 	}
 	// The two lists run at once: the API server encodes one while ferry decodes the other.
@@ -216,6 +217,29 @@ func Observe(ctx context.Context, c *argocd.Client, sel Selector, digest string,
 		return out[i].Application < out[j].Application
 	})
 	return out, nil
+}
+
+// ObserveOne reads one environment and one Application by name — two GETs, whatever the size of
+// the fleet — and judges them as [Observe] does. A missing environment or Application has Found
+// false; a missing environment's window is open (it has none).
+func ObserveOne(ctx context.Context, c *argocd.Client, environment, application, repoURL, digest string, now time.Time) (Live, error) {
+	p, err := c.GetProject(ctx, environment)
+	if errors.Is(err, argocd.ErrNotFound) {
+		return Live{Environment: environment, Application: application, Digest: digest, State: StateMissing, Window: window.Status{Open: true}, WindowOpen: true}, nil
+	}
+	if err != nil {
+		return Live{}, err
+	}
+	app, err := c.GetApplication(ctx, application)
+	if errors.Is(err, argocd.ErrNotFound) {
+		l := judge(p, nil, repoURL, digest, now)
+		l.Application = application
+		return l, nil
+	}
+	if err != nil {
+		return Live{}, err
+	}
+	return judge(p, app, repoURL, digest, now), nil
 }
 
 // judge reads one environment (its project p) and one of its Applications (nil for none) against

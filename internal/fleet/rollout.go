@@ -71,7 +71,8 @@ func PlanWaves(targets []Target, waves []WaveSpec) ([]Wave, error) {
 		case ws.Count > 0:
 			n = ws.Count
 		case ws.Percent > 0:
-			n = int(math.Ceil(ws.Percent * float64(len(targets)) / 100))
+			// The 1e-9 keeps float error (64.4% of 250 is 161.00000000000003) from adding a target.
+			n = int(math.Ceil(ws.Percent*float64(len(targets))/100 - 1e-9))
 		default:
 			return nil, fmt.Errorf("wave %s needs one of count, percent or selector", ws.Name)
 		}
@@ -109,19 +110,12 @@ func PlanWaves(targets []Target, waves []WaveSpec) ([]Wave, error) {
 // windows say otherwise).
 type ObserveFunc func(ctx context.Context, t Target, now time.Time) (Live, error)
 
-// ObserveWith returns the ObserveFunc that reads a target with Observe on c, for bundle digest.
-func ObserveWith(c *argocd.Client, digest string) ObserveFunc {
+// ObserveWith returns the ObserveFunc that reads a target on c with ObserveOne (its AppProject and
+// its Application by name), judged against bundle b: an Application reading another repository
+// is not at the bundle.
+func ObserveWith(c *argocd.Client, b Bundle) ObserveFunc {
 	return func(ctx context.Context, t Target, now time.Time) (Live, error) {
-		lives, err := Observe(ctx, c, Selector{Names: []string{t.Name}}, digest, now)
-		if err != nil {
-			return Live{}, err
-		}
-		for _, l := range lives {
-			if l.Environment == t.Name && (t.Application == "" || l.Application == t.AppName()) {
-				return l, nil
-			}
-		}
-		return Live{Environment: t.Name, Application: t.AppName(), Window: window.Status{Open: true}}, nil
+		return ObserveOne(ctx, c, t.Name, t.AppName(), "oci://"+b.Reference, b.Digest, now)
 	}
 }
 
@@ -152,6 +146,9 @@ type RolloutOptions struct {
 	OutputDir string
 	// OnEvent, if set, receives progress events, one at a time.
 	OnEvent func(Event)
+	// Stop, if set, halts the rollout when it receives a reason (the rollout's lock was lost):
+	// nothing new starts, running targets finish, as when the failure budget is crossed.
+	Stop <-chan string
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 }
@@ -222,8 +219,9 @@ type TargetReport struct {
 	Output     string `json:"output,omitempty"`
 	OutputTail string `json:"outputTail,omitempty"`
 
-	wave  int
-	final bool
+	wave        int
+	final       bool
+	interrupted bool // halted because the rollout was interrupted while it ran
 }
 
 // Failures returns the failed targets, in the report's order.
@@ -297,13 +295,31 @@ func Rollout(ctx context.Context, waves []Wave, b Bundle, ex Executor, opts Roll
 
 	r := &run{ctx: ctx, b: b, ex: ex, opts: opts, rep: rep, waves: waves,
 		sem: make(chan struct{}, opts.MaxConcurrency), halt: make(chan struct{})}
+	done := make(chan struct{})
+	if opts.Stop != nil {
+		go func() {
+			select {
+			case why := <-opts.Stop:
+				r.haltWith(why)
+			case <-done:
+			}
+		}()
+	}
 	r.loop()
 	r.deferred.Wait()
+	close(done)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if ctx.Err() != nil {
-		rep.Interrupted = true
+		// Interrupted only if the interruption cut something short: a cancel after every target
+		// ended changes nothing.
+		for _, t := range rep.Targets {
+			if !t.final || t.interrupted {
+				rep.Interrupted = true
+				break
+			}
+		}
 	}
 	why := "the rollout deadline passed"
 	switch {
@@ -455,12 +471,18 @@ func (r *run) target(t Target) {
 		// Interrupted mid-apply: not the target's failure (it does not count against the
 		// budget); what the target reached is read by the next run.
 		r.update(tr, func() {
-			tr.State, tr.Message, tr.final = TargetHalted, "interrupted while its executor ran; a new rollout reads what it reached", true
+			tr.State, tr.Message, tr.final, tr.interrupted = TargetHalted, "interrupted while its executor ran; a new rollout reads what it reached", true, true
 		}, "")
 		return
 	}
 
 	after, err := r.settled(ctx, t, applyErr)
+	if ctx.Err() != nil {
+		r.update(tr, func() {
+			tr.State, tr.Message, tr.final, tr.interrupted = TargetHalted, "interrupted while ferry read what its executor reached; a new rollout reads it", true, true
+		}, "")
+		return
+	}
 	switch {
 	case err == nil && after.Done:
 		msg := "synced to the digest and healthy"
@@ -596,19 +618,29 @@ func (r *run) finish(tr *TargetReport, s TargetState, class, msg string, already
 		w := &rep.Waves[tr.wave]
 		w.Failed++
 		rate := float64(w.Failed) * 100 / float64(len(w.Targets))
-		if rate > r.opts.FailureBudget && !rep.Halted {
-			rep.Halted = true
-			rep.HaltReason = fmt.Sprintf("wave %s: %d of %d targets failed (%.1f%%), more than the failure budget of %g%%", w.Name, w.Failed, len(w.Targets), rate, r.opts.FailureBudget)
-			halt = rep.HaltReason
+		if rate > r.opts.FailureBudget {
+			halt = fmt.Sprintf("wave %s: %d of %d targets failed (%.1f%%), more than the failure budget of %g%%", w.Name, w.Failed, len(w.Targets), rate, r.opts.FailureBudget)
 		}
 	}
 	ev := r.eventLocked(Event{Wave: tr.Wave, Target: tr.Name, State: s, Message: msg})
 	r.mu.Unlock()
 	r.emit(ev)
 	if halt != "" {
-		r.haltOnce.Do(func() { close(r.halt) })
-		r.event(Event{Message: "halted: " + halt + "; starting nothing new, letting running targets finish"})
+		r.haltWith(halt)
 	}
+}
+
+// haltWith halts the rollout for why, once: nothing new starts, running targets finish.
+func (r *run) haltWith(why string) {
+	r.mu.Lock()
+	if r.rep.Halted {
+		r.mu.Unlock()
+		return
+	}
+	r.rep.Halted, r.rep.HaltReason = true, why
+	r.mu.Unlock()
+	r.haltOnce.Do(func() { close(r.halt) })
+	r.event(Event{Message: "halted: " + why + "; starting nothing new, letting running targets finish"})
 }
 
 // update changes tr under the report's lock and, when msg is set, emits an event.

@@ -372,3 +372,53 @@ func TestRolloutInterrupted(t *testing.T) {
 		t.Errorf("c ran after the interruption")
 	}
 }
+
+// TestRolloutStop: a reason on Stop (the lock was lost) halts the rollout as the failure budget
+// does: the running target finishes, nothing new starts, the rest are halted with the reason.
+func TestRolloutStop(t *testing.T) {
+	f := newFakeFleet()
+	f.block["a"] = make(chan struct{})
+	stop := make(chan string, 1)
+	waves, _ := PlanWaves(targetsNamed("a", "b", "c"), nil)
+	rep, err := Rollout(context.Background(), waves, rolloutBundle, f, RolloutOptions{MaxConcurrency: 1, Observe: f.observe, Stop: stop,
+		OnEvent: func(e Event) {
+			if e.Target == "a" && e.State == TargetRunning {
+				stop <- "the lock was lost"
+			}
+			if strings.HasPrefix(e.Message, "halted:") {
+				close(f.block["a"])
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFinal(t, waves, rep)
+	want := map[string]TargetState{"a": TargetSucceeded, "b": TargetHalted, "c": TargetHalted}
+	if got := states(rep); !maps2Equal(got, want) {
+		t.Errorf("states = %v, want %v", got, want)
+	}
+	if !rep.Halted || rep.HaltReason != "the lock was lost" || rep.Interrupted || f.calls["b"] != 0 {
+		t.Errorf("halted %v (%q), interrupted %v, b ran %d times", rep.Halted, rep.HaltReason, rep.Interrupted, f.calls["b"])
+	}
+}
+
+// TestPlanWavesPercentRounding: a percentage of the targets is rounded up, and float error never
+// adds a target (64.4% of 250 is 161, not 162).
+func TestPlanWavesPercentRounding(t *testing.T) {
+	names := make([]string, 250)
+	for i := range names {
+		names[i] = fmt.Sprintf("t%03d", i)
+	}
+	for _, tt := range []struct {
+		percent float64
+		want    int
+	}{{64.4, 161}, {10, 25}, {0.1, 1}, {50.2, 126}} {
+		waves, err := PlanWaves(targetsNamed(names...), []WaveSpec{{Name: "first", Percent: tt.percent}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(waves[0].Targets); got != tt.want {
+			t.Errorf("%g%% of 250 = %d targets, want %d", tt.percent, got, tt.want)
+		}
+	}
+}

@@ -155,6 +155,9 @@ func parseDeadline(s string, now time.Time) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("--deadline %q is neither a duration nor an RFC 3339 time", s)
 	}
+	if !t.After(now) {
+		return time.Time{}, fmt.Errorf("--deadline %s has passed", s)
+	}
 	return t, nil
 }
 
@@ -200,9 +203,13 @@ func runRollout(cmd *cobra.Command, opts *rolloutOptions) error {
 		sum := sha256.Sum256([]byte(opts.selector))
 		lockName = "selector-" + hex.EncodeToString(sum[:])[:12]
 	}
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	lock, err := fleet.AcquireLock(ctx, c, lockName, fleet.LockOptions{OnLost: func(err error) { cancel(err) }})
+	// Losing the lock halts the rollout: nothing new starts, running targets finish (cancelling a
+	// half-done apply would be worse for the customer than letting it end).
+	stop, lost := make(chan string, 1), make(chan error, 1)
+	lock, err := fleet.AcquireLock(ctx, c, lockName, fleet.LockOptions{OnLost: func(err error) {
+		lost <- err
+		stop <- "the rollout's lock (lease " + fleet.LeaseName(lockName) + ") could not be renewed: " + err.Error()
+	}})
 	if err != nil {
 		var le *fleet.LockedError
 		if errors.As(err, &le) {
@@ -233,7 +240,7 @@ func runRollout(cmd *cobra.Command, opts *rolloutOptions) error {
 	// Targets, waves, settings: fleet.yaml's, then the flags.
 	now := time.Now()
 	ro := fleet.RolloutOptions{MaxConcurrency: fleet.DefaultMaxConcurrency, FailureBudget: fleet.DefaultFailureBudget,
-		Deadline: now.Add(fleet.DefaultDeadline), OutputDir: opts.outputDir, Observe: fleet.ObserveWith(c, b.Digest)}
+		Deadline: now.Add(fleet.DefaultDeadline), OutputDir: opts.outputDir, Observe: fleet.ObserveWith(c, b), Stop: stop}
 	var (
 		targets   []fleet.Target
 		waveSpecs []fleet.WaveSpec
@@ -297,7 +304,10 @@ func runRollout(cmd *cobra.Command, opts *rolloutOptions) error {
 	}
 	waves, err := fleet.PlanWaves(targets, waveSpecs)
 	if err != nil {
-		return option.Usagef("--canary N|N%", "", err)
+		if opts.canary != "" {
+			return option.Usagef("--canary N|N%", "", err)
+		}
+		return &option.Error{Err: err, Code: option.ExitPermanent, Recommendation: "Fix rollout.waves in fleet.yaml."}
 	}
 	ro.Fleet = name
 
@@ -305,7 +315,7 @@ func runRollout(cmd *cobra.Command, opts *rolloutOptions) error {
 	ro.OnEvent = prog.event
 	fmt.Fprintf(prog, "rolling %s (%s) out to %d targets in %d waves with the %s executor; lock %s held by %s\n",
 		b.Pinned(), orDash(b.Version), len(targets), len(waves), ex.Name(), fleet.LeaseName(name), lock.Holder())
-	rep, err := fleet.Rollout(runCtx, waves, b, ex, ro)
+	rep, err := fleet.Rollout(ctx, waves, b, ex, ro)
 	prog.stop()
 	if err != nil {
 		return err
@@ -319,11 +329,13 @@ func runRollout(cmd *cobra.Command, opts *rolloutOptions) error {
 	if err := opts.Format.Render(cmd.OutOrStdout(), rep, func(w io.Writer) error { return reportText(w, rep) }); err != nil {
 		return err
 	}
-	if cause := context.Cause(runCtx); rep.Interrupted && cause != nil {
-		if ctx.Err() != nil {
-			return context.Cause(ctx) // a signal: exit 130 or 143
-		}
-		return &option.Error{Err: cause, Code: option.ExitConflict, Recommendation: "Another rollout took the fleet's lock; see who holds lease " + fleet.LeaseName(name) + "."}
+	if rep.Interrupted && ctx.Err() != nil {
+		return context.Cause(ctx) // a signal: exit 130 or 143
+	}
+	select {
+	case err := <-lost:
+		return &option.Error{Err: fmt.Errorf("lost the fleet's lock: %w", err), Code: option.ExitConflict, Recommendation: "Another rollout may have taken it; see who holds lease " + fleet.LeaseName(name) + ", then run the same command again: finished targets are not applied again."}
+	default:
 	}
 	return rolloutOutcome(rep)
 }
