@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -120,5 +121,69 @@ func TestSyncWindowPreCheckErrors(t *testing.T) {
 				t.Errorf("the project was read %d times, want %d", reads, tt.reads)
 			}
 		})
+	}
+}
+
+// TestFirstReconcileWaitsOnWatch: while the controller has not reconciled a new Application, the
+// sync waits on a watch, not by reading it again and again: the reads of one request do not grow
+// with how long a busy controller takes to get to the Application.
+func TestFirstReconcileWaitsOnWatch(t *testing.T) {
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		ApplicationGVR: "ApplicationList", AppProjectGVR: "AppProjectList", SecretGVR: "SecretList"})
+	apps := dyn.Resource(ApplicationGVR).Namespace("argocd")
+	app := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+		"metadata": map[string]any{"name": "shop", "namespace": "argocd"}, "spec": map[string]any{"project": "acme"}}}
+	if _, err := apps.Create(context.Background(), app, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c := NewFromDynamic(dyn, "argocd")
+	opts := SyncOptions{PickupTimeout: time.Minute}
+	opts.defaults()
+	done := make(chan error, 1)
+	go func() {
+		done <- c.requestSync(context.Background(), App{Name: "shop", Project: "acme", Digest: "sha256:0"}, "rid", opts, "")
+	}()
+
+	count := func(verb string) int {
+		n := 0
+		for _, a := range dyn.Actions() {
+			if a.GetVerb() == verb && a.GetResource() == ApplicationGVR {
+				n++
+			}
+		}
+		return n
+	}
+	for count("watch") == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("requestSync() = %v before the Application was reconciled", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	// The controller takes its time (2 s) before its first reconcile.
+	time.Sleep(2 * time.Second)
+	live, err := apps.Get(context.Background(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unstructured.SetNestedField(live.Object, time.Now().UTC().Format(time.RFC3339), "status", "reconciledAt")
+	if _, err := apps.Update(context.Background(), live, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("requestSync() = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("requestSync() did not see the reconcile on its watch")
+	}
+	// Read, watch (read, then the watch), read again, write; the test's own two requests aside.
+	if gets := count("get") - 1; gets > 3 || count("watch") != 1 {
+		t.Errorf("the sync read the Application %d times and watched it %d times while the controller took 2 s; want at most 3 reads and 1 watch", gets, count("watch"))
+	}
+	got, _ := apps.Get(context.Background(), "shop", metav1.GetOptions{})
+	if _, ok := got.Object["operation"]; !ok {
+		t.Error("no operation was requested")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -47,11 +48,12 @@ func (c *Client) requestSync(ctx context.Context, a App, rid string, opts SyncOp
 		}
 		if str(app.Object, "status", "reconciledAt") == "" {
 			// The controller picks up an operation only after the app's first reconcile.
-			if opts.Now().After(pickupUntil) {
+			left := pickupUntil.Sub(opts.Now())
+			if left <= 0 {
 				return &SyncError{Class: ClassStuck, Summary: "Sync stuck: Argo CD has not reconciled the application", Advice: "Check that the application controller is running, watches namespace " + c.namespace + " and that the app's shard is served."}
 			}
-			if sleepCtx(ctx, 200*time.Millisecond) != nil {
-				return ctx.Err()
+			if err := c.waitFirstReconcile(ctx, a.Name, left); err != nil {
+				return err
 			}
 			continue
 		}
@@ -102,6 +104,32 @@ func (c *Client) requestSync(ctx context.Context, a App, rid string, opts SyncOp
 		}
 		return &SyncError{Class: apiErrorClass(err), Summary: "Unable to request the sync", LastMessage: err.Error()}
 	}
+}
+
+// waitFirstReconcile waits up to d, on a watch of the Application, until Argo CD's controller has
+// reconciled it once (status.reconciledAt is set) or it is being deleted; the caller reads it again
+// either way. A watch, not polling: how long the controller takes to get to a new Application grows
+// with the number it reconciles, and the requests of one sync must not (a read after 30 s of
+// silence is all the wait adds, watchApp).
+func (c *Client) waitFirstReconcile(ctx context.Context, name string, d time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	err := c.watchApp(wctx, name, func(app *unstructured.Unstructured) (bool, error) {
+		return str(app.Object, "status", "reconciledAt") != "" || app.GetDeletionTimestamp() != nil, nil
+	})
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case wctx.Err() != nil:
+		return nil // the pick-up limit passed: the caller's read says stuck
+	case err != nil:
+		var se *SyncError
+		if errors.As(err, &se) { // deleted while ferry waited
+			return se
+		}
+		return &SyncError{Class: apiErrorClass(err), Summary: "Unable to read the Application", LastMessage: err.Error()}
+	}
+	return nil
 }
 
 // conflictWait waits, up to SyncOptions.ConflictWait, for an operation someone else runs to end.
