@@ -31,10 +31,12 @@ type fleetTarget struct {
 	// path is the Application's source path; "does-not-exist" makes every sync fail for real
 	// (Argo CD cannot generate the manifests: permanent).
 	path string
+	// noApp leaves the Application to the target's own Terraform (terraform executor).
+	noApp bool
 }
 
 // fleetFixture pushes two releases of one ConfigMap to repo (tags 1.0.0 and 2.0.0) and writes an
-// environment and an Application pinned to 1.0.0 for each target. It returns the client, the
+// environment and (unless noApp) an Application pinned to 1.0.0 for each target. It returns the client, the
 // repository (host/path) and the digest of 2.0.0.
 func fleetFixture(t *testing.T, e *testenv.Env, repo string, targets []fleetTarget) (*argocd.Client, string, string) {
 	t.Helper()
@@ -60,12 +62,11 @@ func fleetFixture(t *testing.T, e *testenv.Env, repo string, targets []fleetTarg
 		digests[v] = res.Digest
 	}
 	for _, ft := range targets {
-		if err := c.ApplyEnvironment(ctx, argocd.Environment{
-			Name: ft.name, Labels: ft.labels, Namespaces: []string{ft.name}, SourceRepositories: []string{"oci://" + e.Registry.Addr + "/fleet/*"},
-			ClusterResources: []string{"Namespace"}, Windows: ft.windows,
-			Cluster: argocd.Cluster{Server: e.ArgoCD.ClusterServer, BearerToken: e.Cluster.Token, Insecure: true},
-		}); err != nil {
+		if err := c.ApplyEnvironment(ctx, fixtureEnvironment(e, ft)); err != nil {
 			t.Fatal(err)
+		}
+		if ft.noApp {
+			continue
 		}
 		if _, err := c.ApplyApplication(ctx, argocd.App{Name: ft.name, Project: ft.name, RepoURL: ref.OCIURL(), Digest: digests["1.0.0"], Path: ft.path,
 			Server: e.ArgoCD.ClusterServer, Namespace: ft.name, SyncOptions: []string{argocd.SyncOptionCreateNamespace}}); err != nil {
@@ -73,6 +74,15 @@ func fleetFixture(t *testing.T, e *testenv.Env, repo string, targets []fleetTarg
 		}
 	}
 	return c, e.Registry.Addr + "/fleet/" + repo, digests["2.0.0"]
+}
+
+// fixtureEnvironment is the environment fleetFixture writes for ft.
+func fixtureEnvironment(e *testenv.Env, ft fleetTarget) argocd.Environment {
+	return argocd.Environment{
+		Name: ft.name, Labels: ft.labels, Namespaces: []string{ft.name}, SourceRepositories: []string{"oci://" + e.Registry.Addr + "/fleet/*"},
+		ClusterResources: []string{"Namespace"}, Windows: ft.windows,
+		Cluster: argocd.Cluster{Server: e.ArgoCD.ClusterServer, BearerToken: e.Cluster.Token, Insecure: true},
+	}
 }
 
 // countingExecutor counts the executor's runs per target.

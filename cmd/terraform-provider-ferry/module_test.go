@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -98,13 +97,11 @@ func TestRemoteModuleApply(t *testing.T) {
 		if tt.engine == tofu {
 			host = "registry.opentofu.org"
 		}
-		mirror := providerMirror(t, host)
+		_, rc := testenv.ProviderMirror(t, host)
 		pathDir := t.TempDir()
 		if err := os.Symlink(tt.engine, filepath.Join(pathDir, filepath.Base(tt.engine))); err != nil {
 			t.Fatal(err)
 		}
-		rc := filepath.Join(t.TempDir(), "mirror.tfrc")
-		writeTestFile(t, rc, "provider_installation {\n  filesystem_mirror {\n    path    = \""+mirror+"\"\n    include = [\""+host+"/ferry-dev/ferry\"]\n  }\n  direct {\n    exclude = [\"*/*/*\"]\n  }\n}\n")
 		t.Run(tt.name, func(t *testing.T) {
 			work := t.TempDir()
 			for _, f := range []string{"main.tf", "variables.tf", "outputs.tf"} {
@@ -167,18 +164,6 @@ func TestRemoteModuleApply(t *testing.T) {
 			}
 		})
 	}
-}
-
-// providerMirror builds the provider into a filesystem mirror (the unpacked layout,
-// HOST/ferry-dev/ferry/VERSION/OS_ARCH) and returns its directory.
-func providerMirror(t *testing.T, host string) string {
-	t.Helper()
-	mirror := t.TempDir()
-	dir := filepath.Join(mirror, host, "ferry-dev", "ferry", "0.0.1", runtime.GOOS+"_"+runtime.GOARCH)
-	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "terraform-provider-ferry_v0.0.1"), ".").CombinedOutput(); err != nil {
-		t.Fatalf("build provider: %v\n%s", err, out)
-	}
-	return mirror
 }
 
 func writeTestFile(t *testing.T, path, content string) {

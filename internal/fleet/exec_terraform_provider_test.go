@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -25,18 +23,10 @@ import (
 // Application synced to its digest; a bundle whose manifest the API server rejects fails with
 // the class the provider's diagnostic names (permanent), read from Terraform's output.
 func TestTerraformExecutorWithProvider(t *testing.T) {
-	tf := terraformForTest(t)
+	tf := testenv.Terraform(t)
 	e := testenv.Start(t, testenv.Options{Registry: true, ArgoCD: true})
 
-	mirror := t.TempDir()
-	plugin := filepath.Join(mirror, "registry.terraform.io", "ferry-dev", "ferry", "0.0.1", runtime.GOOS+"_"+runtime.GOARCH, "terraform-provider-ferry_v0.0.1")
-	if out, err := exec.Command("go", "build", "-o", plugin, "../../cmd/terraform-provider-ferry").CombinedOutput(); err != nil {
-		t.Fatalf("go build the provider: %v\n%s", err, out)
-	}
-	cfg := filepath.Join(t.TempDir(), "mirror.tfrc")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("provider_installation {\n  filesystem_mirror {\n    path    = %q\n    include = [\"registry.terraform.io/ferry-dev/ferry\"]\n  }\n  direct {\n    exclude = [\"*/*/*\"]\n  }\n}\n", mirror)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	_, cfg := testenv.ProviderMirror(t, "registry.terraform.io")
 
 	const env, app = "fleet-exec", "shop-fleet-exec"
 	repo := e.Registry.Addr + "/apps/" + app

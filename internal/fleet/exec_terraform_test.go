@@ -72,21 +72,6 @@ output "customer" {
 
 var testBundle = Bundle{Reference: "registry.example.com/shop/bundle", Digest: "sha256:" + strings.Repeat("ab", 32), Version: "1.4.0"}
 
-// terraformForTest returns the terraform binary the tests use (never a download), skipping under
-// -short.
-func terraformForTest(t *testing.T) string {
-	t.Helper()
-	testenv.SkipShort(t, "Terraform")
-	if p := os.Getenv("TF_ACC_TERRAFORM_PATH"); p != "" {
-		return p
-	}
-	p, err := exec.LookPath("terraform")
-	if err != nil {
-		t.Fatal("terraform is not on PATH; tests never download it")
-	}
-	return p
-}
-
 // noDownloadEnv is the executor environment of the tests: a CLI configuration that installs no
 // provider at all.
 func noDownloadEnv(t *testing.T) map[string]string {
@@ -109,7 +94,7 @@ func newTFRoot(t *testing.T) string {
 
 func newTestTerraform(t *testing.T, s TerraformSettings) *Terraform {
 	t.Helper()
-	s.Binary = terraformForTest(t)
+	s.Binary = testenv.Terraform(t)
 	env := noDownloadEnv(t)
 	for k, v := range s.Env {
 		env[k] = v
