@@ -55,8 +55,9 @@ type LockOptions struct {
 	Holder string
 	// Duration is the lease duration. Default DefaultLeaseDuration.
 	Duration time.Duration
-	// OnLost, if set, is called once when the lease could not be renewed for a whole Duration or
-	// was taken by another holder: the rollout should stop starting targets (the CLI cancels it).
+	// OnLost, if set, is called once when the lease could not be renewed for two thirds of
+	// Duration (two renewals in a row failed; it is lost before it expires) or was taken by
+	// another holder: the rollout should stop starting targets (the CLI halts it).
 	OnLost func(error)
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
@@ -186,7 +187,8 @@ func leaseState(u *unstructured.Unstructured) (string, time.Time, time.Duration)
 }
 
 // renew renews the lease every third of its duration until Release. A lease taken by another
-// holder, or not renewed for a whole duration, is lost: onLost is called and renewal stops.
+// holder, or not renewed for two thirds of its duration, is lost: onLost is called and renewal
+// stops.
 func (l *Lock) renew(onLost func(error)) {
 	defer close(l.done)
 	t := time.NewTicker(l.dur / 3)
@@ -203,7 +205,9 @@ func (l *Lock) renew(onLost func(error)) {
 			lastOK = l.now()
 			continue
 		}
-		if errors.Is(err, ErrLocked) || l.now().Sub(lastOK) >= l.dur {
+		// Two renewals in a row failed: lost about a third of the duration before the lease expires
+		// and another rollout may take it, so this one stops starting targets before then.
+		if errors.Is(err, ErrLocked) || l.now().Sub(lastOK) >= l.dur/2 {
 			if onLost != nil {
 				onLost(fmt.Errorf("rollout lock lease %s/%s lost: %w", l.ns, l.name, err))
 			}

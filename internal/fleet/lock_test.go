@@ -8,10 +8,13 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
 )
@@ -73,5 +76,68 @@ func TestLeaseName(t *testing.T) {
 		if got := LeaseName(in); got != want {
 			t.Errorf("LeaseName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestLockLost: a lock whose renewals fail is declared lost before its lease expires (when another
+// rollout could take it over), and a lock whose lease another holder took is lost at the next
+// renewal; OnLost is called once, and renewal stops.
+func TestLockLost(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		breakIt func(dyn *fake.FakeDynamicClient)
+		want    string
+	}{
+		{name: "renewals fail", want: "unavailable", breakIt: func(dyn *fake.FakeDynamicClient) {
+			dyn.PrependReactor("update", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, apierrors.NewServiceUnavailable("unavailable")
+			})
+		}},
+		{name: "taken over", want: `lease now held by "thief"`, breakIt: func(dyn *fake.FakeDynamicClient) {
+			u, err := dyn.Resource(LeaseGVR).Namespace("argocd").Get(context.Background(), "ferry-fleet-shop", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			unstructured.SetNestedField(u.Object, "thief", "spec", "holderIdentity")
+			if _, err := dyn.Resource(LeaseGVR).Namespace("argocd").Update(context.Background(), u, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dyn := fake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{LeaseGVR: "LeaseList"})
+			c := argocd.NewFromDynamic(dyn, "argocd")
+			lost := make(chan error, 2)
+			const dur = 3 * time.Second
+			l, err := AcquireLock(context.Background(), c, "shop", LockOptions{Holder: "me", Duration: dur, OnLost: func(err error) { lost <- err }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Release(context.Background())
+			// Let one renewal succeed, then break the next ones.
+			time.Sleep(dur/3 + dur/6)
+			u, err := dyn.Resource(LeaseGVR).Namespace("argocd").Get(context.Background(), "ferry-fleet-shop", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, renewed, _ := leaseState(u)
+			tt.breakIt(dyn)
+			select {
+			case err := <-lost:
+				if since := time.Since(renewed); since > dur-dur/6 {
+					t.Errorf("lost %v after the last renewal, want well before the lease expires (%v after it)", since, dur)
+				}
+				if !strings.Contains(err.Error(), "rollout lock lease argocd/ferry-fleet-shop lost") || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("OnLost(%v), want the lease named and %q", err, tt.want)
+				}
+			case <-time.After(2 * dur):
+				t.Fatal("OnLost was not called")
+			}
+			select {
+			case err := <-lost:
+				t.Errorf("OnLost called again: %v", err)
+			case <-time.After(dur / 2):
+			}
+		})
 	}
 }

@@ -136,6 +136,10 @@ type RolloutOptions struct {
 	// Deadline is the last instant a target may be started; a target whose window opens later
 	// ends deferred (ReasonPastDeadline), one not started by then halted. Zero: no deadline.
 	Deadline time.Time
+	// TargetTimeout bounds one target's executor run: past it the run is stopped (as on an
+	// interruption: SIGINT, then SIGKILL after the executor's grace period) and the target fails
+	// with class timeout. Zero: no bound.
+	TargetTimeout time.Duration
 	// RequireApplication makes a target whose Application does not exist skipped rather than
 	// applied (the sync executor cannot create one).
 	RequireApplication bool
@@ -154,7 +158,7 @@ type RolloutOptions struct {
 }
 
 // DefaultRolloutOptions provides ferry's defaults (fleet.yaml's and the CLI's).
-var DefaultRolloutOptions = RolloutOptions{MaxConcurrency: DefaultMaxConcurrency, FailureBudget: DefaultFailureBudget}
+var DefaultRolloutOptions = RolloutOptions{MaxConcurrency: DefaultMaxConcurrency, FailureBudget: DefaultFailureBudget, TargetTimeout: DefaultTargetTimeout}
 
 // Event is one step of a rollout, for a progress display.
 type Event struct {
@@ -272,7 +276,7 @@ func Rollout(ctx context.Context, waves []Wave, b Bundle, ex Executor, opts Roll
 		opts.MaxConcurrency = 1
 	}
 	if opts.OutputDir != "" {
-		if err := os.MkdirAll(opts.OutputDir, 0o755); err != nil {
+		if err := os.MkdirAll(opts.OutputDir, 0o700); err != nil {
 			return nil, fmt.Errorf("rollout output directory: %w", err)
 		}
 	}
@@ -463,7 +467,13 @@ func (r *run) target(t Target) {
 	started := r.opts.Now().UTC()
 	r.update(tr, func() { tr.State, tr.Started, tr.Message = TargetRunning, &started, "" }, "started")
 	out, closeOut := r.output(tr)
-	applyErr := r.ex.Apply(ctx, t, r.b, out)
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if r.opts.TargetTimeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, r.opts.TargetTimeout)
+	}
+	applyErr := r.ex.Apply(actx, t, r.b, out)
+	timedOut := actx.Err() != nil && ctx.Err() == nil
+	cancel()
 	closeOut()
 	finished := r.opts.Now().UTC()
 	r.update(tr, func() { tr.Finished = &finished }, "")
@@ -473,6 +483,15 @@ func (r *run) target(t Target) {
 		r.update(tr, func() {
 			tr.State, tr.Message, tr.final, tr.interrupted = TargetHalted, "interrupted while its executor ran; a new rollout reads what it reached", true, true
 		}, "")
+		return
+	}
+
+	if timedOut {
+		msg := fmt.Sprintf("stopped: the executor ran longer than the target timeout (%s)", argocd.ShortDuration(r.opts.TargetTimeout))
+		if applyErr != nil {
+			msg += ": " + applyErr.Error()
+		}
+		r.finish(tr, TargetFailed, string(argocd.ClassTimeout), msg, false)
 		return
 	}
 
@@ -595,7 +614,7 @@ func (r *run) output(tr *TargetReport) (io.Writer, func()) {
 	if r.opts.OutputDir != "" {
 		path := filepath.Join(r.opts.OutputDir, tr.Name+".log")
 		var err error
-		if f, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+		if f, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
 			w = io.MultiWriter(f, buf)
 			tr.Output = path
 		}

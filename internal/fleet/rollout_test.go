@@ -422,3 +422,27 @@ func TestPlanWavesPercentRounding(t *testing.T) {
 		}
 	}
 }
+
+// TestRolloutTargetTimeout: an executor run that passes the target timeout is stopped (its context
+// ends) and its target fails with class timeout, counting against the budget; the next targets
+// still run within the budget.
+func TestRolloutTargetTimeout(t *testing.T) {
+	f := newFakeFleet()
+	f.block["a"] = make(chan struct{}) // never released: a hung apply
+	waves, _ := PlanWaves(targetsNamed("a", "b"), nil)
+	rep, err := Rollout(context.Background(), waves, rolloutBundle, f, RolloutOptions{MaxConcurrency: 1, FailureBudget: 50, TargetTimeout: 200 * time.Millisecond, Observe: f.observe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFinal(t, waves, rep)
+	a := rep.Target("a")
+	if a.State != TargetFailed || a.Class != string(argocd.ClassTimeout) || !strings.Contains(a.Message, "target timeout (200ms)") {
+		t.Errorf("a = %s (%s) %s, want failed, timeout", a.State, a.Class, a.Message)
+	}
+	if d := f.endAt["a"].Sub(f.startAt["a"]); d < 200*time.Millisecond || d > 5*time.Second {
+		t.Errorf("a's executor ran %v, want stopped at the 200ms timeout", d)
+	}
+	if rep.Target("b").State != TargetSucceeded || rep.Halted || rep.Interrupted {
+		t.Errorf("b = %s, halted %v, interrupted %v: a timeout is a failure like any other", rep.Target("b").State, rep.Halted, rep.Interrupted)
+	}
+}

@@ -33,6 +33,9 @@ const (
 	// DefaultDeadline is how long after its start a rollout still starts targets (deferred ones
 	// included).
 	DefaultDeadline = 6 * time.Hour
+	// DefaultTargetTimeout bounds one target's executor run: a hung apply frees its slot and
+	// fails (timeout) rather than holding the rollout until someone notices.
+	DefaultTargetTimeout = 2 * time.Hour
 	// DefaultExecutor is the executor type when fleet.yaml has no executor block.
 	DefaultExecutor = "terraform"
 )
@@ -66,6 +69,10 @@ type Spec struct {
 	// (relative target dirs are relative to it), "" for ParseSpec.
 	File string
 	Dir  string
+
+	// dirLines are the lines of each target's dir field (its entry's line without one), for
+	// LoadSpec's errors.
+	dirLines []int
 }
 
 // RolloutSpec is fleet.yaml's rollout block. Absent fields hold the defaults.
@@ -82,6 +89,9 @@ type RolloutSpec struct {
 	// Deadline is how long after its start the rollout still starts targets. Default
 	// DefaultDeadline.
 	Deadline time.Duration
+	// TargetTimeout bounds one target's executor run (RolloutOptions.TargetTimeout). Default
+	// DefaultTargetTimeout.
+	TargetTimeout time.Duration
 }
 
 // WaveSpec is one wave: exactly one of Count, Percent and Selector says which targets it takes.
@@ -108,13 +118,16 @@ type ExecutorSpec struct {
 var (
 	// targetNameRE is an AppProject's name: a DNS subdomain.
 	targetNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
-	fleetNameRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	// workspaceRE is a Terraform workspace name that is also an HCP Terraform one (up to 90
+	// characters) and never reads as a command-line flag.
+	workspaceRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,89}$`)
+	fleetNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
 var (
 	specFields     = []string{"apiVersion", "kind", "name", "targets", "rollout", "executor"}
 	targetFields   = []string{"name", "application", "labels", "dir", "workspace"}
-	rolloutFields  = []string{"waves", "maxConcurrency", "pauseBetweenWaves", "failureBudget", "deadline"}
+	rolloutFields  = []string{"waves", "maxConcurrency", "pauseBetweenWaves", "failureBudget", "deadline", "targetTimeout"}
 	waveFields     = []string{"name", "count", "percent", "selector"}
 	executorFields = []string{"type", "<the executor's settings>"}
 )
@@ -140,6 +153,19 @@ func LoadSpec(path string) (*Spec, error) {
 		return nil, err
 	}
 	s.Dir = filepath.Dir(path)
+	if s.Executor.Type == "terraform" {
+		// A missing directory is found now, not when its target's turn comes mid-rollout.
+		var errs []error
+		for i, t := range s.Targets {
+			if fi, err := os.Stat(resolveDir(s.Dir, t.Dir)); err != nil || !fi.IsDir() {
+				errs = append(errs, &SpecError{File: path, Line: s.dirLines[i], Field: fmt.Sprintf("targets[%d].dir", i),
+					Msg: fmt.Sprintf("%q is not a directory (relative dirs are relative to fleet.yaml's directory); check out %s's root module there or fix the path", t.Dir, t.Name)})
+			}
+		}
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+	}
 	return s, nil
 }
 
@@ -149,7 +175,7 @@ func LoadSpec(path string) (*Spec, error) {
 // (NewExecutor does).
 func ParseSpec(data []byte, file string) (*Spec, error) {
 	p := &specParser{Parser: yamlspec.Parser{File: file, NewError: newSpecError}, spec: &Spec{File: file, Executor: ExecutorSpec{Type: DefaultExecutor},
-		Rollout: RolloutSpec{MaxConcurrency: DefaultMaxConcurrency, FailureBudget: DefaultFailureBudget, Deadline: DefaultDeadline}}}
+		Rollout: RolloutSpec{MaxConcurrency: DefaultMaxConcurrency, FailureBudget: DefaultFailureBudget, Deadline: DefaultDeadline, TargetTimeout: DefaultTargetTimeout}}}
 	root, err := p.Root(data, SpecAPIVersion)
 	if err != nil {
 		return nil, err
@@ -265,6 +291,14 @@ func (p *specParser) parseTop(root *yaml.Node) {
 			p.Errorf(root, req, "is required")
 		}
 	}
+	if s.Executor.Type == "terraform" {
+		for i, t := range s.Targets {
+			if t.Dir == "" && t.Name != "" {
+				p.Errorf(&yaml.Node{Line: s.dirLines[i]}, fmt.Sprintf("targets[%d].dir", i),
+					"is required by the terraform executor: the directory of %s's Terraform root module, relative to fleet.yaml", t.Name)
+			}
+		}
+	}
 	if len(p.Errs) == 0 {
 		// Waves that name no target are allowed (a selector may match nothing today); a plan
 		// that cannot be made is not.
@@ -294,6 +328,7 @@ func (p *specParser) parseTargets(v *yaml.Node) {
 		}
 		var t Target
 		hasName := false
+		dirLine := tn.Line
 		p.Fields(tn, field, func(key string, k, val *yaml.Node) {
 			f := yamlspec.JoinField(field, key)
 			switch key {
@@ -334,10 +369,13 @@ func (p *specParser) parseTargets(v *yaml.Node) {
 				})
 			case "dir":
 				if s, ok := p.Str(val, f); ok {
-					t.Dir = s
+					t.Dir, dirLine = s, val.Line
 				}
 			case "workspace":
 				if s, ok := p.Str(val, f); ok {
+					if !workspaceRE.MatchString(s) {
+						p.Errorf(val, f, "%q is not a workspace name; use up to 90 letters, digits, '-', '_' and '.', starting with a letter, digit or '_'", s)
+					}
 					t.Workspace = s
 				}
 			default:
@@ -348,6 +386,7 @@ func (p *specParser) parseTargets(v *yaml.Node) {
 			p.Errorf(tn, field+".name", "is required")
 		}
 		p.spec.Targets = append(p.spec.Targets, t)
+		p.spec.dirLines = append(p.spec.dirLines, dirLine)
 	}
 }
 
@@ -384,6 +423,10 @@ func (p *specParser) parseRollout(v *yaml.Node) {
 		case "deadline":
 			if d, ok := p.duration(val, f, false); ok {
 				r.Deadline = d
+			}
+		case "targetTimeout":
+			if d, ok := p.duration(val, f, false); ok {
+				r.TargetTimeout = d
 			}
 		default:
 			p.Errorf(k, f, "unknown field; known fields are %s", strings.Join(rolloutFields, ", "))

@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -68,12 +70,12 @@ func TestParseSpec(t *testing.T) {
 }
 
 func TestParseSpecDefaults(t *testing.T) {
-	s, err := ParseSpec([]byte("apiVersion: ferry.dev/v1\nkind: Fleet\nname: f\ntargets: [{name: a}]\n"), "fleet.yaml")
+	s, err := ParseSpec([]byte("apiVersion: ferry.dev/v1\nkind: Fleet\nname: f\ntargets: [{name: a, dir: a}]\n"), "fleet.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := s.Rollout
-	if r.MaxConcurrency != DefaultMaxConcurrency || r.FailureBudget != DefaultFailureBudget || r.Deadline != DefaultDeadline || r.PauseBetweenWaves != 0 {
+	if r.MaxConcurrency != DefaultMaxConcurrency || r.FailureBudget != DefaultFailureBudget || r.Deadline != DefaultDeadline || r.PauseBetweenWaves != 0 || r.TargetTimeout != DefaultTargetTimeout {
 		t.Errorf("defaults = %+v", r)
 	}
 	if s.Executor.Type != DefaultExecutor || s.Executor.Settings != nil {
@@ -107,6 +109,7 @@ func TestParseSpecErrors(t *testing.T) {
 		{"bad budget", head + "targets: [{name: a}]\nrollout:\n  failureBudget: lots\n", []string{"fleet.yaml:6: rollout.failureBudget: must be a percentage from 0 to 100"}},
 		{"bad pause", head + "targets: [{name: a}]\nrollout:\n  pauseBetweenWaves: 5\n", []string{"fleet.yaml:6: rollout.pauseBetweenWaves: \"5\" is not a positive duration"}},
 		{"bad deadline", head + "targets: [{name: a}]\nrollout:\n  deadline: 0s\n", []string{"fleet.yaml:6: rollout.deadline: \"0s\" is not a positive duration"}},
+		{"bad target timeout", head + "targets: [{name: a}]\nrollout:\n  targetTimeout: forever\n", []string{"fleet.yaml:6: rollout.targetTimeout: \"forever\" is not a positive duration"}},
 		{"unknown rollout field", head + "targets: [{name: a}]\nrollout:\n  canary: 1\n", []string{"fleet.yaml:6: rollout.canary: unknown field"}},
 		{"unknown executor", head + "targets: [{name: a}]\nexecutor:\n  type: ansible\n", []string{"fleet.yaml:6: executor.type: unknown executor \"ansible\"; use one of terraform, sync, command, hcp-terraform"}},
 		{"wrong apiVersion and kind", "apiVersion: ferry.dev/v2\nkind: Bundle\nname: f\ntargets: [{name: a}]\n", []string{"fleet.yaml:1: apiVersion: unsupported version", "fleet.yaml:2: kind: must be \"Fleet\""}},
@@ -114,6 +117,8 @@ func TestParseSpecErrors(t *testing.T) {
 		{"duplicate key", head + "name: g\ntargets: [{name: a}]\n", []string{"fleet.yaml:4: name: defined more than once"}},
 		{"not yaml", "a: [\n", []string{"fleet.yaml:1: not valid YAML"}},
 		{"empty", "", []string{"fleet.yaml: file is empty"}},
+		{"terraform target without dir", head + "targets:\n  - name: a\n    workspace: a\n", []string{"fleet.yaml:5: targets[0].dir: is required by the terraform executor: the directory of a's Terraform root module"}},
+		{"workspace like a flag", head + "targets:\n  - name: a\n    dir: x\n    workspace: -chdir=/\n", []string{"fleet.yaml:7: targets[0].workspace: \"-chdir=/\" is not a workspace name"}},
 		{"two documents", head + "targets: [{name: a}]\n---\na: b\n", []string{"fleet.yaml:5: more than one YAML document"}},
 	}
 	for _, tt := range tests {
@@ -131,6 +136,29 @@ func TestParseSpecErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadSpecMissingDir: a terraform target whose directory does not exist is an error of
+// fleet.yaml, with its line, before any rollout starts.
+func TestLoadSpecMissingDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "acme"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "fleet.yaml")
+	if err := os.WriteFile(path, []byte("apiVersion: ferry.dev/v1\nkind: Fleet\nname: f\ntargets:\n  - name: acme\n    dir: acme\n  - name: globex\n    dir: customers/globex\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadSpec(path)
+	if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), path+":8: targets[1].dir: \"customers/globex\" is not a directory") || strings.Contains(err.Error(), "targets[0]") {
+		t.Fatalf("LoadSpec() error = %v, want targets[1].dir named at line 8", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "customers", "globex"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSpec(path); err != nil {
+		t.Fatalf("LoadSpec() with both directories = %v", err)
 	}
 }
 

@@ -35,6 +35,7 @@ type rolloutOptions struct {
 	failureBudget  string
 	pause          time.Duration
 	deadline       string
+	targetTimeout  time.Duration
 	canary         string
 	// The registry flags for resolving REF's tag.
 	plainHTTP bool
@@ -103,6 +104,9 @@ Example - A canary of one, then the rest, as a JSON report:
 			if cmd.Flags().Changed("max-concurrency") && opts.maxConcurrency < 1 {
 				return option.Usagef("--max-concurrency N", "use 1 or more", fmt.Errorf("--max-concurrency %d is less than 1", opts.maxConcurrency))
 			}
+			if cmd.Flags().Changed("target-timeout") && opts.targetTimeout <= 0 {
+				return option.Usagef("--target-timeout DURATION", "e.g. 45m or 2h", fmt.Errorf("--target-timeout %s is not a positive duration", opts.targetTimeout))
+			}
 			if opts.failureBudget != "" {
 				if _, err := fleet.ParsePercent(opts.failureBudget); err != nil {
 					return option.Usagef("--failure-budget PERCENT", "e.g. 2 or 2% (0 halts at the first failure)", fmt.Errorf("--failure-budget: %w", err))
@@ -132,6 +136,7 @@ Example - A canary of one, then the rest, as a JSON report:
 	fs.StringVar(&opts.failureBudget, "failure-budget", "", fmt.Sprintf("halt when a wave's failed targets pass this percentage (overrides rollout.failureBudget; default %g%%)", fleet.DefaultFailureBudget))
 	fs.DurationVar(&opts.pause, "pause", 0, "wait this long between waves (overrides rollout.pauseBetweenWaves)")
 	fs.StringVar(&opts.deadline, "deadline", "", "start nothing after this: a duration from now or an RFC 3339 time (overrides rollout.deadline; default "+argocd.ShortDuration(fleet.DefaultDeadline)+")")
+	fs.DurationVar(&opts.targetTimeout, "target-timeout", fleet.DefaultTargetTimeout, "stop a target's executor run after this long and fail it (timeout) (overrides rollout.targetTimeout)")
 	fs.StringVar(&opts.canary, "canary", "", "size of the first wave: N targets or N% (replaces the first wave's size, or adds a canary wave)")
 	fs.StringVar(&opts.outputDir, "output-dir", "", "write each target's executor output to DIR/TARGET.log (the report keeps the last lines either way)")
 	fs.StringVar(&opts.report, "report", "", "also write the JSON report to this file")
@@ -240,7 +245,7 @@ func runRollout(cmd *cobra.Command, opts *rolloutOptions) error {
 	// Targets, waves, settings: fleet.yaml's, then the flags.
 	now := time.Now()
 	ro := fleet.RolloutOptions{MaxConcurrency: fleet.DefaultMaxConcurrency, FailureBudget: fleet.DefaultFailureBudget,
-		Deadline: now.Add(fleet.DefaultDeadline), OutputDir: opts.outputDir, Observe: fleet.ObserveWith(c, b), Stop: stop}
+		Deadline: now.Add(fleet.DefaultDeadline), TargetTimeout: fleet.DefaultTargetTimeout, OutputDir: opts.outputDir, Observe: fleet.ObserveWith(c, b), Stop: stop}
 	var (
 		targets   []fleet.Target
 		waveSpecs []fleet.WaveSpec
@@ -250,6 +255,7 @@ func runRollout(cmd *cobra.Command, opts *rolloutOptions) error {
 	if spec != nil {
 		name, targets, waveSpecs = spec.Name, spec.Targets, spec.Rollout.Waves
 		ro.MaxConcurrency, ro.FailureBudget, ro.Pause, ro.Deadline = spec.Rollout.MaxConcurrency, spec.Rollout.FailureBudget, spec.Rollout.PauseBetweenWaves, now.Add(spec.Rollout.Deadline)
+		ro.TargetTimeout = spec.Rollout.TargetTimeout
 		ex, err = fleet.NewExecutor(spec.Executor.Type, spec.Executor.Settings, fleet.ExecutorEnv{File: spec.File, Dir: spec.Dir, Client: c})
 		if err != nil {
 			code := option.ExitError
@@ -293,6 +299,9 @@ func runRollout(cmd *cobra.Command, opts *rolloutOptions) error {
 	if opts.deadline != "" {
 		ro.Deadline, _ = parseDeadline(opts.deadline, now)
 	}
+	if fs.Changed("target-timeout") {
+		ro.TargetTimeout = opts.targetTimeout
+	}
 	if opts.canary != "" {
 		w, _ := canaryWave(opts.canary)
 		if len(waveSpecs) > 0 {
@@ -322,7 +331,7 @@ func runRollout(cmd *cobra.Command, opts *rolloutOptions) error {
 	}
 	if opts.report != "" {
 		data, _ := json.MarshalIndent(rep, "", "  ")
-		if werr := os.WriteFile(opts.report, append(data, '\n'), 0o644); werr != nil {
+		if werr := os.WriteFile(opts.report, append(data, '\n'), 0o600); werr != nil {
 			fmt.Fprintf(cmd.ErrOrStderr(), "warning: could not write the report: %v\n", werr)
 		}
 	}
