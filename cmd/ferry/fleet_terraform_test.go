@@ -105,7 +105,7 @@ func TestCLIFleetRolloutTerraform(t *testing.T) {
 		fts = append(fts, fleetTarget{name: fmt.Sprintf("tf-m%02d", i), labels: map[string]string{"wave": "main"}})
 	}
 	fts = append(fts, fleetTarget{name: "tf-bad", labels: map[string]string{"wave": "risky", "path": "does-not-exist"}},
-		fleetTarget{name: "tf-after1"}, fleetTarget{name: "tf-after2"})
+		fleetTarget{name: "tf-after1", labels: map[string]string{"wave": "last"}}, fleetTarget{name: "tf-after2", labels: map[string]string{"wave": "last"}})
 	for i := range fts {
 		fts[i].noApp = true // each customer's Terraform creates its Application
 	}
@@ -115,6 +115,9 @@ func TestCLIFleetRolloutTerraform(t *testing.T) {
 	c, repo, digest := fleetFixture(t, e, "terraform", fts)
 
 	work := t.TempDir()
+	if err := os.Mkdir(filepath.Join(work, "customer"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	writeText(t, filepath.Join(work, "customer", "main.tf"), fmt.Sprintf(tfCustomerRoot, e.Cluster.Kubeconfig, e.ArgoCD.Namespace, e.Registry.Addr))
 	var spec strings.Builder
 	spec.WriteString("apiVersion: ferry.dev/v1\nkind: Fleet\nname: tf20\ntargets:\n")
@@ -149,21 +152,24 @@ executor:
 	}
 	ctx := context.Background()
 
-	// Run 1, interrupted once two targets of the main wave succeeded.
+	// Run 1, interrupted once two targets of the main wave succeeded: once the Applications of
+	// tf-m03 and tf-m04 exist, whose applies start only when tf-m01 and tf-m02 have ended (two at a
+	// time; tf-window is deferred).
 	logs1 := t.TempDir()
 	cmd, wait := startFerry(t, env, args(logs1)...)
 	deadline := time.Now().Add(6 * time.Minute)
 	for {
-		lives, err := fleet.Observe(ctx, c, fleet.Selector{Names: []string{"tf-m01", "tf-m02"}}, digest, time.Now())
-		if err == nil && len(lives) == 2 && lives[0].Done && lives[1].Done {
+		_, err3 := c.GetApplication(ctx, "tf-m03")
+		_, err4 := c.GetApplication(ctx, "tf-m04")
+		if err3 == nil && err4 == nil {
 			break
 		}
-		if time.Now().After(deadline) {
+		if exited := cmd.Process.Signal(syscall.Signal(0)) != nil; exited || time.Now().After(deadline) {
 			cmd.Process.Kill()
 			r := wait()
-			t.Fatalf("tf-m01 and tf-m02 were not done within 6 minutes of the rollout's start\n%s\n%s", r.stdout, r.stderr)
+			t.Fatalf("tf-m03 and tf-m04 were not started within 6 minutes of the rollout's start (ferry exited: %v)\n%s\n%s", exited, r.stdout, r.stderr)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	r := wait()
@@ -252,7 +258,7 @@ executor:
 	if w.DeferredUntil == nil || w.Started == nil {
 		t.Fatalf("run 2: tf-window was not deferred before it ran: %+v", w)
 	}
-	if w.DeferredUntil.Sub(opens).Abs() > time.Second || w.Started.Before(*w.DeferredUntil) || w.Started.Sub(*w.DeferredUntil) > 60*time.Second {
+	if w.DeferredUntil.Sub(opens).Abs() > 2*time.Second || w.Started.Before(*w.DeferredUntil) || w.Started.Sub(*w.DeferredUntil) > 60*time.Second {
 		t.Errorf("run 2: tf-window deferred until %v (its window opens at %v), started at %v: want started within 60 s of the opening", w.DeferredUntil, opens, w.Started)
 	}
 	bad := rep.Target("tf-bad")

@@ -81,6 +81,9 @@ func TestBenchFleet(t *testing.T) {
 		t.Fatalf("build ferry: %v\n%s", err, out)
 	}
 
+	tf := testenv.Terraform(t)
+	_, cliConfig := testenv.ProviderMirror(t, "registry.terraform.io")
+
 	fmt.Printf("bench-fleet: %d CPUs, GOMAXPROCS %d, N up to %d\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), limit)
 	have := 0
 	var report []string
@@ -93,6 +96,7 @@ func TestBenchFleet(t *testing.T) {
 		done := settle(t, c, n, digest)
 		settled := time.Since(start)
 		steps, total := customer(t, e, repoURL, digest, fmt.Sprintf("bench-customer-%d", n))
+		applyRSS, destroyRSS := providerRSS(t, e, tf, cliConfig, repoURL, digest, fmt.Sprintf("bench-tf-%d", n))
 		observe := latencies(5, func() {
 			ls, err := fleet.Observe(ctx, c, fleet.Selector{}, digest, time.Now())
 			if err != nil || len(ls) != n {
@@ -106,8 +110,8 @@ func TestBenchFleet(t *testing.T) {
 				t.Fatalf("ferry fleet status: %v", err)
 			}
 		})
-		line := fmt.Sprintf("N=%-5d created in %-6s synced %d/%d in %-6s | one customer: %d requests besides the GETs of its Application by name (%s) | fleet.Observe median %s max %s | ferry fleet status median %s max %s",
-			n, created.Round(time.Second), done, n, settled.Round(time.Second), total, steps, observe[len(observe)/2], observe[len(observe)-1],
+		line := fmt.Sprintf("N=%-5d created in %-6s synced %d/%d in %-6s | one customer: %d requests besides the GETs of its Application by name (%s) | provider peak RSS: apply %d MB, destroy %d MB | fleet.Observe median %s max %s | ferry fleet status median %s max %s",
+			n, created.Round(time.Second), done, n, settled.Round(time.Second), total, steps, applyRSS>>20, destroyRSS>>20, observe[len(observe)/2], observe[len(observe)-1],
 			cli[len(cli)/2], cli[len(cli)-1])
 		fmt.Println("bench-fleet: " + line)
 		report = append(report, line)
@@ -243,4 +247,111 @@ func latencies(n int, fn func()) []time.Duration {
 	}
 	slices.Sort(ds)
 	return ds
+}
+
+// providerRSS applies and destroys one more customer (ferry_environment and ferry_application)
+// with Terraform and ferry's provider, and returns the provider process's peak resident set size
+// during each: the largest VmHWM of a terraform-provider-ferry process, read from /proc every
+// 20 ms while Terraform runs (VmHWM only grows, so the last reading holds all but the last 20 ms).
+func providerRSS(t *testing.T, e *testenv.Env, tf, cliConfig, repoURL, digest, name string) (apply, destroy int64) {
+	t.Helper()
+	dir := t.TempDir()
+	root := fmt.Sprintf(`terraform {
+  required_providers {
+    ferry = { source = "ferry-dev/ferry" }
+  }
+}
+
+provider "ferry" {
+  kubernetes {
+    config_path = %[1]q
+  }
+  argocd_namespace = %[2]q
+  registry {
+    address    = %[3]q
+    plain_http = true
+  }
+}
+
+resource "ferry_environment" "env" {
+  name                = %[4]q
+  namespaces          = [%[4]q]
+  source_repositories = ["oci://%[3]s/bench/*"]
+  cluster_resources   = ["Namespace"]
+  labels              = { tier = "bench" }
+  cluster {
+    server          = %[5]q
+    bearer_token_wo = %[6]q
+    insecure        = true
+  }
+}
+
+resource "ferry_application" "app" {
+  name        = %[4]q
+  environment = ferry_environment.env.project
+  bundle      = %[7]q
+  namespace   = %[4]q
+  sync_options {
+    create_namespace = true
+  }
+}
+`, e.Cluster.Kubeconfig, e.ArgoCD.Namespace, e.Registry.Addr, name, e.ArgoCD.ClusterServer, e.Cluster.Token,
+		strings.TrimPrefix(repoURL, "oci://")+"@"+digest)
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(root), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) int64 {
+		cmd := exec.Command(tf, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfig, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		var peak int64
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("terraform %s: %v\n%s", strings.Join(args, " "), err, out.String())
+				}
+				return peak
+			case <-tick.C:
+				peak = max(peak, providerHWM())
+			}
+		}
+	}
+	run("init", "-input=false", "-no-color")
+	apply = run("apply", "-auto-approve", "-input=false", "-no-color")
+	destroy = run("destroy", "-auto-approve", "-input=false", "-no-color")
+	return apply, destroy
+}
+
+// providerHWM returns the largest VmHWM, in bytes, of the running terraform-provider-ferry
+// processes, 0 when there is none.
+func providerHWM() int64 {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var peak int64
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(cmdline), "terraform-provider-ferry") {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join(filepath.Dir(p), "status"))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				peak = max(peak, kb<<10)
+			}
+		}
+	}
+	return peak
 }
