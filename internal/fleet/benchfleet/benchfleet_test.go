@@ -69,13 +69,14 @@ func TestBenchFleet(t *testing.T) {
 			sizes = append(sizes, n)
 		}
 	}
-	e := testenv.Start(t, testenv.Options{Registry: true, ArgoCD: true})
+	// The simulated kubelet runs the crash-looping Deployment of the failing rollout.
+	e := testenv.Start(t, testenv.Options{Registry: true, ArgoCD: true, ClusterOptions: testenv.ClusterOptions{SimulatedKubelet: true}})
 	ctx := context.Background()
 	c, err := argocd.New(e.Cluster.RESTConfig(), e.ArgoCD.Namespace)
 	if err != nil {
 		t.Fatal(err)
 	}
-	digest, repoURL := pushBundle(t, e)
+	digest, repoURL := pushBundle(t, e, "1.0.0", false)
 	ferryBin := filepath.Join(t.TempDir(), "ferry")
 	if out, err := exec.Command("go", "build", "-o", ferryBin, "github.com/ferry-dev/terraform-provider-ferry/cmd/ferry").CombinedOutput(); err != nil {
 		t.Fatalf("build ferry: %v\n%s", err, out)
@@ -116,6 +117,10 @@ func TestBenchFleet(t *testing.T) {
 		fmt.Println("bench-fleet: " + line)
 		report = append(report, line)
 	}
+	// The rollouts change the fleet: they run once, at the largest N.
+	line := rollouts(t, e, c, have, repoURL, digest)
+	fmt.Println("bench-fleet: " + line)
+	report = append(report, line)
 	fmt.Println("bench-fleet summary:\n  " + strings.Join(report, "\n  "))
 }
 
@@ -133,14 +138,22 @@ func app(e *testenv.Env, name, repoURL, digest string, auto bool) argocd.App {
 		SyncOptions: []string{argocd.SyncOptionCreateNamespace}, CascadeDelete: true, AutoSync: auto}
 }
 
-// pushBundle pushes a one-ConfigMap release; it returns its digest and repoURL.
-func pushBundle(t *testing.T, e *testenv.Env) (string, string) {
+// pushBundle pushes release version of a one-ConfigMap bundle with a second directory, crash/,
+// which holds a ConfigMap or, with crash, also a Deployment whose container exits at once (a crash
+// loop on the simulated kubelet); it returns its digest and repoURL.
+func pushBundle(t *testing.T, e *testenv.Env, version string, crash bool) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
-	for p, content := range map[string]string{
-		"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: 1.0.0\nmanifests: m\n",
-		"m/cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shop}\ndata: {version: \"1.0.0\"}\n",
-	} {
+	files := map[string]string{
+		"ferry.yaml":      "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: " + version + "\nmanifests: m\n",
+		"m/cm.yaml":       "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shop}\ndata: {version: \"" + version + "\"}\n",
+		"m/crash/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shop}\ndata: {version: \"" + version + "\"}\n",
+	}
+	if crash {
+		files["m/crash/deploy.yaml"] = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: api}}\n" +
+			"  template:\n    metadata: {labels: {app: api}}\n    spec:\n      containers:\n        - {name: api, image: registry.example.com/shop/api:" + version + ", command: [\"false\"]}\n"
+	}
+	for p, content := range files {
 		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
 		if err := os.WriteFile(filepath.Join(dir, p), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
@@ -354,4 +367,133 @@ func providerHWM() int64 {
 		}
 	}
 	return peak
+}
+
+// rollouts runs two sync-only rollouts over the whole fleet of n (fleet.Rollout with the sync
+// executor, a canary of 1% then the rest, 50 at a time, Argo CD's automated sync turned off first
+// so that the rollout's syncs are the only ones):
+//
+//   - to a release that changes every Application's ConfigMap: the wall time, the controller's own
+//     time (the union of the operations' startedAt..finishedAt, one-second resolution) and the
+//     difference, ferry's orchestration overhead; per target, its run minus its operation;
+//   - to a release whose crash/ directory adds a crash-looping Deployment, with 3% of the
+//     Applications reading crash/: they fail for real (permanent: crash-looping), the rest wave
+//     crosses the 2% budget, and the halt latency is the time from the failure that crossed it to
+//     the halt; no target may start after the halt.
+func rollouts(t *testing.T, e *testenv.Env, c *argocd.Client, n int, repoURL, digestA string) string {
+	t.Helper()
+	ctx := context.Background()
+	names := make([]string, n)
+	crash := map[string]bool{}
+	for i := range names {
+		names[i] = fmt.Sprintf("bench-%04d", i)
+	}
+	k := (n*3 + 99) / 100 // 3%, spread over the fleet
+	for i := range k {
+		crash[names[i*n/k+n/(2*k)]] = true
+	}
+	var g errgroup.Group
+	g.SetLimit(16)
+	for _, name := range names {
+		g.Go(func() error {
+			a := app(e, name, repoURL, digestA, false)
+			if crash[name] {
+				a.Path = "crash"
+			}
+			_, err := c.ApplyApplication(ctx, a)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var targets []fleet.Target
+	for _, name := range names {
+		targets = append(targets, fleet.Target{Name: name})
+	}
+	waves, err := fleet.PlanWaves(targets, []fleet.WaveSpec{{Name: "canary", Percent: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(b fleet.Bundle, onEvent func(fleet.Event)) (*fleet.Report, time.Duration) {
+		ex := fleet.NewSyncExecutor(c, argocd.SyncOptions{Timeout: 15 * time.Minute, PickupTimeout: 10 * time.Minute})
+		start := time.Now()
+		rep, err := fleet.Rollout(ctx, waves, b, ex, fleet.RolloutOptions{MaxConcurrency: 50, FailureBudget: 2, RequireApplication: true,
+			Observe: fleet.ObserveWith(c, b), OnEvent: onEvent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep, time.Since(start)
+	}
+	ref := strings.TrimPrefix(repoURL, "oci://")
+
+	// 1. Every target succeeds.
+	digestB, _ := pushBundle(t, e, "2.0.0", false)
+	rep, wall := run(fleet.Bundle{Reference: ref, Digest: digestB}, nil)
+	if rep.Counts[fleet.TargetSucceeded] != n {
+		t.Fatalf("rollout to 2.0.0: %v, want all %d succeeded", rep.Counts, n)
+	}
+	type span struct{ from, to time.Time }
+	var ops []span
+	var perTarget []time.Duration
+	for _, tr := range rep.Targets {
+		live, err := c.GetApplication(ctx, tr.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		op := argocd.StatusOf(live).LastOperation
+		if op == nil || tr.Started == nil || tr.Finished == nil {
+			t.Fatalf("%s: no operation (%v) or no run (%v..%v)", tr.Name, op, tr.Started, tr.Finished)
+		}
+		from, err1 := time.Parse(time.RFC3339, op.StartedAt)
+		to, err2 := time.Parse(time.RFC3339, op.FinishedAt)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: operation %q..%q", tr.Name, op.StartedAt, op.FinishedAt)
+		}
+		ops = append(ops, span{from, to})
+		perTarget = append(perTarget, tr.Finished.Sub(*tr.Started)-to.Sub(from))
+	}
+	slices.SortFunc(ops, func(a, b span) int { return a.from.Compare(b.from) })
+	var busy time.Duration
+	cur := ops[0]
+	for _, o := range ops[1:] {
+		if o.from.After(cur.to) {
+			busy += cur.to.Sub(cur.from)
+			cur = o
+		} else if o.to.After(cur.to) {
+			cur.to = o.to
+		}
+	}
+	busy += cur.to.Sub(cur.from)
+	slices.Sort(perTarget)
+
+	// 2. 3% fail for real; the rest wave halts.
+	digestC, _ := pushBundle(t, e, "3.0.0", true)
+	var (
+		failedAt, haltAt time.Time
+		startedAfterHalt int
+	)
+	rep2, wall2 := run(fleet.Bundle{Reference: ref, Digest: digestC}, func(ev fleet.Event) {
+		switch {
+		case ev.State == fleet.TargetFailed && haltAt.IsZero():
+			failedAt = ev.Time
+		case strings.HasPrefix(ev.Message, "halted:"):
+			haltAt = ev.Time
+		case ev.State == fleet.TargetRunning && !haltAt.IsZero():
+			startedAfterHalt++
+		}
+	})
+	if !rep2.Halted || haltAt.IsZero() {
+		t.Fatalf("rollout to 3.0.0 with %d crash-looping targets did not halt: %v", len(crash), rep2.Counts)
+	}
+	for _, f := range rep2.Failures() {
+		if !crash[f.Name] || f.Class != string(argocd.ClassPermanent) {
+			t.Errorf("rollout to 3.0.0: %s failed (%s): %s", f.Name, f.Class, f.Message)
+		}
+	}
+	return fmt.Sprintf("N=%d sync rollout (50 at a time, canary 1%%): wall %s, the controller's operations %s, orchestration overhead %s; per target, its run minus its operation: median %s, p95 %s | "+
+		"with %d crash-looping targets: halted after %s (%d failed, %d succeeded, %d halted), halt latency %s, started after the halt %d",
+		n, wall.Round(time.Second), busy.Round(time.Second), (wall - busy).Round(time.Second), perTarget[len(perTarget)/2].Round(10*time.Millisecond),
+		perTarget[len(perTarget)*95/100].Round(10*time.Millisecond), len(crash), wall2.Round(time.Second), rep2.Counts[fleet.TargetFailed],
+		rep2.Counts[fleet.TargetSucceeded], rep2.Counts[fleet.TargetHalted], haltAt.Sub(failedAt).Round(time.Millisecond), startedAfterHalt)
 }
