@@ -55,9 +55,9 @@ type LockOptions struct {
 	Holder string
 	// Duration is the lease duration. Default DefaultLeaseDuration.
 	Duration time.Duration
-	// OnLost, if set, is called once when the lease could not be renewed for two thirds of
-	// Duration (two renewals in a row failed; it is lost before it expires) or was taken by
-	// another holder: the rollout should stop starting targets (the CLI halts it).
+	// OnLost, if set, is called once when two renewals in a row failed (half of Duration passed
+	// without one: it is declared lost a third of Duration before it expires) or the lease was
+	// taken by another holder: the rollout should stop starting targets (the CLI halts it).
 	OnLost func(error)
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
@@ -187,8 +187,7 @@ func leaseState(u *unstructured.Unstructured) (string, time.Time, time.Duration)
 }
 
 // renew renews the lease every third of its duration until Release. A lease taken by another
-// holder, or not renewed for two thirds of its duration, is lost: onLost is called and renewal
-// stops.
+// holder, or whose renewals failed twice in a row, is lost: onLost is called and renewal stops.
 func (l *Lock) renew(onLost func(error)) {
 	defer close(l.done)
 	t := time.NewTicker(l.dur / 3)
