@@ -232,11 +232,13 @@ func TestAccEnvironment(t *testing.T) {
 				ImportStateVerifyIgnore: []string{"cluster.bearer_token_wo_version", "registry_credentials.password"},
 			},
 			{
-				// Destroy is refused while an Application uses the project.
+				// Destroy is refused while an Application of the environment uses the project (one
+				// carrying the environment's label, as every Application ferry writes does: the check
+				// is a list scoped by it, never a list of every Application).
 				PreConfig: func() {
 					app := &unstructured.Unstructured{Object: map[string]any{
 						"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-						"metadata": map[string]any{"name": name + "-app", "namespace": ns},
+						"metadata": map[string]any{"name": name + "-app", "namespace": ns, "labels": map[string]any{argocd.LabelEnvironment: name}},
 						"spec": map[string]any{"project": name,
 							"source":      map[string]any{"repoURL": "oci://" + e.Registry.Addr + "/shop/x", "targetRevision": "1", "path": "."},
 							"destination": map[string]any{"server": e.ArgoCD.ClusterServer, "namespace": name + "-shop"}},

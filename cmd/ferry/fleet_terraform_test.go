@@ -153,8 +153,8 @@ executor:
 	ctx := context.Background()
 
 	// Run 1, interrupted once two targets of the main wave succeeded: once the Applications of
-	// tf-m03 and tf-m04 exist, whose applies start only when tf-m01 and tf-m02 have ended (two at a
-	// time; tf-window is deferred).
+	// tf-m03 and tf-m04 exist, whose applies each start only when a running target of the wave
+	// has ended (two at a time; tf-window is deferred).
 	logs1 := t.TempDir()
 	cmd, wait := startFerry(t, env, args(logs1)...)
 	deadline := time.Now().Add(6 * time.Minute)
@@ -193,10 +193,14 @@ executor:
 			t.Errorf("run 1: %s (wave %s) = %s, started %v: want halted, never started", tr.Name, tr.Wave, tr.State, tr.Started)
 		}
 	}
-	for _, n := range []string{"tf-m01", "tf-m02"} {
-		if tr := rep.Target(n); tr.State != fleet.TargetSucceeded {
-			t.Errorf("run 1: %s = %s %s", n, tr.State, tr.Message)
+	mainDone := 0
+	for _, tr := range rep.Targets {
+		if tr.Wave == "main" && tr.State == fleet.TargetSucceeded {
+			mainDone++
 		}
+	}
+	if mainDone < 2 {
+		t.Errorf("run 1: %d targets of wave main succeeded before the interruption, want at least 2", mainDone)
 	}
 	if w := rep.Target("tf-window"); w.State != fleet.TargetHalted || w.DeferredUntil == nil || w.Started != nil || !strings.Contains(w.Message, "deferred until its window opens") {
 		t.Errorf("run 1: tf-window = %s (deferred until %v, started %v) %s: want halted while deferred", w.State, w.DeferredUntil, w.Started, w.Message)

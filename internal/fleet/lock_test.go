@@ -83,16 +83,13 @@ func TestLeaseName(t *testing.T) {
 // rollout could take it over), and a lock whose lease another holder took is lost at the next
 // renewal; OnLost is called once, and renewal stops.
 func TestLockLost(t *testing.T) {
+	var failing atomic.Bool
 	for _, tt := range []struct {
 		name    string
 		breakIt func(dyn *fake.FakeDynamicClient)
 		want    string
 	}{
-		{name: "renewals fail", want: "unavailable", breakIt: func(dyn *fake.FakeDynamicClient) {
-			dyn.PrependReactor("update", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
-				return true, nil, apierrors.NewServiceUnavailable("unavailable")
-			})
-		}},
+		{name: "renewals fail", want: "unavailable", breakIt: func(*fake.FakeDynamicClient) { failing.Store(true) }},
 		{name: "taken over", want: `lease now held by "thief"`, breakIt: func(dyn *fake.FakeDynamicClient) {
 			u, err := dyn.Resource(LeaseGVR).Namespace("argocd").Get(context.Background(), "ferry-fleet-shop", metav1.GetOptions{})
 			if err != nil {
@@ -106,6 +103,15 @@ func TestLockLost(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dyn := fake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{LeaseGVR: "LeaseList"})
+			// Reactors are added before the renewals start (the fake's reactor chain is not
+			// locked); the switch turns the failures on.
+			failing.Store(false)
+			dyn.PrependReactor("update", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+				if failing.Load() {
+					return true, nil, apierrors.NewServiceUnavailable("unavailable")
+				}
+				return false, nil, nil
+			})
 			c := argocd.NewFromDynamic(dyn, "argocd")
 			lost := make(chan error, 2)
 			const dur = 3 * time.Second

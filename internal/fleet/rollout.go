@@ -472,7 +472,8 @@ func (r *run) target(t Target) {
 		actx, cancel = context.WithTimeout(ctx, r.opts.TargetTimeout)
 	}
 	applyErr := r.ex.Apply(actx, t, r.b, out)
-	timedOut := actx.Err() != nil && ctx.Err() == nil
+	// An executor that still succeeded as the timer fired is judged like any other.
+	timedOut := applyErr != nil && errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
 	closeOut()
 	finished := r.opts.Now().UTC()
