@@ -107,7 +107,8 @@ func (c *Client) requestSync(ctx context.Context, a App, rid string, opts SyncOp
 }
 
 // waitFirstReconcile waits up to d, on a watch of the Application, until Argo CD's controller has
-// reconciled it once (status.reconciledAt is set) or it is being deleted; the caller reads it again
+// reconciled it once (status.reconciledAt is set), it is being deleted or Argo CD found its spec
+// invalid; the caller reads it again
 // either way. A watch, not polling: how long the controller takes to get to a new Application grows
 // with the number it reconciles, and the requests of one sync must not (a read after 30 s of
 // silence is all the wait adds, watchApp).
@@ -115,7 +116,9 @@ func (c *Client) waitFirstReconcile(ctx context.Context, name string, d time.Dur
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	err := c.watchApp(wctx, name, func(app *unstructured.Unstructured) (bool, error) {
-		return str(app.Object, "status", "reconciledAt") != "" || app.GetDeletionTimestamp() != nil, nil
+		// An invalid spec is never reconciled (Argo CD sets no reconciledAt then): the caller's
+		// read reports it at once.
+		return str(app.Object, "status", "reconciledAt") != "" || app.GetDeletionTimestamp() != nil || invalidSpec(app) != "", nil
 	})
 	switch {
 	case ctx.Err() != nil:
