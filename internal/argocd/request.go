@@ -108,8 +108,7 @@ func (c *Client) requestSync(ctx context.Context, a App, rid string, opts SyncOp
 
 // waitFirstReconcile waits up to d, on a watch of the Application, until Argo CD's controller has
 // reconciled it once (status.reconciledAt is set), it is being deleted or Argo CD found its spec
-// invalid; the caller reads it again
-// either way. A watch, not polling: how long the controller takes to get to a new Application grows
+// invalid; the caller reads it again either way. A watch, not polling: how long the controller takes to get to a new Application grows
 // with the number it reconciles, and the requests of one sync must not (a read after 30 s of
 // silence is all the wait adds, watchApp).
 func (c *Client) waitFirstReconcile(ctx context.Context, name string, d time.Duration) error {
