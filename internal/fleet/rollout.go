@@ -6,14 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
 	"time"
-
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/window"
@@ -44,66 +41,6 @@ func FinalTargetStates() []TargetState {
 // ReasonPastDeadline is the message of a target that ends deferred because its window does not
 // open before the rollout's deadline.
 const ReasonPastDeadline = "deferred past the rollout deadline"
-
-// Wave is a planned wave: its targets, in order.
-type Wave struct {
-	Name    string   `json:"name"`
-	Targets []Target `json:"-"`
-}
-
-// PlanWaves places targets into waves, in the order of waves: a count wave takes the next Count
-// targets not yet placed (in the order of targets), a percent wave the next ceil(Percent% of all
-// targets), a selector wave every target not yet placed whose labels match. Targets no wave
-// places go in a final wave "rest". Waves left empty are dropped. No waves: one wave "all".
-func PlanWaves(targets []Target, waves []WaveSpec) ([]Wave, error) {
-	placed := make([]bool, len(targets))
-	var out []Wave
-	for _, ws := range waves {
-		w := Wave{Name: ws.Name}
-		var sel labels.Selector
-		n := -1
-		switch {
-		case ws.Selector != "":
-			var err error
-			if sel, err = labels.Parse(ws.Selector); err != nil {
-				return nil, fmt.Errorf("wave %s: selector %q: %w", ws.Name, ws.Selector, err)
-			}
-		case ws.Count > 0:
-			n = ws.Count
-		case ws.Percent > 0:
-			// The 1e-9 keeps float error (64.4% of 250 is 161.00000000000003) from adding a target.
-			n = int(math.Ceil(ws.Percent*float64(len(targets))/100 - 1e-9))
-		default:
-			return nil, fmt.Errorf("wave %s needs one of count, percent or selector", ws.Name)
-		}
-		for i, t := range targets {
-			if placed[i] || (sel == nil && len(w.Targets) >= n) {
-				continue
-			}
-			if sel != nil && !sel.Matches(labels.Set(t.Labels)) {
-				continue
-			}
-			placed[i] = true
-			w.Targets = append(w.Targets, t)
-		}
-		if len(w.Targets) > 0 {
-			out = append(out, w)
-		}
-	}
-	rest := Wave{Name: "rest"}
-	if len(waves) == 0 {
-		rest.Name = "all"
-	}
-	for i, t := range targets {
-		if !placed[i] {
-			rest.Targets = append(rest.Targets, t)
-		}
-	}
-	if len(rest.Targets) > 0 {
-		out = append(out, rest)
-	}
-	return out, nil
-}
 
 // ObserveFunc reads one target's live Application and window at now. A target whose environment
 // or Application does not exist has Found false (and an open window, unless the environment's
@@ -172,84 +109,6 @@ type Event struct {
 	Message string `json:"message"`
 	// Counts are the targets per state after the event.
 	Counts map[TargetState]int `json:"counts"`
-}
-
-// Report is the outcome of a rollout: every target in exactly one final state.
-type Report struct {
-	Fleet    string    `json:"fleet,omitempty"`
-	Bundle   Bundle    `json:"bundle"`
-	Executor string    `json:"executor"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished"`
-	// Halted says the failure budget was crossed; HaltReason names the wave and its failures.
-	Halted     bool   `json:"halted"`
-	HaltReason string `json:"haltReason,omitempty"`
-	// Interrupted says the rollout's context was canceled (Ctrl-C, or its lock was lost).
-	Interrupted bool                `json:"interrupted,omitempty"`
-	Waves       []WaveReport        `json:"waves"`
-	Targets     []*TargetReport     `json:"targets"`
-	Counts      map[TargetState]int `json:"counts"`
-
-	byName map[string]*TargetReport
-}
-
-// WaveReport is one wave of the report.
-type WaveReport struct {
-	Name    string   `json:"name"`
-	Targets []string `json:"targets"`
-	Failed  int      `json:"failed"`
-}
-
-// TargetReport is one target of the report.
-type TargetReport struct {
-	Name        string      `json:"name"`
-	Application string      `json:"application"`
-	Wave        string      `json:"wave"`
-	State       TargetState `json:"state"`
-	// Class is the failure class of a failed target (argocd.Class: permanent, transient, stuck,
-	// timeout, window, conflict, approval).
-	Class   string `json:"class,omitempty"`
-	Message string `json:"message,omitempty"`
-	// AlreadyDone says the Application was already synced to the digest and healthy: the
-	// executor did not run (a resumed rollout).
-	AlreadyDone bool `json:"alreadyDone,omitempty"`
-	// Started and Finished bound the executor's run (Started is the last start of a deferred
-	// target); absent when it never ran.
-	Started  *time.Time `json:"started,omitempty"`
-	Finished *time.Time `json:"finished,omitempty"`
-	// DeferredUntil is when the target's window opens, while or after it was deferred.
-	DeferredUntil *time.Time `json:"deferredUntil,omitempty"`
-	// Output is the file holding the executor's output; OutputTail its last lines.
-	Output     string `json:"output,omitempty"`
-	OutputTail string `json:"outputTail,omitempty"`
-
-	wave        int
-	final       bool
-	interrupted bool // halted because the rollout was interrupted while it ran
-}
-
-// Failures returns the failed targets, in the report's order.
-func (r *Report) Failures() []*TargetReport {
-	var out []*TargetReport
-	for _, t := range r.Targets {
-		if t.State == TargetFailed {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// Target returns the report of the target name, nil if it is not in the rollout.
-func (r *Report) Target(name string) *TargetReport {
-	if r.byName != nil {
-		return r.byName[name]
-	}
-	for _, t := range r.Targets { // a report read back from JSON
-		if t.Name == name {
-			return t
-		}
-	}
-	return nil
 }
 
 // ErrNoObserve is returned by Rollout when RolloutOptions.Observe is nil.
