@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -264,8 +265,9 @@ func latencies(n int, fn func()) []time.Duration {
 
 // providerRSS applies and destroys one more customer (ferry_environment and ferry_application)
 // with Terraform and ferry's provider, and returns the provider process's peak resident set size
-// during each: the largest VmHWM of a terraform-provider-ferry process, read from /proc every
-// 20 ms while Terraform runs (VmHWM only grows, so the last reading holds all but the last 20 ms).
+// during each: the largest VmHWM of a terraform-provider-ferry process started by that Terraform,
+// read from /proc every 20 ms while Terraform runs (VmHWM only grows, so the last reading holds all
+// but the last 20 ms).
 func providerRSS(t *testing.T, e *testenv.Env, tf, cliConfig, repoURL, digest, name string) (apply, destroy int64) {
 	t.Helper()
 	dir := t.TempDir()
@@ -335,7 +337,7 @@ resource "ferry_application" "app" {
 				}
 				return peak
 			case <-tick.C:
-				peak = max(peak, providerHWM())
+				peak = max(peak, providerHWM(cmd.Process.Pid))
 			}
 		}
 	}
@@ -346,13 +348,22 @@ resource "ferry_application" "app" {
 }
 
 // providerHWM returns the largest VmHWM, in bytes, of the running terraform-provider-ferry
-// processes, 0 when there is none.
-func providerHWM() int64 {
+// processes whose parent is the process parent (Terraform), 0 when there is none.
+func providerHWM(parent int) int64 {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	var peak int64
 	for _, p := range procs {
 		cmdline, err := os.ReadFile(p)
 		if err != nil || !strings.Contains(string(cmdline), "terraform-provider-ferry") {
+			continue
+		}
+		// /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so cut after ')'.
+		stat, err := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
+		if err != nil {
+			continue
+		}
+		_, rest, _ := strings.Cut(string(stat), ") ")
+		if f := strings.Fields(rest); len(f) < 2 || f[1] != strconv.Itoa(parent) {
 			continue
 		}
 		status, err := os.ReadFile(filepath.Join(filepath.Dir(p), "status"))
@@ -378,8 +389,9 @@ func providerHWM() int64 {
 //     difference, ferry's orchestration overhead; per target, its run minus its operation;
 //   - to a release whose crash/ directory adds a crash-looping Deployment, with 3% of the
 //     Applications reading crash/: they fail for real (permanent: crash-looping), the rest wave
-//     crosses the 2% budget, and the halt latency is the time from the failure that crossed it to
-//     the halt; no target may start after the halt.
+//     crosses the 2% budget; the halt latency is the time from the failure that crossed it to
+//     the halt, the drain the time from the halt to the end of the last target that was running
+//     then; no target may start after the halt.
 func rollouts(t *testing.T, e *testenv.Env, c *argocd.Client, n int, repoURL, digestA string) string {
 	t.Helper()
 	ctx := context.Background()
@@ -470,19 +482,28 @@ func rollouts(t *testing.T, e *testenv.Env, c *argocd.Client, n int, repoURL, di
 	// 2. 3% fail for real; the rest wave halts.
 	digestC, _ := pushBundle(t, e, "3.0.0", true)
 	var (
-		failedAt, haltAt time.Time
-		startedAfterHalt int
+		mu                        sync.Mutex
+		failedAt, haltAt, lastEnd time.Time
+		startedAfterHalt          []string
 	)
 	rep2, wall2 := run(fleet.Bundle{Reference: ref, Digest: digestC}, func(ev fleet.Event) {
+		mu.Lock()
+		defer mu.Unlock()
 		switch {
-		case ev.State == fleet.TargetFailed && haltAt.IsZero():
-			failedAt = ev.Time
 		case strings.HasPrefix(ev.Message, "halted:"):
 			haltAt = ev.Time
-		case ev.State == fleet.TargetRunning && !haltAt.IsZero():
-			startedAfterHalt++
+		case ev.State == fleet.TargetFailed && haltAt.IsZero():
+			failedAt = ev.Time // the last failure before the halt is the one that crossed the budget
+		case ev.State == fleet.TargetRunning && !haltAt.IsZero() && ev.Time.After(haltAt):
+			startedAfterHalt = append(startedAfterHalt, ev.Target)
+		}
+		if ev.Target != "" && ev.State != fleet.TargetRunning && ev.State != fleet.TargetHalted && ev.Time.After(lastEnd) {
+			lastEnd = ev.Time
 		}
 	})
+	if len(startedAfterHalt) > 0 {
+		t.Errorf("rollout to 3.0.0: %d targets started after the halt: %v", len(startedAfterHalt), startedAfterHalt)
+	}
 	if !rep2.Halted || haltAt.IsZero() {
 		t.Fatalf("rollout to 3.0.0 with %d crash-looping targets did not halt: %v", len(crash), rep2.Counts)
 	}
@@ -492,8 +513,8 @@ func rollouts(t *testing.T, e *testenv.Env, c *argocd.Client, n int, repoURL, di
 		}
 	}
 	return fmt.Sprintf("N=%d sync rollout (50 at a time, canary 1%%): wall %s, the controller's operations %s, orchestration overhead %s; per target, its run minus its operation: median %s, p95 %s | "+
-		"with %d crash-looping targets: halted after %s (%d failed, %d succeeded, %d halted), halt latency %s, started after the halt %d",
+		"with %d crash-looping targets: halted after %s (%d failed, %d succeeded, %d halted), halt latency %s, running targets drained %s after the halt",
 		n, wall.Round(time.Second), busy.Round(time.Second), (wall - busy).Round(time.Second), perTarget[len(perTarget)/2].Round(10*time.Millisecond),
 		perTarget[len(perTarget)*95/100].Round(10*time.Millisecond), len(crash), wall2.Round(time.Second), rep2.Counts[fleet.TargetFailed],
-		rep2.Counts[fleet.TargetSucceeded], rep2.Counts[fleet.TargetHalted], haltAt.Sub(failedAt).Round(time.Millisecond), startedAfterHalt)
+		rep2.Counts[fleet.TargetSucceeded], rep2.Counts[fleet.TargetHalted], haltAt.Sub(failedAt).Round(time.Millisecond), max(lastEnd.Sub(haltAt), 0).Round(time.Millisecond))
 }
