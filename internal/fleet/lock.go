@@ -154,7 +154,7 @@ func AcquireLock(ctx context.Context, c *argocd.Client, fleet string, opts LockO
 			return nil, fmt.Errorf("take over lease %s/%s: %w", l.ns, l.name, err)
 		}
 	}
-	go l.renew(opts.OnLost)
+	go l.renew(now.Time, opts.OnLost)
 	return l, nil
 }
 
@@ -186,22 +186,24 @@ func leaseState(u *unstructured.Unstructured) (string, time.Time, time.Duration)
 	return holder, renewed, time.Duration(secs) * time.Second
 }
 
-// renew renews the lease every third of its duration until Release. A lease taken by another
-// holder, or whose renewals failed twice in a row, is lost: onLost is called and renewal stops.
-func (l *Lock) renew(onLost func(error)) {
+// renew renews the lease every third of its duration until Release, from a lease whose renewTime
+// is written. A lease taken by another holder, or whose renewals failed twice in a row, is lost:
+// onLost is called and renewal stops. The time a lease lasts counts from the renewTime last written
+// (another rollout reads that), not from when the write returned.
+func (l *Lock) renew(written time.Time, onLost func(error)) {
 	defer close(l.done)
 	t := time.NewTicker(l.dur / 3)
 	defer t.Stop()
-	lastOK := l.now()
+	lastOK := written
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
 		}
-		err := l.renewOnce()
+		renewed, err := l.renewOnce()
 		if err == nil {
-			lastOK = l.now()
+			lastOK = renewed
 			continue
 		}
 		// Two renewals in a row failed: lost about a third of the duration before the lease expires
@@ -215,24 +217,28 @@ func (l *Lock) renew(onLost func(error)) {
 	}
 }
 
-func (l *Lock) renewOnce() error {
+// renewOnce writes a new renewTime and returns it.
+func (l *Lock) renewOnce() (time.Time, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.dur/3)
 	defer cancel()
 	cur, err := l.res.Get(ctx, l.name, metav1.GetOptions{})
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("lease deleted: %w", ErrLocked)
+			return time.Time{}, fmt.Errorf("lease deleted: %w", ErrLocked)
 		}
-		return err
+		return time.Time{}, err
 	}
 	if holder, _, _ := leaseState(cur); holder != l.holder {
-		return fmt.Errorf("lease now held by %q: %w", holder, ErrLocked)
+		return time.Time{}, fmt.Errorf("lease now held by %q: %w", holder, ErrLocked)
 	}
-	if err := unstructured.SetNestedField(cur.Object, metav1.NewMicroTime(l.now()).UTC().Format(metav1.RFC3339Micro), "spec", "renewTime"); err != nil {
-		return err
+	renewed := metav1.NewMicroTime(l.now())
+	if err := unstructured.SetNestedField(cur.Object, renewed.UTC().Format(metav1.RFC3339Micro), "spec", "renewTime"); err != nil {
+		return time.Time{}, err
 	}
-	_, err = l.res.Update(ctx, cur, metav1.UpdateOptions{FieldManager: argocd.FieldManager})
-	return err
+	if _, err = l.res.Update(ctx, cur, metav1.UpdateOptions{FieldManager: argocd.FieldManager}); err != nil {
+		return time.Time{}, err
+	}
+	return renewed.Time, nil
 }
 
 // Holder returns the lock's holder identity.

@@ -73,9 +73,10 @@ type RolloutOptions struct {
 	// Deadline is the last instant a target may be started; a target whose window opens later
 	// ends deferred (ReasonPastDeadline), one not started by then halted. Zero: no deadline.
 	Deadline time.Time
-	// TargetTimeout bounds one target's executor run: past it the run is stopped (as on an
-	// interruption: SIGINT, then SIGKILL after the executor's grace period) and the target fails
-	// with class timeout. Zero: no bound.
+	// TargetTimeout bounds one target's executor run: past it the run's context is cancelled, as
+	// on an interruption (terraform and command: SIGINT, then SIGKILL after the grace period; sync:
+	// stops following, Argo CD's operation runs on; hcp-terraform: the run is cancelled), and the
+	// target fails with class timeout. Zero: no bound.
 	TargetTimeout time.Duration
 	// RequireApplication makes a target whose Application does not exist skipped rather than
 	// applied (the sync executor cannot create one).

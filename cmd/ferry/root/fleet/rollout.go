@@ -65,9 +65,9 @@ Lease in the Argo CD namespace).
 The report (stdout; --format json for the JSON report, --report FILE to also write it to a file)
 gives every target one state: succeeded, failed (with its class), deferred, skipped or halted.
 Progress goes to stderr: redrawn on a terminal, plain lines otherwise. The exit code is 0 when no
-target failed or halted, the first failure's class code when one failed (docs/cli.md), 4 when
-targets remain deferred, 5 when the deadline passed before every target started, 6 when another
-rollout of the fleet holds the lock.
+target failed or halted, the class code of the first failed target in the fleet's order when one
+failed (docs/cli.md), 4 when targets remain deferred, 5 when the deadline passed before every target
+started, 6 when another rollout of the fleet holds the lock.
 
 Example - Roll release 1.4.0 out to the fleet of fleet.yaml:
   ferry fleet rollout registry.example.com/shop/bundle:1.4.0 -f ./fleet.yaml
