@@ -55,7 +55,7 @@ data: {a: b}
 // envWithWindows is appConfig with deployment windows on the environment and extra application
 // attributes.
 func classConfig(e testEnvLike, env, app, pinned, envExtra, appExtra string) string {
-	return kubeProviderConfig(e.env()) + fmt.Sprintf(`
+	return testenv.ProviderConfig(e.env()) + fmt.Sprintf(`
 resource "ferry_environment" "env" {
   name                = %[1]q
   namespaces          = [%[1]q]

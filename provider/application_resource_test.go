@@ -73,7 +73,7 @@ func twoReleases(t *testing.T) (e *testenv.Env, env, app string, v1, v2 *bundle.
 
 // appConfig is an environment plus an application of the pushed bundle.
 func appConfig(e *testenv.Env, env, app, pinned, extra string) string {
-	return kubeProviderConfig(e) + fmt.Sprintf(`
+	return testenv.ProviderConfig(e) + fmt.Sprintf(`
 resource "ferry_environment" "env" {
   name                = %[1]q
   namespaces          = [%[1]q]
@@ -540,7 +540,7 @@ func TestAccApplicationOrdering(t *testing.T) {
 	app := uniqueName(t, "app")
 	v1 := pushRelease(t, e, "apps/"+app, map[string]string{"cm.yaml": configMap("a", "v1")})
 	stamp := filepath.Join(t.TempDir(), "infra-created")
-	cfg := kubeProviderConfig(e) + fmt.Sprintf(`
+	cfg := testenv.ProviderConfig(e) + fmt.Sprintf(`
 resource "terraform_data" "infra" {
   provisioner "local-exec" {
     command = "sleep 2; date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ > %[7]s"

@@ -106,7 +106,7 @@ func BenchmarkPlanRefresh(b *testing.B) {
 	rc, schemaRC := cliConfig("dev.tfrc", bin), cliConfig("schemafloor.tfrc", schemaBin)
 
 	var ferryCfg, importCfg, floorCfg, dataCfg strings.Builder
-	ferryCfg.WriteString(kubeProviderConfig(e) + "terraform {\n  required_providers {\n    ferry = { source = \"ferry-dev/ferry\" }\n  }\n}\n")
+	ferryCfg.WriteString(testenv.ProviderConfig(e) + "terraform {\n  required_providers {\n    ferry = { source = \"ferry-dev/ferry\" }\n  }\n}\n")
 	floorCfg.WriteString("terraform {\n  required_providers {\n    floor = { source = \"ferry-dev/floor\" }\n  }\n}\n")
 	for i, name := range names {
 		fmt.Fprintf(&ferryCfg, `

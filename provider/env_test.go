@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -13,22 +12,6 @@ import (
 // Pending, so Deployments that must never become ready stay that way.
 var sharedEnv = testenv.NewShared(testenv.Options{Registry: true, ArgoCD: true,
 	ClusterOptions: testenv.ClusterOptions{SimulatedKubelet: true, SimulatedKubeletNoScheduler: true}})
-
-// kubeProviderConfig configures the provider for the shared environment's cluster and registry.
-func kubeProviderConfig(e *testenv.Env) string {
-	return fmt.Sprintf(`
-provider "ferry" {
-  kubernetes {
-    config_path = %[1]q
-  }
-  argocd_namespace = %[2]q
-  registry {
-    address    = %[3]q
-    plain_http = true
-  }
-}
-`, e.Cluster.Kubeconfig, e.ArgoCD.Namespace, e.Registry.Addr)
-}
 
 // uniqueName returns a DNS label unique to the test.
 func uniqueName(t *testing.T, prefix string) string {

@@ -35,7 +35,7 @@ type envConfig struct {
 }
 
 func environmentConfig(e *testenv.Env, c envConfig) string {
-	return kubeProviderConfig(e) + fmt.Sprintf(`
+	return testenv.ProviderConfig(e) + fmt.Sprintf(`
 resource "ferry_environment" "acme" {
   name                = %[1]q
   description         = "ACME Corp production"
@@ -455,7 +455,7 @@ func checkSecretData(dyn dynamic.Interface, e *testenv.Env, name string, want ma
 // secretsConfig is an environment whose cluster and registry_credentials blocks end with the
 // given lines.
 func secretsConfig(e *testenv.Env, name, cluster, credentials string) string {
-	return kubeProviderConfig(e) + fmt.Sprintf(`
+	return testenv.ProviderConfig(e) + fmt.Sprintf(`
 resource "ferry_environment" "acme" {
   name                = %[1]q
   source_repositories = ["oci://%[2]s/shop/*"]

@@ -20,6 +20,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
 
 // TestSecretAttributesSensitive: every argument that carries a secret is Sensitive, and the
@@ -91,7 +93,7 @@ func TestAccSecretsNotLeaked(t *testing.T) {
 		"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: \"{{ .Values.greeting }}\"\n",
 	})
 	cfg := func(cluster, credentials string) string {
-		return kubeProviderConfig(e) + fmt.Sprintf(`
+		return testenv.ProviderConfig(e) + fmt.Sprintf(`
 variable "password" { type = string }
 variable "password_wo" {
   type      = string

@@ -36,17 +36,6 @@ const tfCustomerRoot = `terraform {
   }
 }
 
-provider "ferry" {
-  kubernetes {
-    config_path = %q
-  }
-  argocd_namespace = %q
-  registry {
-    address    = %q
-    plain_http = true
-  }
-}
-
 variable "bundle" {
   type = string
 }
@@ -118,7 +107,7 @@ func TestCLIFleetRolloutTerraform(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(work, "customer"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeText(t, filepath.Join(work, "customer", "main.tf"), fmt.Sprintf(tfCustomerRoot, e.Cluster.Kubeconfig, e.ArgoCD.Namespace, e.Registry.Addr))
+	writeText(t, filepath.Join(work, "customer", "main.tf"), tfCustomerRoot+testenv.ProviderConfig(e))
 	var spec strings.Builder
 	spec.WriteString("apiVersion: ferry.dev/v1\nkind: Fleet\nname: tf20\ntargets:\n")
 	for _, ft := range fts {

@@ -34,23 +34,12 @@ func TestTerraformExecutorWithProvider(t *testing.T) {
 	bad := pushTestRelease(t, repo, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\ndata:\n  value: v2\n")
 
 	dir := t.TempDir()
-	root := fmt.Sprintf(`
+	root := testenv.ProviderConfig(e) + fmt.Sprintf(`
 terraform {
   required_providers {
     ferry = {
       source = "ferry-dev/ferry"
     }
-  }
-}
-
-provider "ferry" {
-  kubernetes {
-    config_path = %[1]q
-  }
-  argocd_namespace = %[2]q
-  registry {
-    address    = %[3]q
-    plain_http = true
   }
 }
 

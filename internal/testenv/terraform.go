@@ -46,3 +46,20 @@ func ProviderMirror(t testing.TB, host string) (mirror, cliConfig string) {
 	}
 	return mirror, cliConfig
 }
+
+// ProviderConfig returns the `provider "ferry"` block of a root module that uses e: the cluster's
+// kubeconfig, e's Argo CD namespace and its registry over plain HTTP.
+func ProviderConfig(e *Env) string {
+	return fmt.Sprintf(`
+provider "ferry" {
+  kubernetes {
+    config_path = %[1]q
+  }
+  argocd_namespace = %[2]q
+  registry {
+    address    = %[3]q
+    plain_http = true
+  }
+}
+`, e.Cluster.Kubeconfig, e.ArgoCD.Namespace, e.Registry.Addr)
+}

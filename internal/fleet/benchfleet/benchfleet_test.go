@@ -271,20 +271,9 @@ func latencies(n int, fn func()) []time.Duration {
 func providerRSS(t *testing.T, e *testenv.Env, tf, cliConfig, repoURL, digest, name string) (apply, destroy int64) {
 	t.Helper()
 	dir := t.TempDir()
-	root := fmt.Sprintf(`terraform {
+	root := testenv.ProviderConfig(e) + fmt.Sprintf(`terraform {
   required_providers {
     ferry = { source = "ferry-dev/ferry" }
-  }
-}
-
-provider "ferry" {
-  kubernetes {
-    config_path = %[1]q
-  }
-  argocd_namespace = %[2]q
-  registry {
-    address    = %[3]q
-    plain_http = true
   }
 }
 
