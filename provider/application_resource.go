@@ -383,7 +383,9 @@ func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest
 	if name == "" {
 		name = m.ID.ValueString()
 	}
-	live, err := c.GetApplication(ctx, name)
+	// Batched: a configuration with many applications of one environment is refreshed from one
+	// list of the environment's Applications instead of a GET each (argocd.BatchReader).
+	live, err := r.data.reads.GetApplication(ctx, argocd.ProjectEnvironment(m.Environment.ValueString()), name)
 	if err == nil && argocd.InOverrideProject(live) {
 		// Read again after the repair: one GET per refresh otherwise.
 		repairOverride(ctx, c, name, &resp.Diagnostics)

@@ -49,6 +49,7 @@ type providerData struct {
 
 	once    sync.Once
 	argo    *argocd.Client
+	reads   *argocd.BatchReader // the refresh's reads of Applications, over argo
 	argoErr error
 }
 
@@ -59,7 +60,9 @@ func (d *providerData) argocd() (*argocd.Client, error) {
 		var cfg *rest.Config
 		if cfg, d.argoErr = d.kube.RESTConfig(); d.argoErr == nil {
 			cfg.UserAgent = d.userAgent
-			d.argo, d.argoErr = argocd.New(cfg, d.argoCDNamespace)
+			if d.argo, d.argoErr = argocd.New(cfg, d.argoCDNamespace); d.argoErr == nil {
+				d.reads = argocd.NewBatchReader(d.argo)
+			}
 		}
 	})
 	return d.argo, d.argoErr

@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync/atomic"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,6 +51,7 @@ type Client struct {
 	namespace string
 	cfg       *rest.Config // nil for NewFromDynamic: destination clusters are not diagnosed
 	dests     destinations
+	writes    *atomic.Uint64 // writes answered (BatchReader); nil for NewFromDynamic
 }
 
 // New returns a client for Argo CD in namespace. It does not contact the cluster.
@@ -69,11 +72,14 @@ func New(cfg *rest.Config, namespace string) (*Client, error) {
 	if cfg.WarningHandler == nil && cfg.WarningHandlerWithContext == nil {
 		cfg.WarningHandler = quietFinalizerWarning{rest.WarningLogger{}}
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	writes := new(atomic.Uint64)
+	counted := rest.CopyConfig(cfg)
+	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper { return writeCounter{next: rt, writes: writes} })
+	dyn, err := dynamic.NewForConfig(counted)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return &Client{dyn: dyn, namespace: namespace, cfg: cfg}, nil
+	return &Client{dyn: dyn, namespace: namespace, cfg: cfg, writes: writes}, nil
 }
 
 // quietFinalizerWarning drops the API server's warning about Argo CD's own finalizer name

@@ -1,6 +1,9 @@
 package argocd
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // EnterOverride is the first step of an override (the override project written, the application
 // moved into it) and RequestOverrideSync its second (ferry's operation requested with the
@@ -16,3 +19,6 @@ func (c *Client) RequestOverrideSync(ctx context.Context, moved App, reason stri
 	rid := newRequestID()
 	return rid, c.requestSync(ctx, moved, rid, opts, reason)
 }
+
+// SetNow replaces the BatchReader's clock.
+func (b *BatchReader) SetNow(now func() time.Time) { b.now = now }
