@@ -52,6 +52,7 @@ type Client struct {
 	cfg       *rest.Config // nil for NewFromDynamic: destination clusters are not diagnosed
 	dests     destinations
 	writes    *atomic.Uint64 // writes answered (BatchReader); nil for NewFromDynamic
+	raw       *rest.RESTClient // listFast's; nil for NewFromDynamic
 }
 
 // New returns a client for Argo CD in namespace. It does not contact the cluster.
@@ -75,11 +76,19 @@ func New(cfg *rest.Config, namespace string) (*Client, error) {
 	writes := new(atomic.Uint64)
 	counted := rest.CopyConfig(cfg)
 	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper { return writeCounter{next: rt, writes: writes} })
-	dyn, err := dynamic.NewForConfig(counted)
+	hc, err := rest.HTTPClientFor(counted)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return &Client{dyn: dyn, namespace: namespace, cfg: cfg, writes: writes}, nil
+	dyn, err := dynamic.NewForConfigAndClient(counted, hc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	raw, err := newRawClient(counted, hc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return &Client{dyn: dyn, namespace: namespace, cfg: cfg, writes: writes, raw: raw}, nil
 }
 
 // quietFinalizerWarning drops the API server's warning about Argo CD's own finalizer name

@@ -422,19 +422,25 @@ func parseClusterConfig(raw string) (clusterConfig, error) {
 }
 
 // ListProjects returns the AppProjects that selector (a label selector, "" for all) selects, read
-// page by page (Limit 500 and the continue token): one request per 500 projects.
+// page by page (Limit 500 and the continue token): one request per 500 projects. Their
+// metadata.managedFields are left out.
 func (c *Client) ListProjects(ctx context.Context, selector string) ([]unstructured.Unstructured, error) {
 	return c.list(ctx, AppProjectGVR, selector)
 }
 
 // ListApplications returns the Applications that selector (a label selector, "" for all)
 // selects, read page by page (Limit 500 and the continue token): one request per 500
-// Applications.
+// Applications. Their metadata.managedFields are left out.
 func (c *Client) ListApplications(ctx context.Context, selector string) ([]unstructured.Unstructured, error) {
 	return c.list(ctx, ApplicationGVR, selector)
 }
 
+// list reads every object of gvr that selector selects, page by page; Applications and
+// AppProjects without metadata.managedFields (listFast).
 func (c *Client) list(ctx context.Context, gvr schema.GroupVersionResource, selector string) ([]unstructured.Unstructured, error) {
+	if c.raw != nil && fastListed(gvr) {
+		return c.listFast(ctx, gvr, selector)
+	}
 	opts := metav1.ListOptions{LabelSelector: selector, Limit: listPage}
 	var out []unstructured.Unstructured
 	for {
