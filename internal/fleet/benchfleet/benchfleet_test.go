@@ -51,7 +51,8 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 // that Argo CD's automated sync keeps synced, on one real kube-apiserver and Argo CD. At each N it
 // measures the API requests of one more customer's apply, refresh and destroy, step by step, and
 // the latency of fleet status over the whole fleet: fleet.Observe in the process, and the ferry
-// binary's `ferry fleet status`.
+// binary's `ferry fleet status`. Then, at the largest N, two rollouts of the whole fleet (rollouts;
+// FERRY_BENCH_FLEET_ROLLOUTS=0 leaves them out).
 func TestBenchFleet(t *testing.T) {
 	if os.Getenv("FERRY_BENCH_FLEET") != "1" {
 		t.Skip("set FERRY_BENCH_FLEET=1 (make bench-fleet) to run the fleet benchmark")
@@ -118,10 +119,13 @@ func TestBenchFleet(t *testing.T) {
 		fmt.Println("bench-fleet: " + line)
 		report = append(report, line)
 	}
-	// The rollouts change the fleet: they run once, at the largest N.
-	line := rollouts(t, e, c, have, repoURL, digest)
-	fmt.Println("bench-fleet: " + line)
-	report = append(report, line)
+	// The rollouts change the fleet: they run once, at the largest N (FERRY_BENCH_FLEET_ROLLOUTS=0
+	// leaves them out).
+	if os.Getenv("FERRY_BENCH_FLEET_ROLLOUTS") != "0" {
+		line := rollouts(t, e, c, have, repoURL, digest)
+		fmt.Println("bench-fleet: " + line)
+		report = append(report, line)
+	}
 	fmt.Println("bench-fleet summary:\n  " + strings.Join(report, "\n  "))
 }
 
