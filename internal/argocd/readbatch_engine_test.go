@@ -12,7 +12,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
 )
@@ -26,13 +25,7 @@ func TestBatchReader(t *testing.T) {
 	e := shared.Get(t)
 	ctx := context.Background()
 	_, plain, base := setupIn(t, e, "batch", map[string]string{"cm.yaml": cm("shop", "1")})
-	cfg := rest.CopyConfig(e.Cluster.RESTConfig())
-	log := &requestLog{}
-	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { log.next = rt; return log }
-	c, err := argocd.New(cfg, e.ArgoCD.Namespace)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, log := loggedClient(t, e)
 	const n = 12
 	names := make([]string, n)
 	for i := range names {

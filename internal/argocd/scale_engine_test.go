@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
 
 // requestLog records the requests a Kubernetes client sends: method and path, and, for lists
@@ -28,6 +29,19 @@ func (l *requestLog) RoundTrip(r *http.Request) (*http.Response, error) {
 	l.reqs = append(l.reqs, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
 	l.mu.Unlock()
 	return l.next.RoundTrip(r)
+}
+
+// loggedClient returns a client for e's Argo CD whose requests log records.
+func loggedClient(t *testing.T, e *testenv.Env) (*argocd.Client, *requestLog) {
+	t.Helper()
+	cfg := rest.CopyConfig(e.Cluster.RESTConfig())
+	log := &requestLog{}
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { log.next = rt; return log }
+	c, err := argocd.New(cfg, e.ArgoCD.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, log
 }
 
 // take returns the requests recorded since the last take.
@@ -66,13 +80,7 @@ func isList(req string) (url.Values, bool) {
 func TestScaleOneCustomer(t *testing.T) {
 	e := shared.Get(t)
 	ctx := context.Background()
-	cfg := rest.CopyConfig(e.Cluster.RESTConfig())
-	log := &requestLog{}
-	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { log.next = rt; return log }
-	c, err := argocd.New(cfg, e.ArgoCD.Namespace)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, log := loggedClient(t, e)
 	// One bundle for every customer: setup pushes it and writes the first customer's environment,
 	// which is deleted again so that the first measurement starts from nothing of it.
 	_, plain, base := setupIn(t, e, "scale-base", map[string]string{"cm.yaml": cm("shop", "1")})
