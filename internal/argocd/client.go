@@ -51,7 +51,7 @@ type Client struct {
 	namespace string
 	cfg       *rest.Config // nil for NewFromDynamic: destination clusters are not diagnosed
 	dests     destinations
-	writes    *atomic.Uint64 // writes answered (BatchReader); nil for NewFromDynamic
+	writes    *atomic.Uint64   // writes answered (BatchReader); nil for NewFromDynamic
 	raw       *rest.RESTClient // listFast's; nil for NewFromDynamic
 }
 
