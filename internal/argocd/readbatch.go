@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 )
 
 // Batched reads. Terraform refreshes every ferry_application of a configuration with its own
@@ -131,6 +132,13 @@ func (w writeCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// WrappedRoundTripper lets client-go reach the transport under the counter to cancel a request
+// (k8s.io/apimachinery/pkg/util/net.RoundTripperWrapper); without it client-go logs "unable to
+// cancel request" whenever a request times out.
+func (w writeCounter) WrappedRoundTripper() http.RoundTripper { return w.next }
+
+var _ utilnet.RoundTripperWrapper = writeCounter{}
 
 // writeCount is the number of writes this client has sent (0 for NewFromDynamic).
 func (c *Client) writeCount() uint64 {

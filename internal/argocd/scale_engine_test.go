@@ -31,6 +31,9 @@ func (l *requestLog) RoundTrip(r *http.Request) (*http.Response, error) {
 	return l.next.RoundTrip(r)
 }
 
+// WrappedRoundTripper lets client-go cancel requests through the log.
+func (l *requestLog) WrappedRoundTripper() http.RoundTripper { return l.next }
+
 // loggedClient returns a client for e's Argo CD whose requests log records.
 func loggedClient(t *testing.T, e *testenv.Env) (*argocd.Client, *requestLog) {
 	t.Helper()

@@ -46,6 +46,9 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
+// WrappedRoundTripper lets client-go cancel requests through the counter.
+func (c *counter) WrappedRoundTripper() http.RoundTripper { return c.next }
+
 // TestBenchFleet (make bench-fleet; skipped unless FERRY_BENCH_FLEET=1) grows a fleet of N = 10,
 // 100 and 1,000 (up to FERRY_BENCH_FLEET_N, default 100) environments, each with an Application
 // that Argo CD's automated sync keeps synced, on one real kube-apiserver and Argo CD. At each N it
