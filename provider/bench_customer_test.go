@@ -99,9 +99,7 @@ resource "terraform_data" "app" {
 `, e.Registry.Addr, e.ArgoCD.ClusterServer, rel.Tags[0]))
 
 	run := func(dir string, args ...string) (time.Duration, error) {
-		cmd := exec.Command(tf, args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfig, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
+		cmd := testenv.TerraformCommand(tf, dir, cliConfig, args...)
 		started := time.Now()
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -175,9 +175,7 @@ resource "terraform_data" "a%[1]d" {
 	writeFile(b, filepath.Join(floorDir, "main.tf"), floorCfg.String())
 	writeFile(b, filepath.Join(dataDir, "main.tf"), dataCfg.String())
 	tfWith := func(rc, dir string, args ...string) (time.Duration, error) {
-		cmd := exec.Command(os.Getenv("TF_ACC_TERRAFORM_PATH"), args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
+		cmd := testenv.TerraformCommand(os.Getenv("TF_ACC_TERRAFORM_PATH"), dir, rc, args...)
 		started := time.Now()
 		out, err := cmd.CombinedOutput()
 		if os.Getenv("FERRY_BENCH_DIAG") != "" && cmd.ProcessState != nil {

@@ -48,22 +48,22 @@ variable "bundle" {
 }
 
 resource "ferry_environment" "env" {
-  name                = %[4]q
-  namespaces          = [%[4]q]
-  source_repositories = ["oci://%[3]s/apps/*"]
+  name                = %[2]q
+  namespaces          = [%[2]q]
+  source_repositories = ["oci://%[1]s/apps/*"]
   cluster_resources   = ["Namespace"]
   cluster {
-    server          = %[5]q
-    bearer_token_wo = %[6]q
+    server          = %[3]q
+    bearer_token_wo = %[4]q
     insecure        = true
   }
 }
 
 resource "ferry_application" "app" {
-  name        = %[7]q
+  name        = %[5]q
   environment = ferry_environment.env.project
   bundle      = var.bundle
-  namespace   = %[4]q
+  namespace   = %[2]q
   sync_options {
     create_namespace = true
   }
@@ -72,7 +72,7 @@ resource "ferry_application" "app" {
     update = "3m"
   }
 }
-`, e.Cluster.Kubeconfig, e.ArgoCD.Namespace, e.Registry.Addr, env, e.ArgoCD.ClusterServer, e.Cluster.Token, app)
+`, e.Registry.Addr, env, e.ArgoCD.ClusterServer, e.Cluster.Token, app)
 	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(root), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -63,3 +63,12 @@ provider "ferry" {
 }
 `, e.Cluster.Kubeconfig, e.ArgoCD.Namespace, e.Registry.Addr)
 }
+
+// TerraformCommand returns tf with args, run in dir with the CLI configuration cliConfig, no
+// input, no checkpoint call and Terraform's automation output.
+func TerraformCommand(tf, dir, cliConfig string, args ...string) *exec.Cmd {
+	cmd := exec.Command(tf, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfig, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
+	return cmd
+}

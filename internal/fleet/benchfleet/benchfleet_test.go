@@ -285,36 +285,34 @@ func providerRSS(t *testing.T, e *testenv.Env, tf, cliConfig, repoURL, digest, n
 }
 
 resource "ferry_environment" "env" {
-  name                = %[4]q
-  namespaces          = [%[4]q]
-  source_repositories = ["oci://%[3]s/bench/*"]
+  name                = %[2]q
+  namespaces          = [%[2]q]
+  source_repositories = ["oci://%[1]s/bench/*"]
   cluster_resources   = ["Namespace"]
   labels              = { tier = "bench" }
   cluster {
-    server          = %[5]q
-    bearer_token_wo = %[6]q
+    server          = %[3]q
+    bearer_token_wo = %[4]q
     insecure        = true
   }
 }
 
 resource "ferry_application" "app" {
-  name        = %[4]q
+  name        = %[2]q
   environment = ferry_environment.env.project
-  bundle      = %[7]q
-  namespace   = %[4]q
+  bundle      = %[5]q
+  namespace   = %[2]q
   sync_options {
     create_namespace = true
   }
 }
-`, e.Cluster.Kubeconfig, e.ArgoCD.Namespace, e.Registry.Addr, name, e.ArgoCD.ClusterServer, e.Cluster.Token,
+`, e.Registry.Addr, name, e.ArgoCD.ClusterServer, e.Cluster.Token,
 		strings.TrimPrefix(repoURL, "oci://")+"@"+digest)
 	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(root), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	run := func(args ...string) int64 {
-		cmd := exec.Command(tf, args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfig, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
+		cmd := testenv.TerraformCommand(tf, dir, cliConfig, args...)
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
