@@ -11,6 +11,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
@@ -28,18 +29,28 @@ func TestBatchReader(t *testing.T) {
 	c, log := loggedClient(t, e)
 	const n = 12
 	names := make([]string, n)
+	// The controller does not reconcile them (argocd.argoproj.io/skip-reconcile): its status writes
+	// between a list and the comparison below would change the live resourceVersion.
+	apps := plain.Dynamic().Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace)
 	for i := range names {
 		names[i] = fmt.Sprintf("batch-%02d", i)
-		a := base
-		a.Name = names[i]
-		if _, err := plain.ApplyApplication(ctx, a); err != nil {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+			"metadata": map[string]any{"name": names[i],
+				"labels":      map[string]any{argocd.LabelEnvironment: "batch"},
+				"annotations": map[string]any{"argocd.argoproj.io/skip-reconcile": "true"}},
+			"spec": map[string]any{"project": base.Project,
+				"source":      map[string]any{"repoURL": base.RepoURL, "targetRevision": base.Digest, "path": "."},
+				"destination": map[string]any{"server": base.Server, "namespace": base.Namespace}},
+		}}
+		if _, err := apps.Create(ctx, u, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The last one without the environment's label (as an Application ferry has not written since
 	// the label was introduced): the list does not hold it.
 	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, argocd.LabelEnvironment)
-	if _, err := plain.Dynamic().Resource(argocd.ApplicationGVR).Namespace(e.ArgoCD.Namespace).Patch(ctx, names[n-1], types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+	if _, err := apps.Patch(ctx, names[n-1], types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
