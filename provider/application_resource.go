@@ -181,13 +181,18 @@ func (r *applicationResource) ValidateConfig(ctx context.Context, req resource.V
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	validateApplication(bundleRef, policy, reason, &resp.Diagnostics)
+}
+
+// validateApplication is ValidateConfig's check, shared with the validate shortcut.
+func validateApplication(bundleRef, policy, reason types.String, diags *diag.Diagnostics) {
 	if !bundleRef.IsUnknown() && !bundleRef.IsNull() {
 		if _, _, err := pinnedBundle(bundleRef.ValueString()); err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("bundle"), "Bundle Not Pinned By Digest", err.Error())
+			diags.AddAttributeError(path.Root("bundle"), "Bundle Not Pinned By Digest", err.Error())
 		}
 	}
 	if policy.ValueString() == string(argocd.WindowOverride) && !reason.IsUnknown() && strings.TrimSpace(reason.ValueString()) == "" {
-		resp.Diagnostics.AddAttributeError(path.Root("override_reason"), "Missing Override Reason",
+		diags.AddAttributeError(path.Root("override_reason"), "Missing Override Reason",
 			"window_policy = \"override\" deploys through a closed deployment window; set override_reason to why. It is recorded on the Application and in the operation.")
 	}
 }
@@ -375,9 +380,24 @@ func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	c := r.client(&resp.Diagnostics)
-	if c == nil {
+	live := refreshApplication(ctx, r.data, &m, &resp.Diagnostics)
+	if live == nil {
+		if !resp.Diagnostics.HasError() {
+			resp.State.RemoveResource(ctx)
+		}
 		return
+	}
+	resp.Diagnostics.Append(modelToState(ctx, &m, &resp.State)...)
+	resp.Diagnostics.Append(recordSettling(ctx, resp.Private, live)...)
+}
+
+// refreshApplication is Read's work, shared with the read shortcut: it reads the live Application
+// of m, updates m from it and returns it; it returns nil when the Application is gone, or with an
+// error in diags.
+func refreshApplication(ctx context.Context, data *providerData, m *applicationResourceModel, diags *diag.Diagnostics) *unstructured.Unstructured {
+	c := data.argocdClient(diags)
+	if c == nil {
+		return nil
 	}
 	name := m.Name.ValueString()
 	if name == "" {
@@ -385,23 +405,21 @@ func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest
 	}
 	// Batched: a configuration with many applications of one environment is refreshed from one
 	// list of the environment's Applications instead of a GET each (argocd.BatchReader).
-	live, err := r.data.reads.GetApplication(ctx, argocd.ProjectEnvironment(m.Environment.ValueString()), name)
+	live, err := data.reads.GetApplication(ctx, argocd.ProjectEnvironment(m.Environment.ValueString()), name)
 	if err == nil && argocd.InOverrideProject(live) {
 		// Read again after the repair: one GET per refresh otherwise.
-		repairOverride(ctx, c, name, &resp.Diagnostics)
+		repairOverride(ctx, c, name, diags)
 		live, err = c.GetApplication(ctx, name)
 	}
 	if errors.Is(err, argocd.ErrNotFound) {
-		resp.State.RemoveResource(ctx)
-		return
+		return nil
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Unable to Read Application", err.Error())
-		return
+		diags.AddError("Unable to Read Application", err.Error())
+		return nil
 	}
-	m.fromLive(ctx, argocd.AppFromLive(live), argocd.StatusOf(live), &resp.Diagnostics)
-	resp.Diagnostics.Append(modelToState(ctx, &m, &resp.State)...)
-	resp.Diagnostics.Append(recordSettling(ctx, resp.Private, live)...)
+	m.fromLive(ctx, argocd.AppFromLive(live), argocd.StatusOf(live), diags)
+	return live
 }
 
 // repairOverride moves an Application an interrupted override left in the windowless override

@@ -253,6 +253,9 @@ resource "terraform_data" "a%[1]d" {
 	b.Logf("terraform plan of %d resources: ferry_application %.2fs, its schema with no provider work %.2fs, minimal framework resource %.2fs, terraform_data %.2fs; "+
 		"ferry over its schema floor %.2f (target ≤ 1.3); over terraform_data: ferry %.2f, schema floor %.2f, minimal framework %.2f",
 		n, ferryS, schemaS, floorS, dataS, ferryS/schemaS, ferryS/dataS, schemaS/dataS, floorS/dataS)
+	if ferryS/schemaS > 1.3 {
+		b.Errorf("the plan of %d ferry_application is %.2f× its schema floor; the target is at most 1.3×", n, ferryS/schemaS)
+	}
 }
 
 func writeFile(t testing.TB, path, content string) {

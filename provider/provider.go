@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -38,7 +39,11 @@ func New(version string) func() provider.Provider {
 	return func() provider.Provider { return &ferryProvider{version: version} }
 }
 
-type ferryProvider struct{ version string }
+type ferryProvider struct {
+	version string
+	// configured is what Configure handed to resources, for the read shortcut (shortcuts_read.go).
+	configured atomic.Pointer[providerData]
+}
 
 // providerData is what Configure hands to data sources and resources.
 type providerData struct {
@@ -321,6 +326,7 @@ func (p *ferryProvider) Configure(ctx context.Context, req provider.ConfigureReq
 	tflog.Debug(ctx, "Configured ferry provider", map[string]any{"argocd_namespace": data.argoCDNamespace, "registries": len(cfg.Registries), "cache_dir": cacheDir})
 	resp.DataSourceData = data
 	resp.ResourceData = data
+	p.configured.Store(data)
 }
 
 func splitJoined(err error) []string {

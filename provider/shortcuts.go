@@ -17,15 +17,17 @@ import (
 // NewServer returns the provider's protocol 6 server, as Terraform and the acceptance tests run it:
 // the plugin framework's server, with the per-resource calls a large `terraform plan` makes for
 // every ferry_application answered without the framework where the answer is certain
-// (shortcuts): the state upgrade of current-version state, and the plan of an application whose
+// (shortcuts): the validation of a valid configuration (shortcuts_validate.go), the state upgrade
+// of current-version state, the refresh (shortcuts_read.go), and the plan of an application whose
 // configuration did not change and that has not drifted.
 func NewServer(version string) func() (tfprotov6.ProviderServer, error) {
 	return func() (tfprotov6.ProviderServer, error) {
-		fw, err := providerserver.NewProtocol6WithError(New(version)())()
+		p := New(version)().(*ferryProvider)
+		fw, err := providerserver.NewProtocol6WithError(p)()
 		if err != nil {
 			return nil, err
 		}
-		sc, err := newShortcuts(context.Background())
+		sc, err := newShortcuts(context.Background(), p)
 		if err != nil {
 			return nil, err
 		}
@@ -48,6 +50,20 @@ func (s server) UpgradeResourceState(ctx context.Context, req *tfprotov6.Upgrade
 	return s.ProviderServer.UpgradeResourceState(ctx, req)
 }
 
+func (s server) ValidateResourceConfig(ctx context.Context, req *tfprotov6.ValidateResourceConfigRequest) (*tfprotov6.ValidateResourceConfigResponse, error) {
+	if resp := s.shortcuts.validate(ctx, req); resp != nil {
+		return resp, nil
+	}
+	return s.ProviderServer.ValidateResourceConfig(ctx, req)
+}
+
+func (s server) ReadResource(ctx context.Context, req *tfprotov6.ReadResourceRequest) (*tfprotov6.ReadResourceResponse, error) {
+	if resp := s.shortcuts.read(ctx, req); resp != nil {
+		return resp, nil
+	}
+	return s.ProviderServer.ReadResource(ctx, req)
+}
+
 func (s server) PlanResourceChange(ctx context.Context, req *tfprotov6.PlanResourceChangeRequest) (*tfprotov6.PlanResourceChangeResponse, error) {
 	if resp := s.shortcuts.plan(req); resp != nil {
 		return resp, nil
@@ -58,9 +74,10 @@ func (s server) PlanResourceChange(ctx context.Context, req *tfprotov6.PlanResou
 // applicationType is ferry_application's type name.
 const applicationType = "ferry_application"
 
-// shortcuts answer two of the calls Terraform makes for every ferry_application in a plan, exactly
-// as the framework would, without its per-call work (TestUpgradeShortcut and TestPlanShortcut
-// compare their answers with the framework's).
+// shortcuts answer the four calls Terraform makes for every ferry_application in a plan, exactly
+// as the framework would, without its per-call work (TestValidateShortcut, TestUpgradeShortcut,
+// TestReadShortcut and TestPlanShortcut compare their answers with the framework's). validate and
+// read are described in their files; upgrade and plan here.
 //
 // upgrade: state stored at the schema's current version is only decoded with the schema's type
 // (attributes the schema no longer has ignored) and encoded again, the framework's passthrough,
@@ -86,15 +103,27 @@ type shortcuts struct {
 	version int64
 	// defaults are the top-level arguments' default values, by name.
 	defaults map[string]tftypes.Value
+	// validation is what the validate shortcut checks (shortcuts_validate.go).
+	validation *validation
+	// provider is the provider whose configuration the read shortcut uses (shortcuts_read.go).
+	provider *ferryProvider
 }
 
-func newShortcuts(ctx context.Context) (*shortcuts, error) {
+// newShortcuts builds the shortcuts of provider p (the read shortcut answers once p is configured;
+// nil: it never does).
+func newShortcuts(ctx context.Context, p *ferryProvider) (*shortcuts, error) {
 	cd, err := applicationCodec()
 	if err != nil {
 		return nil, err
 	}
 	s := applicationSchema()
-	p := &shortcuts{typ: cd.typ, version: s.Version, defaults: map[string]tftypes.Value{}}
+	sc := &shortcuts{typ: cd.typ, version: s.Version, defaults: map[string]tftypes.Value{}, provider: p}
+	if sc.validation, err = newValidation(s); err != nil {
+		return nil, err
+	}
+	if err := checkReadSchema(ctx, s); err != nil {
+		return nil, err
+	}
 	noOp := map[reflect.Type]bool{
 		reflect.TypeOf(stringplanmodifier.RequiresReplace()):    true,
 		reflect.TypeOf(stringplanmodifier.UseStateForUnknown()): true,
@@ -110,7 +139,7 @@ func newShortcuts(ctx context.Context) (*shortcuts, error) {
 			if a.Default != nil {
 				var d defaults.StringResponse
 				a.Default.DefaultString(ctx, defaults.StringRequest{Path: path.Root(name)}, &d)
-				p.defaults[name] = tftypes.NewValue(tftypes.String, d.PlanValue.ValueStringPointer())
+				sc.defaults[name] = tftypes.NewValue(tftypes.String, d.PlanValue.ValueStringPointer())
 			}
 		case schema.BoolAttribute:
 			if len(a.PlanModifiers) > 0 {
@@ -119,7 +148,7 @@ func newShortcuts(ctx context.Context) (*shortcuts, error) {
 			if a.Default != nil {
 				var d defaults.BoolResponse
 				a.Default.DefaultBool(ctx, defaults.BoolRequest{Path: path.Root(name)}, &d)
-				p.defaults[name] = tftypes.NewValue(tftypes.Bool, d.PlanValue.ValueBoolPointer())
+				sc.defaults[name] = tftypes.NewValue(tftypes.Bool, d.PlanValue.ValueBoolPointer())
 			}
 		default:
 			if err := plainAttribute(name, a); err != nil {
@@ -140,7 +169,7 @@ func newShortcuts(ctx context.Context) (*shortcuts, error) {
 			}
 		}
 	}
-	return p, nil
+	return sc, nil
 }
 
 // plainAttribute refuses an attribute (or block) with a default or plan modifiers, its own or

@@ -260,7 +260,7 @@ func frameworkAndShortcuts(t *testing.T) (tfprotov6.ProviderServer, *shortcuts, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := newShortcuts(context.Background())
+	sc, err := newShortcuts(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
