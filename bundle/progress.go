@@ -17,6 +17,8 @@ const (
 	ProgressDone     = "done"     // a blob download finished
 	ProgressManifest = "manifest" // the manifest was pushed
 	ProgressTag      = "tag"      // a tag was pointed at the manifest
+	// ProgressSignature: the signature was attached to the manifest (before any tag moves).
+	ProgressSignature = "signature"
 	// ProgressBytes reports the bytes a step has moved so far (see [ProgressEvent]). Its steps are
 	// ProgressPack, ProgressUpload, ProgressDownload and ProgressExtract.
 	ProgressBytes = "bytes"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
@@ -23,6 +24,9 @@ type PushOptions struct {
 	// OnProgress, if set, is called for each step, and with the bytes moved while the layers are
 	// packed and uploaded (see [ProgressBytes]). It may be called concurrently.
 	OnProgress func(ProgressEvent)
+	// SignKey, if set, signs the manifest: the signature is attached as a referrer after the
+	// manifest and before any tag moves, so a failed signature moves no tag (docs/signing.md).
+	SignKey *SigningKey
 }
 
 // PushResult describes a pushed bundle.
@@ -35,6 +39,8 @@ type PushResult struct {
 	PinnedReference string `json:"pinnedReference"`
 	// Tags are the tags now pointing at Digest.
 	Tags []string `json:"tags"`
+	// Signature is the digest of the signature's referrer manifest, when signed.
+	Signature string `json:"signature,omitempty"`
 	// MediaType, ArtifactType and Size describe the manifest.
 	MediaType    string `json:"mediaType"`
 	ArtifactType string `json:"artifactType"`
@@ -103,8 +109,12 @@ func Push(ctx context.Context, c *Client, dir string, ref Reference, opts PushOp
 	if res.Rewrites == nil {
 		res.Rewrites = []Rewrite{}
 	}
-	if res.Uploaded, res.Skipped, err = Publish(ctx, c, p, ref, tags, opts.Concurrency, opts.OnProgress); err != nil {
+	var sig ocispec.Descriptor
+	if res.Uploaded, res.Skipped, sig, err = Publish(ctx, c, p, ref, tags, opts); err != nil {
 		return nil, err
+	}
+	if opts.SignKey != nil {
+		res.Signature = sig.Digest.String()
 	}
 	res.Tags = tags
 	return res, nil
@@ -119,10 +129,11 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// Publish copies a packed bundle to ref and tags it, in the order that never leaves a tag on an
-// incomplete bundle, all tags or none (see [Push]), and returns how many blobs were uploaded and
-// skipped. concurrency <= 0 means 4.
-func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []string, concurrency int, onProgress func(ProgressEvent)) (uploaded, skipped int, err error) {
+// Publish copies a packed bundle to ref, signs it with opts.SignKey if set, and tags it, in the
+// order that never leaves a tag on an incomplete or unsigned bundle, all tags or none (see
+// [Push]), and returns how many blobs were uploaded and skipped, and the signature's referrer.
+func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []string, opts PushOptions) (uploaded, skipped int, sig ocispec.Descriptor, err error) {
+	concurrency, onProgress := opts.Concurrency, opts.OnProgress
 	if concurrency <= 0 {
 		concurrency = 4
 	}
@@ -133,7 +144,7 @@ func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []st
 	}
 	dst, err := c.target(ref, true)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, sig, err
 	}
 	wrap := func(what string, err error) error {
 		return c.wrap(bundleClass, ref.Registry, fmt.Sprintf("push %s to %s", what, ref.Name()), err)
@@ -177,7 +188,7 @@ func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []st
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return int(nUp.Load()), int(nSkip.Load()), err
+		return int(nUp.Load()), int(nSkip.Load()), sig, err
 	}
 	// The manifest by digest: after it every blob it names is in place, and no tag has moved yet.
 	if err := c.retry(ctx, func() error {
@@ -187,11 +198,20 @@ func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []st
 		}
 		return dst.Push(ctx, p.Manifest, bytes.NewReader(p.ManifestJSON))
 	}); err != nil && !isAlreadyExists(err) {
-		return int(nUp.Load()), int(nSkip.Load()), wrap("manifest", err)
+		return int(nUp.Load()), int(nSkip.Load()), sig, wrap("manifest", err)
 	}
 	emit(ProgressManifest, "manifest", p.Manifest)
-	if err := c.moveTags(ctx, dst, ref, p, tags, func(tag string) { emit(ProgressTag, tag, p.Manifest) }); err != nil {
-		return int(nUp.Load()), int(nSkip.Load()), err
+	if opts.SignKey != nil {
+		if err := c.retry(ctx, func() (err error) {
+			sig, err = attachSignature(ctx, dst, p.Manifest, opts.SignKey, time.Now())
+			return err
+		}); err != nil {
+			return int(nUp.Load()), int(nSkip.Load()), sig, wrap("signature", err)
+		}
+		emit(ProgressSignature, "signature", sig)
 	}
-	return int(nUp.Load()), int(nSkip.Load()), nil
+	if err := c.moveTags(ctx, dst, ref, p, tags, func(tag string) { emit(ProgressTag, tag, p.Manifest) }); err != nil {
+		return int(nUp.Load()), int(nSkip.Load()), sig, err
+	}
+	return int(nUp.Load()), int(nSkip.Load()), sig, nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-dev/terraform-provider-ferry/bundle"
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/root"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
 )
@@ -83,6 +86,8 @@ func TestCLIHelpExamples(t *testing.T) {
 		"ferry bundle inspect oci-layout:/tmp/shop:1.4.0",
 		"ferry bundle inspect registry.example.com/shop/bundle:1.4.0 --format go-template='{{.digest}}'",
 		"ferry bundle pull registry.example.com/shop/bundle@sha256:… -o ./shop --only terraform",
+		"ferry bundle sign registry.example.com/shop/bundle:1.4.0 --key cosign.key",
+		"ferry bundle verify registry.example.com/shop/bundle:1.4.0 --key cosign.pub --key release-2025.pub",
 		"ferry app sync shop-acme",
 		"ferry app wait shop-acme --timeout 15m",
 		"ferry app sync shop-acme --bundle registry.example.com/shop/bundle@sha256:… --window-policy wait",
@@ -123,7 +128,20 @@ func TestCLIHelpExamples(t *testing.T) {
 		"tf/main.tf": "output \"version\" { value = \"1.4.0\" }\n",
 	})
 	tmp, work := t.TempDir(), t.TempDir()
-	env := []string{"DOCKER_CONFIG=" + t.TempDir(), "FERRY_CACHE_DIR=" + t.TempDir(), "KUBE_CONFIG_PATH=" + e.Cluster.Kubeconfig, "SOURCE_DATE_EPOCH=1764115200"}
+	// The signing examples' keys: cosign.key (its password in $FERRY_KEY_PASSWORD) and cosign.pub,
+	// and another trusted key.
+	keys := map[string]string{}
+	for _, name := range []string{"cosign", "release-2025"} {
+		priv, pub, err := bundle.GenerateKeyPair([]byte("example-password"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[name+".key"], keys[name+".pub"] = filepath.Join(tmp, name+".key"), filepath.Join(tmp, name+".pub")
+		os.WriteFile(keys[name+".key"], priv, 0o600)
+		os.WriteFile(keys[name+".pub"], pub, 0o644)
+	}
+	env := []string{"DOCKER_CONFIG=" + t.TempDir(), "FERRY_CACHE_DIR=" + t.TempDir(), "KUBE_CONFIG_PATH=" + e.Cluster.Kubeconfig, "SOURCE_DATE_EPOCH=1764115200",
+		"FERRY_KEY_PASSWORD=example-password"}
 	digest := ""
 	for _, ex := range examples {
 		words := shellWords(t, ex)[1:]
@@ -132,7 +150,9 @@ func TestCLIHelpExamples(t *testing.T) {
 			w = strings.ReplaceAll(w, "registry.example.com/shop/bundle", e.Registry.Addr+"/cli/bundle")
 			w = strings.ReplaceAll(w, "sha256:…", digest)
 			w = strings.Replace(w, "/tmp/", tmp+"/", 1)
-			if w == "./release" {
+			if k, ok := keys[w]; ok {
+				w = k
+			} else if w == "./release" {
 				w = release
 			} else if strings.HasPrefix(w, "./") {
 				w = work + w[1:]

@@ -42,6 +42,8 @@ func stepLine(ev bundle.ProgressEvent) string {
 		return fmt.Sprintf("Extracted   %-18s %10s\n", ev.Title, Size(d.Size))
 	case bundle.ProgressManifest:
 		return fmt.Sprintf("Pushed      manifest           %10s  %s\n", Size(d.Size), short(d.Digest.String()))
+	case bundle.ProgressSignature:
+		return fmt.Sprintf("Signed      manifest           %10s  %s\n", Size(d.Size), short(d.Digest.String()))
 	case bundle.ProgressTag:
 		return fmt.Sprintf("Tagged      %s\n", ev.Title)
 	}
@@ -68,7 +70,29 @@ func PushText(w io.Writer, r *bundle.PushResult) error {
 	fmt.Fprintf(w, "Tags:   %s\n", strings.Join(r.Tags, ", "))
 	fmt.Fprintf(w, "Digest: %s\n", r.Digest)
 	fmt.Fprintf(w, "Pinned: %s\n", r.PinnedReference)
+	if r.Signature != "" {
+		fmt.Fprintf(w, "Signed: %s (signature referrer)\n", r.Signature)
+	}
 	return nil
+}
+
+// VerifyText renders a verified bundle: who signed what.
+func VerifyText(w io.Writer, r *bundle.VerifyResult) error {
+	fmt.Fprintf(w, "Verified %s@%s\n", r.Reference, r.Digest)
+	for _, s := range r.Signatures {
+		created := ""
+		if s.Created != "" {
+			created = ", " + s.Created
+		}
+		fmt.Fprintf(w, "  signed by %s (signature %s%s)\n", s.Key, s.Referrer, created)
+	}
+	return nil
+}
+
+// SignText renders a signature attached by `ferry bundle sign`.
+func SignText(w io.Writer, r *bundle.SignResult) error {
+	_, err := fmt.Fprintf(w, "Signed %s@%s\nSignature: %s\n", r.Reference, r.Digest, r.Signature)
+	return err
 }
 
 // InfoText renders an inspected bundle.

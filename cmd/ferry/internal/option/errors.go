@@ -180,6 +180,14 @@ func ExitCode(err error) int {
 		return e.Code
 	}
 	switch {
+	case errors.Is(err, bundle.ErrUnsigned):
+		return ExitUnsigned
+	case errors.Is(err, bundle.ErrBadSignature):
+		return ExitBadSignature
+	case errors.Is(err, bundle.ErrUntrustedKey):
+		return ExitUntrustedKey
+	case errors.Is(err, bundle.ErrSignatureDigest):
+		return ExitSignatureDigest
 	case errors.Is(err, bundle.ErrUnreachable), errors.Is(err, bundle.ErrImageUnreachable):
 		return ExitTransient
 	case errors.Is(err, bundle.ErrInvalidSpec), errors.Is(err, bundle.ErrInvalidReference),
@@ -188,7 +196,7 @@ func ExitCode(err error) int {
 		errors.Is(err, bundle.ErrManifest), errors.Is(err, bundle.ErrNotBundle), errors.Is(err, bundle.ErrNotFound),
 		errors.Is(err, bundle.ErrUnauthorized), errors.Is(err, bundle.ErrDigestMismatch), errors.Is(err, bundle.ErrOutputExists),
 		errors.Is(err, bundle.ErrUnsafeArchive), errors.Is(err, bundle.ErrArchiveLimit), errors.Is(err, bundle.ErrInvalidArchive),
-		errors.Is(err, bundle.ErrUntrusted), errors.Is(err, bundle.ErrImageUntrusted):
+		errors.Is(err, bundle.ErrUntrusted), errors.Is(err, bundle.ErrImageUntrusted), errors.Is(err, bundle.ErrSigningKey):
 		return ExitPermanent
 	}
 	return ExitError

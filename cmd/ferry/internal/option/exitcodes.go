@@ -18,6 +18,13 @@ const (
 	ExitConflict  = 6 // another operation is requested or running
 	ExitApproval  = 7 // Argo CD waits for a pruning or deletion confirmation
 
+	// The failures of signature verification (`ferry bundle verify`, and `push` or `app sync`
+	// with a trusted key), each its own code so that a pipeline can tell them apart.
+	ExitUnsigned        = 10 // the bundle has no signature
+	ExitBadSignature    = 11 // a signature does not verify (tampered)
+	ExitUntrustedKey    = 12 // signed, but by no trusted key
+	ExitSignatureDigest = 13 // a signature for another digest
+
 	// ExitUsage is the exit code of a command-line mistake: an unknown command or flag, a wrong
 	// number of arguments, a missing required flag. It is the code of invalid input.
 	ExitUsage = ExitPermanent
@@ -47,6 +54,10 @@ var ExitCodes = []ExitStatus{
 	{ExitStuck, "stuck or timed out", []argocd.Class{argocd.ClassStuck, argocd.ClassTimeout}},
 	{ExitConflict, "conflict", []argocd.Class{argocd.ClassConflict}},
 	{ExitApproval, "needs approval", []argocd.Class{argocd.ClassApproval}},
+	{ExitUnsigned, "bundle not signed", nil},
+	{ExitBadSignature, "signature does not verify", nil},
+	{ExitUntrustedKey, "signed by no trusted key", nil},
+	{ExitSignatureDigest, "signature for another digest", nil},
 	{ExitInterrupted, "interrupted by SIGINT (Ctrl-C)", nil},
 	{ExitTerminated, "interrupted by SIGTERM", nil},
 }

@@ -27,10 +27,11 @@ type pushOptions struct {
 	created     string
 	offline     bool
 	concurrency int
+	signKey     option.SignKey
 }
 
 func pushCmd() *cobra.Command {
-	var opts pushOptions
+	opts := pushOptions{signKey: option.SignKey{Name: "sign-key"}}
 	cmd := &cobra.Command{
 		Use:   "push DIR REF",
 		Short: "Pack a release directory into one OCI artifact and push it",
@@ -46,6 +47,9 @@ Example - Push to a registry, tagged with the version and "latest":
 
 Example - Pack into a local OCI image layout, without contacting any registry:
   ferry bundle push ./release oci-layout:/tmp/shop:1.4.0 --offline
+
+Example - Sign at push (the signature is attached before any tag moves):
+  printenv KEY_PASSWORD | ferry bundle push ./release registry.example.com/shop/bundle:1.4.0 --sign-key cosign.key --sign-key-password-stdin
 
 Example - Print the result as JSON for CI:
   ferry bundle push ./release registry.example.com/shop/bundle:1.4.0 --format json`,
@@ -71,6 +75,7 @@ Example - Print the result as JSON for CI:
 	fs.StringVar(&opts.created, "created", "", "creation time (RFC 3339); default SOURCE_DATE_EPOCH, then the git commit time, then 1970-01-01T00:00:00Z")
 	fs.BoolVar(&opts.offline, "offline", false, "contact no image registry: digest-pinned images are locked as written, tags are an error")
 	fs.IntVar(&opts.concurrency, "concurrency", 4, "concurrent blob uploads")
+	opts.signKey.ApplyFlags(fs, "private key to sign the bundle with")
 	opts.Remote.ApplyFlags(fs)
 	opts.Format.ApplyFlags(fs)
 	return cmd
@@ -85,6 +90,10 @@ func runPush(cmd *cobra.Command, opts *pushOptions) error {
 		}
 		created = t
 	}
+	key, err := opts.signKey.Load(cmd)
+	if err != nil {
+		return err
+	}
 	client, err := opts.Remote.Client(opts.ref.Registry)
 	if err != nil {
 		return err
@@ -95,6 +104,7 @@ func runPush(cmd *cobra.Command, opts *pushOptions) error {
 		Tags:        opts.tags,
 		Concurrency: opts.concurrency,
 		OnProgress:  onProgress,
+		SignKey:     key,
 	})
 	stopProgress() // the bars go before the result or the error is printed
 	if err != nil {
