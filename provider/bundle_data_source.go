@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
@@ -118,6 +120,20 @@ func (d *bundleDataSource) Schema(_ context.Context, _ datasource.SchemaRequest,
 					"anything changes, unless each module's installed files are exactly the layer's: the same paths, the same bytes, no other file. " +
 					"The modules are found in `modules.json` of the data directory (`$TF_DATA_DIR`, else `.terraform`) in the directory Terraform runs in.",
 			},
+			"verified_by": schema.ListAttribute{Computed: true, ElementType: types.StringType,
+				MarkdownDescription: "With a `verify` block: the names of the trusted keys whose signature of this digest verified. Null without one."},
+		},
+		Blocks: map[string]schema.Block{
+			"verify": schema.SingleNestedBlock{
+				MarkdownDescription: "Require a signature of the bundle's digest by a trusted key (docs/signing.md): the read, and so the plan, " +
+					"fails before anything changes unless the digest the reference resolves to has one. A signature is a Sigstore bundle " +
+					"attached as an OCI referrer by `ferry bundle push --sign-key`, `ferry bundle sign` or `cosign sign --key`.",
+				Attributes: map[string]schema.Attribute{
+					"public_keys": schema.MapAttribute{Optional: true, ElementType: types.StringType,
+						MarkdownDescription: "Trusted public keys (PEM, as `cosign.pub`) by name, e.g. `{ release-2026 = file(\"release-2026.pub\") }`. " +
+							"A signature by any of them is accepted (key rotation: trust the new key next to the old one)."},
+				},
+			},
 		},
 	}
 }
@@ -154,7 +170,65 @@ func (d *bundleDataSource) Read(ctx context.Context, req datasource.ReadRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	resp.Diagnostics.Append(d.verifySignature(ctx, &m, ref, info)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// verifySignature checks the verify block: a signature of the digest just read (not of what the
+// tag points at by now) by one of the trusted keys.
+func (d *bundleDataSource) verifySignature(ctx context.Context, m *bundleDataSourceModel, ref bundle.Reference, info *bundle.Info) (diags diag.Diagnostics) {
+	m.VerifiedBy = types.ListNull(types.StringType)
+	if m.Verify == nil {
+		return nil
+	}
+	at := path.Root("verify").AtName("public_keys")
+	var pems map[string]string
+	if diags.Append(m.Verify.PublicKeys.ElementsAs(ctx, &pems, false)...); diags.HasError() {
+		return diags
+	}
+	if len(pems) == 0 {
+		diags.AddAttributeError(at, "No Trusted Key", "The verify block needs at least one public key in public_keys, e.g. { release = file(\"cosign.pub\") }.")
+		return diags
+	}
+	var keys []bundle.TrustedKey
+	for _, name := range slices.Sorted(maps.Keys(pems)) {
+		k, err := bundle.ParseTrustedKey(name, []byte(pems[name]))
+		if err != nil {
+			diags.AddAttributeError(at.AtMapKey(name), "Invalid Trusted Key", err.Error())
+			return diags
+		}
+		keys = append(keys, k)
+	}
+	pinned := ref
+	pinned.Tag, pinned.Digest = "", info.Digest
+	res, err := bundle.Verify(ctx, d.data.bundles, pinned, keys)
+	if err != nil {
+		summary := "Unable to Verify Bundle Signature"
+		switch {
+		case errors.Is(err, bundle.ErrUnsigned):
+			summary = "Bundle Not Signed"
+		case errors.Is(err, bundle.ErrBadSignature):
+			summary = "Bundle Signature Does Not Verify"
+		case errors.Is(err, bundle.ErrUntrustedKey):
+			summary = "Bundle Signed by No Trusted Key"
+		case errors.Is(err, bundle.ErrSignatureDigest):
+			summary = "Bundle Signature for Another Digest"
+		}
+		diags.AddAttributeError(at, summary, fmt.Sprintf("Bundle %s (%s) is not signed by a trusted key; nothing was changed.\n\n"+
+			"Sign it with `ferry bundle sign %s --key KEY` (or push with --sign-key), or trust the key that signed it.\n\nOriginal Error: %v", ref, info.Digest, pinned, err))
+		return diags
+	}
+	var by []string
+	for _, s := range res.Signatures {
+		if !slices.Contains(by, s.Key) {
+			by = append(by, s.Key)
+		}
+	}
+	m.VerifiedBy, diags = types.ListValueFrom(ctx, types.StringType, by)
+	return diags
 }
 
 // bundleErrorAdvice returns the diagnostic summary for a bundle read error and what to do.

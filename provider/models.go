@@ -48,25 +48,32 @@ type registryModel struct {
 
 // bundleDataSourceModel is the ferry_bundle data source.
 type bundleDataSourceModel struct {
-	Reference             types.String `tfsdk:"reference"`
-	ID                    types.String `tfsdk:"id"`
-	Digest                types.String `tfsdk:"digest"`
-	PinnedReference       types.String `tfsdk:"pinned_reference"`
-	Repository            types.String `tfsdk:"repository"`
-	Name                  types.String `tfsdk:"name"`
-	Version               types.String `tfsdk:"version"`
-	Description           types.String `tfsdk:"description"`
-	Created               types.String `tfsdk:"created"`
-	Source                types.String `tfsdk:"source"`
-	Revision              types.String `tfsdk:"revision"`
-	ArtifactType          types.String `tfsdk:"artifact_type"`
-	Annotations           types.Map    `tfsdk:"annotations"`
-	Images                types.Map    `tfsdk:"images"`
-	Layers                types.List   `tfsdk:"layers"`
-	ArgoCDSource          types.Object `tfsdk:"argocd_source"`
-	OpenTofuModuleSource  types.String `tfsdk:"opentofu_module_source"`
-	TerraformModuleSource types.String `tfsdk:"terraform_module_source"`
-	VerifyModules         types.List   `tfsdk:"verify_modules"`
+	Reference             types.String       `tfsdk:"reference"`
+	ID                    types.String       `tfsdk:"id"`
+	Digest                types.String       `tfsdk:"digest"`
+	PinnedReference       types.String       `tfsdk:"pinned_reference"`
+	Repository            types.String       `tfsdk:"repository"`
+	Name                  types.String       `tfsdk:"name"`
+	Version               types.String       `tfsdk:"version"`
+	Description           types.String       `tfsdk:"description"`
+	Created               types.String       `tfsdk:"created"`
+	Source                types.String       `tfsdk:"source"`
+	Revision              types.String       `tfsdk:"revision"`
+	ArtifactType          types.String       `tfsdk:"artifact_type"`
+	Annotations           types.Map          `tfsdk:"annotations"`
+	Images                types.Map          `tfsdk:"images"`
+	Layers                types.List         `tfsdk:"layers"`
+	ArgoCDSource          types.Object       `tfsdk:"argocd_source"`
+	OpenTofuModuleSource  types.String       `tfsdk:"opentofu_module_source"`
+	TerraformModuleSource types.String       `tfsdk:"terraform_module_source"`
+	VerifyModules         types.List         `tfsdk:"verify_modules"`
+	Verify                *bundleVerifyModel `tfsdk:"verify"`
+	VerifiedBy            types.List         `tfsdk:"verified_by"`
+}
+
+// bundleVerifyModel is the verify block. //< bundleDataSourceModel
+type bundleVerifyModel struct {
+	PublicKeys types.Map `tfsdk:"public_keys"`
 }
 
 // bundleImageModel is one entry of images. //< bundleDataSourceModel

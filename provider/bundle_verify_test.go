@@ -1,0 +1,84 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
+)
+
+// TestAccBundleDataSourceVerify: the data source's verify block accepts a bundle signed by one of
+// its keys (two keys trusted: rotation) and names the key; it fails the plan of an unsigned
+// bundle, of a bundle signed by an untrusted key and of a tag moved to an unsigned digest, each
+// with its own summary.
+func TestAccBundleDataSourceVerify(t *testing.T) {
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	dir := t.TempDir()
+	keys := map[string]*bundle.SigningKey{}
+	for _, name := range []string{"old", "new", "other"} {
+		priv, pub, err := bundle.GenerateKeyPair([]byte("pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keys[name], err = bundle.LoadSigningKey(priv, []byte("pw")); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name+".pub"), pub, 0o644)
+	}
+	c, err := bundle.NewClient(bundle.ClientOptions{PlainHTTP: true, Credentials: bundle.StaticCredentials(nil, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(tag, value string, key *bundle.SigningKey) {
+		t.Helper()
+		rel := t.TempDir()
+		writeFile(t, filepath.Join(rel, "ferry.yaml"), "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: 1.0.0\nmanifests: m\n")
+		writeFile(t, filepath.Join(rel, "m", "cm.yaml"), configMap("settings", value))
+		ref, _ := bundle.ParseReference(reg.Addr + "/shop/bundle:" + tag)
+		if _, err := bundle.Push(context.Background(), c, rel, ref, bundle.PushOptions{PackOptions: bundle.PackOptions{Created: time.Unix(1764115200, 0)}, SignKey: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push("signed", "1", keys["new"])
+	push("unsigned", "2", nil)
+	push("moved", "3", keys["new"])
+	push("moved", "4", nil)
+	config := func(tag string, trusted ...string) string {
+		pubs := ""
+		for _, name := range trusted {
+			pubs += fmt.Sprintf("      %s = file(%q)\n", name, filepath.Join(dir, name+".pub"))
+		}
+		return providerConfig(reg.Addr, "") + fmt.Sprintf(`
+data "ferry_bundle" "b" {
+  reference = %q
+  verify {
+    public_keys = {
+%s    }
+  }
+}
+`, reg.Addr+"/shop/bundle:"+tag, pubs)
+	}
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config("signed", "old", "new"), ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("data.ferry_bundle.b", tfjsonpath.New("verified_by"), knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("new")})),
+			}},
+			{Config: config("unsigned", "old", "new"), ExpectError: regexp.MustCompile(`Bundle Not Signed`)},
+			{Config: config("signed", "other"), ExpectError: regexp.MustCompile(`Bundle Signed by No Trusted Key`)},
+			{Config: config("moved", "new"), ExpectError: regexp.MustCompile(`Bundle Not Signed`)},
+		},
+	})
+}
