@@ -90,6 +90,10 @@ func TestSignVerify(t *testing.T) {
 	if err != nil || len(refs) != 1 || refs[0].Digest.String() != signed.Signature {
 		t.Fatalf("referrers of %s = %v, %v, want the signature %s", signed.Digest, refs, err, signed.Signature)
 	}
+	// Distribution v3.0.0 has no referrers API: the referrers tag schema's index lists it.
+	if _, err := rep.Resolve(ctx, "sha256-"+subject.Digest.Encoded()); err != nil {
+		t.Errorf("the referrers tag sha256-%s: %v", subject.Digest.Encoded(), err)
+	}
 	for _, keys := range [][]TrustedKey{{trustA}, {trustB, trustA}} {
 		res, err := Verify(ctx, c, mustRef(t, signed.PinnedReference), keys)
 		if err != nil || len(res.Signatures) != 1 || res.Signatures[0].Key != trustA.Name || res.Signatures[0].PredicateType != PredicateCosignSign {
