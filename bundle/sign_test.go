@@ -119,7 +119,7 @@ func TestSignVerify(t *testing.T) {
 	verifyErr(repo+":moved", []TrustedKey{trustA}, ErrUnsigned)
 
 	// A signature of the signed bundle copied onto the unsigned one, and a tampered signature.
-	raw := fetchLayer(t, rep, signed.Signature)
+	raw := fetchLayer(t, reg, rep, signed.Signature)
 	attach(t, rep, unsigned, raw)
 	verifyErr(unsigned.PinnedReference, []TrustedKey{trustA}, ErrSignatureDigest)
 	other := push("e", "tampered", nil)
@@ -165,22 +165,10 @@ func signatureOf(t *testing.T, ctx context.Context, key *SigningKey, digest stri
 }
 
 // fetchLayer returns the Sigstore bundle of the signature referrer with manifest digest d.
-func fetchLayer(t *testing.T, rep oras.ReadOnlyTarget, d string) []byte {
+func fetchLayer(t *testing.T, reg *testenv.Registry, rep oras.ReadOnlyTarget, d string) []byte {
 	t.Helper()
-	ctx := context.Background()
-	desc, err := rep.Resolve(ctx, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := content.FetchAll(ctx, rep, desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m ocispec.Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	b, err := content.FetchAll(ctx, rep, m.Layers[0])
+	m := fetchManifest(t, reg, "shop/bundle", d)
+	b, err := content.FetchAll(context.Background(), rep, m.Layers[0])
 	if err != nil {
 		t.Fatal(err)
 	}
