@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -279,4 +281,26 @@ func checkSignature(ctx context.Context, c *Client, src oras.ReadOnlyTarget, sub
 		return failed(ErrUntrustedKey, fmt.Sprintf("signed by a key with hint %s, which is not trusted", hint))
 	}
 	return failed(ErrBadSignature, "the signature does not verify with the key it names")
+}
+
+// Verifier returns a function that verifies the bundle repoURL (oci://host/repo, as an Argo CD
+// Application names it) at digest against PEM public keys by name, with c: the sync engine's
+// check of an environment's signature policy.
+func Verifier(c *Client) func(ctx context.Context, repoURL, digest string, keys map[string]string) error {
+	return func(ctx context.Context, repoURL, digest string, pems map[string]string) error {
+		ref, err := ParseReference(strings.TrimPrefix(repoURL, "oci://") + "@" + digest)
+		if err != nil {
+			return err
+		}
+		var keys []TrustedKey
+		for _, name := range slices.Sorted(maps.Keys(pems)) {
+			k, err := ParseTrustedKey(name, []byte(pems[name]))
+			if err != nil {
+				return err
+			}
+			keys = append(keys, k)
+		}
+		_, err = Verify(ctx, c, ref, keys)
+		return err
+	}
 }

@@ -331,6 +331,7 @@ func (r *applicationResource) sync(ctx context.Context, m *applicationResourceMo
 		return
 	}
 	opts.Timeout = timeout
+	opts.VerifyBundle = bundle.Verifier(r.data.bundles)
 	opts.OnProgress = func(s string) {
 		tflog.Info(ctx, s, map[string]any{"application": app.Name})
 		if w, ok := strings.CutPrefix(s, "warning: "); ok { // e.g. an interrupted override repaired

@@ -46,6 +46,9 @@ func (m *environmentResourceModel) environment(ctx context.Context, cfg *environ
 			Password: passwordSecret.value(r.Password, wo), PlainHTTP: r.PlainHTTP.ValueBool()}
 	}
 	e.Windows, _ = windowSpecs(ctx, m.Windows)
+	if sp := m.SignaturePolicy; sp != nil {
+		diags.Append(sp.PublicKeys.ElementsAs(ctx, &e.TrustedKeys, true)...)
+	}
 	return e
 }
 
@@ -87,6 +90,13 @@ func (m *environmentResourceModel) fromLive(ctx context.Context, live *argocd.Li
 	m.ClusterResources, d = types.ListValueFrom(ctx, types.StringType, nonNil(e.ClusterResources))
 	diags.Append(d...)
 	m.Frozen = types.BoolValue(e.Frozen)
+	if len(e.TrustedKeys) == 0 {
+		m.SignaturePolicy = nil
+	} else {
+		keys, d := types.MapValueFrom(ctx, types.StringType, e.TrustedKeys)
+		diags.Append(d...)
+		m.SignaturePolicy = &signaturePolicyModel{PublicKeys: keys}
+	}
 
 	prior := m.Cluster
 	if prior == nil {

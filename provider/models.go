@@ -118,6 +118,12 @@ type environmentResourceModel struct {
 	Project             types.String              `tfsdk:"project"`
 	ClusterSecret       types.String              `tfsdk:"cluster_secret"`
 	RepositorySecret    types.String              `tfsdk:"repository_secret"`
+	SignaturePolicy     *signaturePolicyModel     `tfsdk:"signature_policy"`
+}
+
+// signaturePolicyModel is the signature_policy block. //< environmentResourceModel
+type signaturePolicyModel struct {
+	PublicKeys types.Map `tfsdk:"public_keys"`
 }
 
 // clusterModel is the cluster block. //< environmentResourceModel

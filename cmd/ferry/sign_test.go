@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/argocd"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
 
@@ -83,5 +85,70 @@ func TestCLISignVerify(t *testing.T) {
 	}
 	if r = ferry(t, env, "", "bundle", "verify", ref+":later", "--plain-http"); r.code != 2 {
 		t.Errorf("verify without --key: exit %d, want 2", r.code)
+	}
+}
+
+// TestCLIAppSyncSignaturePolicy: `ferry app sync` of an application whose environment has a
+// signature policy refuses an unsigned bundle (exit 2, class permanent) without touching the
+// Application, and syncs it once the bundle is signed by a trusted key.
+func TestCLIAppSyncSignaturePolicy(t *testing.T) {
+	e := sharedEnv.Get(t)
+	ctx := context.Background()
+	name := "signed-policy"
+	appFixture(t, e, name, e.ArgoCD.ClusterServer, nil, map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: signed}\n"})
+	priv, pub, err := bundle.GenerateKeyPair([]byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := bundle.LoadSigningKey(priv, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := argocd.New(e.Cluster.RESTConfig(), e.ArgoCD.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ApplyEnvironment(ctx, argocd.Environment{
+		Name: name, Namespaces: []string{name}, SourceRepositories: []string{"oci://" + e.Registry.Addr + "/cli/*"}, ClusterResources: []string{"Namespace"},
+		Cluster:     argocd.Cluster{Server: e.ArgoCD.ClusterServer, BearerToken: e.Cluster.Token, Insecure: true},
+		TrustedKeys: map[string]string{"release": string(pub)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := c.GetApplication(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"KUBE_CONFIG_PATH=" + e.Cluster.Kubeconfig, "DOCKER_CONFIG=" + t.TempDir()}
+	args := []string{"app", "sync", name, "--argocd-namespace", e.ArgoCD.Namespace, "--plain-http-registry", e.Registry.Addr, "--timeout", "3m"}
+	r := ferry(t, env, "", args...)
+	if r.code != 2 || !strings.Contains(r.stderr, "Bundle signature not verified") || !strings.Contains(r.stderr, "not signed") {
+		t.Fatalf("app sync of an unsigned bundle: exit %d, want 2 naming the signature policy:\n%s", r.code, r.stderr)
+	}
+	after, err := c.GetApplication(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.GetGeneration() != before.GetGeneration() {
+		t.Errorf("the refused sync changed the Application (generation %d -> %d)", before.GetGeneration(), after.GetGeneration())
+	}
+	if _, ok := after.Object["operation"]; ok {
+		t.Error("the refused sync requested an operation")
+	}
+
+	bc, err := bundle.NewClient(bundle.ClientOptions{PlainHTTP: true, Credentials: bundle.StaticCredentials(nil, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := argocd.AppFromLive(before)
+	ref, err := bundle.ParseReference(strings.TrimPrefix(a.RepoURL, "oci://") + "@" + a.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bundle.Sign(ctx, bc, ref, key); err != nil {
+		t.Fatal(err)
+	}
+	if r = ferry(t, env, "", args...); r.code != 0 {
+		t.Errorf("app sync of the signed bundle: exit %d\n%s", r.code, r.stderr)
 	}
 }

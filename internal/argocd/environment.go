@@ -41,6 +41,10 @@ type Environment struct {
 	RegistryCredentials *RegistryCredentials
 	Windows             []window.Spec
 	Frozen              bool
+	// TrustedKeys is the environment's signature policy: PEM public keys by name. When set, every
+	// sync of the environment's Applications first verifies the bundle digest's signature
+	// (SyncOptions.VerifyBundle); docs/signing.md.
+	TrustedKeys map[string]string
 }
 
 // Cluster is the customer's cluster as Argo CD reaches it.
@@ -176,6 +180,9 @@ func (c *Client) ApplyEnvironment(ctx context.Context, e Environment) error {
 	}
 
 	p := newObject("argoproj.io/v1alpha1", "AppProject", e.Name, e.labels())
+	if err := setTrustedKeys(p, e.TrustedKeys); err != nil {
+		return err
+	}
 	dests := []any{}
 	for _, ns := range e.Namespaces {
 		dests = append(dests, map[string]any{"server": e.Server(), "namespace": ns})
@@ -237,6 +244,9 @@ func (c *Client) ReadEnvironment(ctx context.Context, name string) (*LiveEnviron
 	live := &LiveEnvironment{Environment: Environment{Name: name}}
 	e := &live.Environment
 	e.Description, _, _ = unstructured.NestedString(p.Object, "spec", "description")
+	if e.TrustedKeys, err = TrustedKeysOf(p); err != nil {
+		return nil, err
+	}
 	e.Labels = map[string]string{}
 	for k, v := range p.GetLabels() {
 		if k != LabelManagedBy && k != LabelEnvironment {

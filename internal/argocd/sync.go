@@ -111,6 +111,9 @@ type SyncOptions struct {
 	OverrideReason string
 	// RunID (HCP Terraform's TFC_RUN_ID) is recorded in the operation info when set.
 	RunID string
+	// VerifyBundle verifies the bundle's signature when the environment has a signature policy
+	// (Environment.TrustedKeys). Nil: a sync of such an environment fails.
+	VerifyBundle BundleVerifier
 	// OnProgress, if set, receives human progress lines.
 	OnProgress func(string)
 	// Now returns the current time. Default time.Now.
@@ -165,6 +168,10 @@ func (c *Client) Sync(ctx context.Context, a App, wait bool, opts SyncOptions) (
 	defer cancel()
 	deadline := opts.Now().Add(opts.Timeout)
 
+	// The environment's signature policy, before anything is written.
+	if err := c.checkSignaturePolicy(ctx, a, opts); err != nil {
+		return nil, err
+	}
 	// An application an interrupted override left in the windowless override project goes back
 	// first, so that the window below is the one Argo CD applies.
 	if msg, err := c.RepairOverride(ctx, a.Name); err != nil {

@@ -17,23 +17,19 @@ import (
 // registry, such as an image registry of ferry.yaml, is named with --plain-http-registry or
 // --insecure-registry.
 type Remote struct {
-	PlainHTTP           bool
-	Insecure            bool
-	PlainHTTPRegistries []string
-	InsecureRegistries  []string
-	CAFile              string
-	RequestTimeout      time.Duration
-	IdleTimeout         time.Duration
-	Retries             int
+	PlainHTTP bool
+	Insecure  bool
+	Registries
+	RequestTimeout time.Duration
+	IdleTimeout    time.Duration
+	Retries        int
 }
 
 // ApplyFlags registers the flags.
 func (r *Remote) ApplyFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&r.PlainHTTP, "plain-http", false, "use plain HTTP instead of HTTPS for the command's registry (for image registries use --plain-http-registry)")
 	fs.BoolVar(&r.Insecure, "insecure", false, "skip TLS certificate verification of the command's registry (for image registries use --insecure-registry)")
-	fs.StringArrayVar(&r.PlainHTTPRegistries, "plain-http-registry", nil, "use plain HTTP for registry `HOST` (host[:port]) too; repeatable")
-	fs.StringArrayVar(&r.InsecureRegistries, "insecure-registry", nil, "skip TLS certificate verification of registry `HOST` (host[:port]) too; repeatable")
-	fs.StringVar(&r.CAFile, "ca-file", "", "PEM file of extra certificate authorities to trust")
+	r.Registries.ApplyFlags(fs)
 	fs.DurationVar(&r.RequestTimeout, "request-timeout", 60*time.Second, "how long to wait for a registry to answer a request")
 	fs.DurationVar(&r.IdleTimeout, "idle-timeout", 30*time.Second, "how long a manifest or blob transfer may go without a byte before the attempt fails")
 	fs.IntVar(&r.Retries, "retries", 5, "attempts per request when a registry answers 5xx/429/408 or drops, stalls or times out the connection")
@@ -41,15 +37,8 @@ func (r *Remote) ApplyFlags(fs *pflag.FlagSet) {
 
 // Parse validates the flags.
 func (r *Remote) Parse(*cobra.Command) error {
-	for _, f := range []struct {
-		name  string
-		hosts []string
-	}{{"--plain-http-registry", r.PlainHTTPRegistries}, {"--insecure-registry", r.InsecureRegistries}} {
-		for _, h := range f.hosts {
-			if err := bundle.ValidateRegistryHost(h); err != nil {
-				return Usagef(f.name+" HOST", "name the registry as in image references, e.g. ghcr.io or 127.0.0.1:5000", fmt.Errorf("%s: %w", f.name, err))
-			}
-		}
+	if err := r.Registries.Parse(); err != nil {
+		return err
 	}
 	for _, f := range []struct {
 		name string
@@ -83,4 +72,40 @@ func (r *Remote) Client(target string) (*bundle.Client, error) {
 		IdleTimeout:         r.IdleTimeout,
 		MaxAttempts:         r.Retries,
 	})
+}
+
+// Registries are the flags naming registries that need plain HTTP, no certificate check or extra
+// certificate authorities: part of Remote, and alone in commands that reach registries only to
+// verify a bundle's signature (`ferry app sync`).
+type Registries struct {
+	PlainHTTPRegistries []string
+	InsecureRegistries  []string
+	CAFile              string
+}
+
+// ApplyFlags registers the flags.
+func (r *Registries) ApplyFlags(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&r.PlainHTTPRegistries, "plain-http-registry", nil, "use plain HTTP for registry `HOST` (host[:port]) too; repeatable")
+	fs.StringArrayVar(&r.InsecureRegistries, "insecure-registry", nil, "skip TLS certificate verification of registry `HOST` (host[:port]) too; repeatable")
+	fs.StringVar(&r.CAFile, "ca-file", "", "PEM file of extra certificate authorities to trust")
+}
+
+// Parse validates the flags.
+func (r *Registries) Parse() error {
+	for _, f := range []struct {
+		name  string
+		hosts []string
+	}{{"--plain-http-registry", r.PlainHTTPRegistries}, {"--insecure-registry", r.InsecureRegistries}} {
+		for _, h := range f.hosts {
+			if err := bundle.ValidateRegistryHost(h); err != nil {
+				return Usagef(f.name+" HOST", "name the registry as in image references, e.g. ghcr.io or 127.0.0.1:5000", fmt.Errorf("%s: %w", f.name, err))
+			}
+		}
+	}
+	return nil
+}
+
+// Client returns a bundle client for the flags, with the default timeouts and retries.
+func (r *Registries) Client() (*bundle.Client, error) {
+	return bundle.NewClient(bundle.ClientOptions{PlainHTTPRegistries: r.PlainHTTPRegistries, InsecureRegistries: r.InsecureRegistries, CAFile: r.CAFile})
 }

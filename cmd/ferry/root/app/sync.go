@@ -20,6 +20,7 @@ type syncOptions struct {
 	windowPolicy   string
 	overrideReason string
 	noWait         bool
+	registries     option.Registries
 }
 
 func syncCmd() *cobra.Command {
@@ -53,6 +54,9 @@ Example - Re-pin to a new bundle and sync, waiting for the deployment window if 
 			if opts.windowPolicy == string(argocd.WindowOverride) && strings.TrimSpace(opts.overrideReason) == "" {
 				return option.Usagef("--window-policy override --override-reason TEXT", "say why the deployment window may be ignored; it is recorded", fmt.Errorf("--override-reason is required with --window-policy override"))
 			}
+			if err := opts.registries.Parse(); err != nil {
+				return err
+			}
 			return opts.Kube.Parse(cmd)
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSync(cmd, &opts) },
@@ -63,6 +67,7 @@ Example - Re-pin to a new bundle and sync, waiting for the deployment window if 
 	fs.StringVar(&opts.overrideReason, "override-reason", "", "why an override may ignore the window (recorded in the operation info, the ferry.dev/last-override annotation and an Event)")
 	fs.BoolVar(&opts.noWait, "no-wait", false, "request the sync and return without waiting")
 	opts.engineFlags.apply(fs)
+	opts.registries.ApplyFlags(fs)
 	opts.Kube.ApplyFlags(fs)
 	opts.Format.ApplyFlags(fs)
 	return cmd
@@ -88,6 +93,12 @@ func runSync(cmd *cobra.Command, opts *syncOptions) error {
 	so := opts.engineFlags.options(opts.Format.Progress(cmd.ErrOrStderr()))
 	so.WindowPolicy = argocd.WindowPolicy(opts.windowPolicy)
 	so.OverrideReason = opts.overrideReason
+	// An environment with a signature policy has the bundle's signature verified first.
+	rc, err := opts.registries.Client()
+	if err != nil {
+		return err
+	}
+	so.VerifyBundle = bundle.Verifier(rc)
 	res, err := c.Sync(cmd.Context(), a, !opts.noWait, so)
 	return render(cmd, &opts.Format, &opts.Kube, res, err)
 }

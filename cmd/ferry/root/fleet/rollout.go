@@ -230,7 +230,7 @@ func runRollout(cmd *cobra.Command, opts *rolloutOptions) error {
 	}()
 
 	// The bundle, by digest.
-	remote := option.Remote{PlainHTTP: opts.plainHTTP, Insecure: opts.insecure, CAFile: opts.caFile,
+	remote := option.Remote{PlainHTTP: opts.plainHTTP, Insecure: opts.insecure, Registries: option.Registries{CAFile: opts.caFile},
 		RequestTimeout: 60 * time.Second, IdleTimeout: 30 * time.Second, Retries: 5}
 	rc, err := remote.Client(opts.ref.Registry)
 	if err != nil {
@@ -256,7 +256,8 @@ func runRollout(cmd *cobra.Command, opts *rolloutOptions) error {
 		name, targets, waveSpecs = spec.Name, spec.Targets, spec.Rollout.Waves
 		ro.MaxConcurrency, ro.FailureBudget, ro.Pause, ro.Deadline = spec.Rollout.MaxConcurrency, spec.Rollout.FailureBudget, spec.Rollout.PauseBetweenWaves, now.Add(spec.Rollout.Deadline)
 		ro.TargetTimeout = spec.Rollout.TargetTimeout
-		ex, err = fleet.NewExecutor(spec.Executor.Type, spec.Executor.Settings, fleet.ExecutorEnv{File: spec.File, Dir: spec.Dir, Client: c})
+		ex, err = fleet.NewExecutor(spec.Executor.Type, spec.Executor.Settings, fleet.ExecutorEnv{File: spec.File, Dir: spec.Dir, Client: c,
+			SyncOptions: argocd.SyncOptions{VerifyBundle: bundle.Verifier(rc)}})
 		if err != nil {
 			code := option.ExitError
 			if errors.Is(err, fleet.ErrInvalidSpec) {
@@ -266,7 +267,7 @@ func runRollout(cmd *cobra.Command, opts *rolloutOptions) error {
 		}
 	} else {
 		name = lockName
-		ex = fleet.NewSyncExecutor(c, argocd.SyncOptions{})
+		ex = fleet.NewSyncExecutor(c, argocd.SyncOptions{VerifyBundle: bundle.Verifier(rc)})
 		lives, err := fleet.Observe(ctx, c, fleet.Selector{Labels: opts.selector}, b.Digest, now)
 		if err != nil {
 			return opts.Kube.APIError(err)

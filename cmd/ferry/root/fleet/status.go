@@ -230,7 +230,7 @@ func watchStatus(ctx context.Context, out io.Writer, opts *statusOptions, r stat
 
 // resolve reads the bundle --bundle names by tag, for its digest and version.
 func resolve(ctx context.Context, opts *statusOptions) (*bundle.Info, error) {
-	remote := option.Remote{PlainHTTP: opts.plainHTTP, Insecure: opts.insecure, CAFile: opts.caFile,
+	remote := option.Remote{PlainHTTP: opts.plainHTTP, Insecure: opts.insecure, Registries: option.Registries{CAFile: opts.caFile},
 		RequestTimeout: 60 * time.Second, IdleTimeout: 30 * time.Second, Retries: 5}
 	client, err := remote.Client(opts.ref.Registry)
 	if err != nil {
