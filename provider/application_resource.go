@@ -215,7 +215,11 @@ func pinnedBundle(ref string) (string, string, error) {
 // ModifyPlan shows drift as an in-place update: when the live application is OutOfSync or at
 // another revision, the sync attributes become unknown and the plan says why.
 func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
+	if req.Plan.Raw.IsNull() {
+		return
+	}
+	r.checkSignaturePolicy(ctx, req, resp)
+	if req.State.Raw.IsNull() || resp.Diagnostics.HasError() {
 		return
 	}
 	// Single attributes rather than whole models (see ValidateConfig).
@@ -251,6 +255,38 @@ func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 	if stateBundle.Equal(planBundle) {
 		resp.Diagnostics.AddWarning("Application Drifted",
 			fmt.Sprintf("Application %s will be synced again: %s.", name.ValueString(), why))
+	}
+}
+
+// checkSignaturePolicy fails the plan of an application whose bundle changes to a digest its
+// environment's signature policy refuses, so that no other resource of the configuration changes
+// either; the sync checks it again at apply. An environment created by the same plan has no
+// policy in the cluster yet: its applications are checked at apply only.
+func (r *applicationResource) checkSignaturePolicy(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	var name, env, planBundle, stateBundle types.String
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("name"), &name)...)
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("environment"), &env)...)
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("bundle"), &planBundle)...)
+	if !req.State.Raw.IsNull() {
+		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("bundle"), &stateBundle)...)
+	}
+	if resp.Diagnostics.HasError() || env.IsUnknown() || planBundle.IsUnknown() || planBundle.Equal(stateBundle) || r.data == nil {
+		return
+	}
+	repo, digest, err := pinnedBundle(planBundle.ValueString())
+	if err != nil {
+		return // ValidateConfig reports it
+	}
+	c := r.client(&resp.Diagnostics)
+	if c == nil {
+		return
+	}
+	a := argocd.App{Project: env.ValueString(), RepoURL: repo, Digest: digest}
+	// A policy that refuses the digest fails the plan; anything else (the cluster unreachable at
+	// plan time) is left to the apply, which checks again before it writes.
+	var se *argocd.SyncError
+	if err := c.CheckSignaturePolicy(ctx, a, bundle.Verifier(r.data.bundles)); errors.As(err, &se) {
+		addSyncError(&resp.Diagnostics, name.ValueString(), err)
 	}
 }
 

@@ -23,7 +23,7 @@ import (
 // TestAccEnvironmentSignaturePolicy: an environment with a signature_policy refuses an
 // application whose bundle is not signed by one of its keys — the apply fails with class
 // permanent and no Application is written — and deploys one signed by the new of two trusted
-// keys (rotation).
+// keys (rotation); once the environment exists, a change to an unsigned bundle fails the plan.
 func TestAccEnvironmentSignaturePolicy(t *testing.T) {
 	e := sharedEnv.Get(t)
 	env, app := uniqueName(t, "env"), uniqueName(t, "app")
@@ -104,6 +104,8 @@ resource "ferry_application" "app" {
 				statecheck.ExpectKnownValue("ferry_application.app", tfjsonpath.New("synced_revision"), knownvalue.StringExact(signed.Digest)),
 				statecheck.ExpectKnownValue("ferry_environment.env", tfjsonpath.New("signature_policy").AtMapKey("public_keys").AtMapKey("new"), knownvalue.NotNull()),
 			}},
+			// The environment exists now: the change to an unsigned bundle fails the plan itself.
+			{Config: config(unsigned.PinnedReference), PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)Bundle signature not verified.*not signed`)},
 		},
 	})
 }

@@ -50,10 +50,11 @@ func TrustedKeysOf(project *unstructured.Unstructured) (map[string]string, error
 	return keys, nil
 }
 
-// checkSignaturePolicy verifies a's bundle digest when its environment has a signature policy,
-// before anything is written: an unverified digest is a permanent failure and the Application is
-// left as it is.
-func (c *Client) checkSignaturePolicy(ctx context.Context, a App, opts SyncOptions) error {
+// CheckSignaturePolicy verifies a's bundle digest with verify when its environment has a
+// signature policy; an environment that does not exist yet has none. Sync calls it before it
+// writes anything; the provider also calls it at plan time. The error is a *SyncError of class
+// permanent.
+func (c *Client) CheckSignaturePolicy(ctx context.Context, a App, verify BundleVerifier) error {
 	env := ProjectEnvironment(a.Project)
 	project, err := c.GetProject(ctx, env)
 	if errors.Is(err, ErrNotFound) {
@@ -70,11 +71,11 @@ func (c *Client) checkSignaturePolicy(ctx context.Context, a App, opts SyncOptio
 	if len(keys) == 0 {
 		return nil
 	}
-	if opts.VerifyBundle == nil {
+	if verify == nil {
 		return &SyncError{Class: ClassPermanent, Summary: "Environment " + env + " requires signed bundles, and this caller cannot verify signatures",
 			Advice: "Sync it with the Terraform provider or a ferry that verifies signatures."}
 	}
-	if err := opts.VerifyBundle(ctx, a.RepoURL, a.Digest, keys); err != nil {
+	if err := verify(ctx, a.RepoURL, a.Digest, keys); err != nil {
 		return &SyncError{Class: ClassPermanent, Summary: "Bundle signature not verified: environment " + env + " requires a signature by one of its trusted keys",
 			LastMessage: err.Error(),
 			Advice:      "Sign the bundle (ferry bundle sign REF --key KEY, or push with --sign-key), or add the key that signed it to the environment's signature_policy. The Application was not changed."}

@@ -169,7 +169,7 @@ func (c *Client) Sync(ctx context.Context, a App, wait bool, opts SyncOptions) (
 	deadline := opts.Now().Add(opts.Timeout)
 
 	// The environment's signature policy, before anything is written.
-	if err := c.checkSignaturePolicy(ctx, a, opts); err != nil {
+	if err := c.CheckSignaturePolicy(ctx, a, opts.VerifyBundle); err != nil {
 		return nil, err
 	}
 	// An application an interrupted override left in the windowless override project goes back
