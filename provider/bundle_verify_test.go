@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -25,32 +24,8 @@ import (
 func TestAccBundleDataSourceVerify(t *testing.T) {
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	dir := t.TempDir()
-	keys := map[string]*bundle.SigningKey{}
-	for _, name := range []string{"old", "new", "other"} {
-		priv, pub, err := bundle.GenerateKeyPair([]byte("pw"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if keys[name], err = bundle.LoadSigningKey(priv, []byte("pw")); err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, name+".pub"), pub, 0o644)
-	}
-	c, err := bundle.NewClient(bundle.ClientOptions{PlainHTTP: true, Credentials: bundle.StaticCredentials(nil, nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	push := func(tag, value string, key *bundle.SigningKey) {
-		t.Helper()
-		rel := t.TempDir()
-		writeFile(t, filepath.Join(rel, "ferry.yaml"), "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: 1.0.0\nmanifests: m\n")
-		writeFile(t, filepath.Join(rel, "m", "cm.yaml"), configMap("settings", value))
-		ref, _ := bundle.ParseReference(reg.Addr + "/shop/bundle:" + tag)
-		if _, err := bundle.Push(context.Background(), c, rel, ref, bundle.PushOptions{PackOptions: bundle.PackOptions{Created: time.Unix(1764115200, 0)}, SignKey: key}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, keys := signingKeys(t, "old", "new", "other")
+	push := func(tag, value string, key *bundle.SigningKey) { pushSigned(t, reg.Addr+"/shop/bundle:"+tag, value, key) }
 	push("signed", "1", keys["new"])
 	push("unsigned", "2", nil)
 	push("moved", "3", keys["new"])
@@ -81,4 +56,43 @@ data "ferry_bundle" "b" {
 			{Config: config("moved", "new"), ExpectError: regexp.MustCompile(`Bundle Not Signed`)},
 		},
 	})
+}
+
+// signingKeys returns signing keys by name, their public keys written to dir as NAME.pub.
+func signingKeys(t *testing.T, names ...string) (dir string, keys map[string]*bundle.SigningKey) {
+	t.Helper()
+	dir, keys = t.TempDir(), map[string]*bundle.SigningKey{}
+	for _, name := range names {
+		priv, pub, err := bundle.GenerateKeyPair([]byte("pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keys[name], err = bundle.LoadSigningKey(priv, []byte("pw")); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, name+".pub"), string(pub))
+	}
+	return dir, keys
+}
+
+// pushSigned pushes a release of one ConfigMap with value to ref (plain HTTP), signed with key
+// unless it is nil.
+func pushSigned(t *testing.T, ref, value string, key *bundle.SigningKey) *bundle.PushResult {
+	t.Helper()
+	c, err := bundle.NewClient(bundle.ClientOptions{PlainHTTP: true, Credentials: bundle.StaticCredentials(nil, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := t.TempDir()
+	writeFile(t, filepath.Join(rel, "ferry.yaml"), "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: 1.0.0\nmanifests: m\n")
+	writeFile(t, filepath.Join(rel, "m", "cm.yaml"), configMap("settings", value))
+	r, err := bundle.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := bundle.Push(context.Background(), c, rel, r, bundle.PushOptions{PackOptions: bundle.PackOptions{Created: time.Unix(1764115200, 0)}, SignKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
