@@ -25,7 +25,9 @@ func TestAccBundleDataSourceVerify(t *testing.T) {
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	dir, keys := signingKeys(t, "old", "new", "other")
-	push := func(tag, value string, key *bundle.SigningKey) { pushSigned(t, reg.Addr+"/shop/bundle:"+tag, value, key) }
+	push := func(tag, value string, key *bundle.SigningKey) {
+		pushSigned(t, reg.Addr+"/shop/bundle:"+tag, value, key)
+	}
 	push("signed", "1", keys["new"])
 	push("unsigned", "2", nil)
 	push("moved", "3", keys["new"])
