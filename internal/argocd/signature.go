@@ -63,6 +63,12 @@ func (c *Client) CheckSignaturePolicy(ctx context.Context, a App, verify BundleV
 	if err != nil {
 		return err
 	}
+	return checkPolicy(ctx, project, a, verify)
+}
+
+// checkPolicy is CheckSignaturePolicy with the environment's project already read.
+func checkPolicy(ctx context.Context, project *unstructured.Unstructured, a App, verify BundleVerifier) error {
+	env := ProjectEnvironment(a.Project)
 	keys, err := TrustedKeysOf(project)
 	if err != nil {
 		return &SyncError{Class: ClassPermanent, Summary: "Invalid signature policy", LastMessage: err.Error(),

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/ferry-dev/terraform-provider-ferry/internal/kube"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/window"
 )
@@ -168,10 +170,6 @@ func (c *Client) Sync(ctx context.Context, a App, wait bool, opts SyncOptions) (
 	defer cancel()
 	deadline := opts.Now().Add(opts.Timeout)
 
-	// The environment's signature policy, before anything is written.
-	if err := c.CheckSignaturePolicy(ctx, a, opts.VerifyBundle); err != nil {
-		return nil, err
-	}
 	// An application an interrupted override left in the windowless override project goes back
 	// first, so that the window below is the one Argo CD applies.
 	if msg, err := c.RepairOverride(ctx, a.Name); err != nil {
@@ -182,11 +180,19 @@ func (c *Client) Sync(ctx context.Context, a App, wait bool, opts SyncOptions) (
 
 	// Deployment window, checked before anything is written (automated syncs are Argo CD's to
 	// hold).
-	override := false
+	// The environment's signature policy is checked on the same read of the project, before
+	// anything is written.
+	override, policyChecked := false, false
 	for !a.AutoSync {
-		ws, err := c.windowStatus(ctx, a, opts)
+		ws, project, err := c.windowStatus(ctx, a, opts)
 		if err != nil {
 			return nil, err
+		}
+		if !policyChecked {
+			if err := checkPolicy(ctx, project, a, opts.VerifyBundle); err != nil {
+				return nil, err
+			}
+			policyChecked = true
 		}
 		if ws.Open {
 			break
@@ -208,6 +214,11 @@ func (c *Client) Sync(ctx context.Context, a App, wait bool, opts SyncOptions) (
 		}
 		break
 	}
+	if a.AutoSync {
+		if err := c.CheckSignaturePolicy(ctx, a, opts.VerifyBundle); err != nil {
+			return nil, err
+		}
+	}
 	if override {
 		return c.syncOverride(ctx, a, wait, opts, deadline)
 	}
@@ -227,11 +238,18 @@ func (c *Client) Sync(ctx context.Context, a App, wait bool, opts SyncOptions) (
 // windowStatus evaluates the deployment windows that apply to a now, retrying a transient failure
 // to read the project as retryTransient retries a sync. Invalid windows (a schedule or a scope
 // glob ferry refuses) are permanent; any other error is classified as an API error.
-func (c *Client) windowStatus(ctx context.Context, a App, opts SyncOptions) (window.Status, error) {
+func (c *Client) windowStatus(ctx context.Context, a App, opts SyncOptions) (window.Status, *unstructured.Unstructured, error) {
 	var ws window.Status
+	var project *unstructured.Unstructured
+	name := a.Project
+	if name == "" {
+		name = "default"
+	}
 	_, err := retryTransient(ctx, opts, func() (*Result, error) {
 		var err error
-		ws, err = c.WindowStatus(ctx, a.object(), opts.Now())
+		if project, err = c.get(ctx, AppProjectGVR, name); err == nil {
+			ws, err = ProjectWindowStatus(project, a.object(), opts.Now())
+		}
 		switch {
 		case errors.Is(err, window.ErrInvalidWindow):
 			return nil, &SyncError{Class: ClassPermanent, Summary: "Invalid deployment windows", LastMessage: err.Error(), Advice: "Fix the project's sync windows (ferry_environment deployment_window blocks)."}
@@ -241,7 +259,7 @@ func (c *Client) windowStatus(ctx context.Context, a App, opts SyncOptions) (win
 		}
 		return nil, nil
 	})
-	return ws, err
+	return ws, project, err
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
