@@ -43,6 +43,9 @@ type Info struct {
 	// OpenTofuModuleSource is the source for an OpenTofu `module` block (see
 	// [OpenTofuModuleSource]); empty without a Terraform layer or for a layout.
 	OpenTofuModuleSource string `json:"opentofuModuleSource,omitempty"`
+	// Referrers are the OCI referrers of the manifest (signatures, attestations), when listed
+	// with [ListReferrers].
+	Referrers []ReferrerInfo `json:"referrers,omitempty"`
 
 	manifest ocispec.Manifest
 	target   oras.ReadOnlyTarget

@@ -53,6 +53,10 @@ type Packed struct {
 
 	blobs map[digest.Digest]string // layer digest → file
 	tmp   string
+	// sources are the files of each layer, which the SBOM lists (see [Packed.SBOM]).
+	sources []layerSource
+	// started is when packing started, the provenance's startedOn.
+	started time.Time
 }
 
 // Close removes the layer files.
@@ -93,6 +97,7 @@ func Pack(ctx context.Context, c *Client, dir string, opts PackOptions) (*Packed
 // pack is [Pack] reporting to onProgress, if set, the bytes of each layer's files as they are
 // archived (see [ProgressPack]).
 func pack(ctx context.Context, c *Client, dir string, opts PackOptions, onProgress func(ProgressEvent)) (*Packed, error) {
+	started := time.Now()
 	spec, err := LoadSpec(dir)
 	if err != nil {
 		return nil, err
@@ -113,7 +118,7 @@ func pack(ctx context.Context, c *Client, dir string, opts PackOptions, onProgre
 	if err != nil {
 		return nil, err
 	}
-	p := &Packed{Spec: spec, blobs: map[digest.Digest]string{}, tmp: tmp}
+	p := &Packed{Spec: spec, blobs: map[digest.Digest]string{}, tmp: tmp, started: started}
 	if err := p.build(ctx, dir, created, locks, rendered, onProgress); err != nil {
 		_ = p.Close()
 		return nil, err
@@ -186,6 +191,7 @@ func (p *Packed) build(ctx context.Context, dir string, created time.Time, locks
 		}
 		sources = append(sources, layerSource{d.role, files})
 	}
+	p.sources = sources
 	p.Layers = make([]ocispec.Descriptor, len(sources))
 	files := make([]string, len(sources))
 	g, _ := errgroup.WithContext(ctx)

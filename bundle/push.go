@@ -10,6 +10,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry"
 )
 
@@ -41,6 +42,8 @@ type PushResult struct {
 	Tags []string `json:"tags"`
 	// Signature is the digest of the signature's referrer manifest, when signed.
 	Signature string `json:"signature,omitempty"`
+	// Attestations are the signed attestations attached with the signature (SBOM, provenance).
+	Attestations []Attached `json:"attestations,omitempty"`
 	// MediaType, ArtifactType and Size describe the manifest.
 	MediaType    string `json:"mediaType"`
 	ArtifactType string `json:"artifactType"`
@@ -109,12 +112,16 @@ func Push(ctx context.Context, c *Client, dir string, ref Reference, opts PushOp
 	if res.Rewrites == nil {
 		res.Rewrites = []Rewrite{}
 	}
-	var sig ocispec.Descriptor
-	if res.Uploaded, res.Skipped, sig, err = Publish(ctx, c, p, ref, tags, opts); err != nil {
+	var signed []Attached
+	if res.Uploaded, res.Skipped, signed, err = Publish(ctx, c, p, ref, tags, opts); err != nil {
 		return nil, err
 	}
-	if opts.SignKey != nil {
-		res.Signature = sig.Digest.String()
+	for _, a := range signed {
+		if a.PredicateType == PredicateCosignSign {
+			res.Signature = a.Referrer
+		} else {
+			res.Attestations = append(res.Attestations, a)
+		}
 	}
 	res.Tags = tags
 	return res, nil
@@ -131,8 +138,9 @@ func contains(s []string, v string) bool {
 
 // Publish copies a packed bundle to ref, signs it with opts.SignKey if set, and tags it, in the
 // order that never leaves a tag on an incomplete or unsigned bundle, all tags or none (see
-// [Push]), and returns how many blobs were uploaded and skipped, and the signature's referrer.
-func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []string, opts PushOptions) (uploaded, skipped int, sig ocispec.Descriptor, err error) {
+// [Push]), and returns how many blobs were uploaded and skipped, and the signed referrers attached:
+// the signature, the SBOM and the provenance (see [Packed.SBOM], [Packed.Provenance]).
+func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []string, opts PushOptions) (uploaded, skipped int, signed []Attached, err error) {
 	concurrency, onProgress := opts.Concurrency, opts.OnProgress
 	if concurrency <= 0 {
 		concurrency = 4
@@ -144,7 +152,7 @@ func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []st
 	}
 	dst, err := c.target(ref, true)
 	if err != nil {
-		return 0, 0, sig, err
+		return 0, 0, nil, err
 	}
 	wrap := func(what string, err error) error {
 		return c.wrap(bundleClass, ref.Registry, fmt.Sprintf("push %s to %s", what, ref.Name()), err)
@@ -188,7 +196,7 @@ func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []st
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return int(nUp.Load()), int(nSkip.Load()), sig, err
+		return int(nUp.Load()), int(nSkip.Load()), signed, err
 	}
 	// The manifest by digest: after it every blob it names is in place, and no tag has moved yet.
 	if err := c.retry(ctx, func() error {
@@ -198,20 +206,58 @@ func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []st
 		}
 		return dst.Push(ctx, p.Manifest, bytes.NewReader(p.ManifestJSON))
 	}); err != nil && !isAlreadyExists(err) {
-		return int(nUp.Load()), int(nSkip.Load()), sig, wrap("manifest", err)
+		return int(nUp.Load()), int(nSkip.Load()), signed, wrap("manifest", err)
 	}
 	emit(ProgressManifest, "manifest", p.Manifest)
 	if opts.SignKey != nil {
-		if err := c.retry(ctx, func() (err error) {
-			sig, err = attachSignature(ctx, dst, p.Manifest, opts.SignKey, time.Now())
-			return err
-		}); err != nil {
-			return int(nUp.Load()), int(nSkip.Load()), sig, wrap("signature", err)
+		if signed, err = attachSigned(ctx, c, dst, p, opts.SignKey, emit); err != nil {
+			return int(nUp.Load()), int(nSkip.Load()), signed, wrap("signature", err)
 		}
-		emit(ProgressSignature, "signature", sig)
 	}
 	if err := c.moveTags(ctx, dst, ref, p, tags, func(tag string) { emit(ProgressTag, tag, p.Manifest) }); err != nil {
-		return int(nUp.Load()), int(nSkip.Load()), sig, err
+		return int(nUp.Load()), int(nSkip.Load()), signed, err
 	}
-	return int(nUp.Load()), int(nSkip.Load()), sig, nil
+	return int(nUp.Load()), int(nSkip.Load()), signed, nil
+}
+
+// Attached is a signed referrer attached to a bundle: a signature or an attestation.
+type Attached struct {
+	PredicateType string `json:"predicateType"`
+	// Referrer is the digest of the referrer manifest.
+	Referrer string `json:"referrer"`
+}
+
+// attachSigned attaches the SBOM, the provenance and then the signature of p's manifest, each
+// signed by key, and reports each as ProgressSignature.
+func attachSigned(ctx context.Context, c *Client, dst oras.Target, p *Packed, key *SigningKey, emit func(action, title string, desc ocispec.Descriptor)) ([]Attached, error) {
+	predicates, err := p.attestations(p.started)
+	if err != nil {
+		return nil, err
+	}
+	var out []Attached
+	for _, t := range []string{PredicateCycloneDX, PredicateSLSAProvenance, PredicateCosignSign} {
+		var desc ocispec.Descriptor
+		if err := c.retry(ctx, func() (err error) {
+			desc, err = attachStatement(ctx, dst, p.Manifest, key, time.Now(), t, predicates[t])
+			return err
+		}); err != nil {
+			return out, err
+		}
+		emit(ProgressSignature, statementTitle(t), desc)
+		out = append(out, Attached{PredicateType: t, Referrer: desc.Digest.String()})
+	}
+	return out, nil
+}
+
+// statementTitle names a signed statement in progress and listings.
+func statementTitle(predicateType string) string {
+	switch predicateType {
+	case PredicateCosignSign:
+		return "signature"
+	case PredicateCycloneDX:
+		return "sbom"
+	case PredicateSLSAProvenance:
+		return "provenance"
+	}
+	return predicateType
 }

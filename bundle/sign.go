@@ -51,7 +51,7 @@ const (
 	privateKeyPEMType          = "ENCRYPTED SIGSTORE PRIVATE KEY"
 	legacyPrivateKeyPEMType    = "ENCRYPTED COSIGN PRIVATE KEY"
 	maxSignatureManifestBytes  = 64 << 10
-	maxSigstoreBundleLayerSize = 1 << 20
+	maxSigstoreBundleLayerSize = 4 << 20
 )
 
 // SigningKey is a private key that signs bundles, loaded from cosign's encrypted key format.
@@ -168,8 +168,9 @@ func (k *SigningKey) PublicKeyPEM() ([]byte, error) {
 	return cryptoutils.MarshalPublicKeyToPEM(k.signer.Public())
 }
 
-// sigstoreSignature returns the Sigstore bundle (JSON) of a signature of digest by key.
-func sigstoreSignature(ctx context.Context, key *SigningKey, digest string, predicateType string) ([]byte, error) {
+// sigstoreSignature returns the Sigstore bundle (JSON) of an in-toto statement about digest,
+// signed by key: a signature (PredicateCosignSign, empty predicate) or an attestation.
+func sigstoreSignature(ctx context.Context, key *SigningKey, digest string, predicateType string, predicate *structpb.Struct) ([]byte, error) {
 	algo, hexSum, ok := splitDigest(digest)
 	if !ok {
 		return nil, fmt.Errorf("sign %s: not a digest", digest)
@@ -178,7 +179,10 @@ func sigstoreSignature(ctx context.Context, key *SigningKey, digest string, pred
 		Type:          intoto.StatementTypeUri,
 		Subject:       []*intoto.ResourceDescriptor{{Digest: map[string]string{algo: hexSum}}},
 		PredicateType: predicateType,
-		Predicate:     &structpb.Struct{},
+		Predicate:     predicate,
+	}
+	if stmt.Predicate == nil {
+		stmt.Predicate = &structpb.Struct{}
 	}
 	payload, err := protojson.Marshal(stmt)
 	if err != nil {
@@ -205,9 +209,18 @@ func splitDigest(d string) (algo, hexSum string, ok bool) {
 // attachSignature pushes a signature of subject by key to dst as a referrer of subject and
 // returns the referrer's manifest descriptor. created is its creation time annotation.
 func attachSignature(ctx context.Context, dst oras.Target, subject ocispec.Descriptor, key *SigningKey, created time.Time) (ocispec.Descriptor, error) {
-	data, err := sigstoreSignature(ctx, key, subject.Digest.String(), PredicateCosignSign)
+	return attachStatement(ctx, dst, subject, key, created, PredicateCosignSign, nil)
+}
+
+// attachStatement pushes a signed in-toto statement about subject (a signature, or an attestation
+// with its predicate) to dst as a referrer of subject, as `cosign sign` and `cosign attest` do.
+func attachStatement(ctx context.Context, dst oras.Target, subject ocispec.Descriptor, key *SigningKey, created time.Time, predicateType string, predicate *structpb.Struct) (ocispec.Descriptor, error) {
+	data, err := sigstoreSignature(ctx, key, subject.Digest.String(), predicateType, predicate)
 	if err != nil {
 		return ocispec.Descriptor{}, err
+	}
+	if len(data) > maxSigstoreBundleLayerSize {
+		return ocispec.Descriptor{}, fmt.Errorf("%s statement of %d bytes: larger than the %d that verification reads", predicateType, len(data), maxSigstoreBundleLayerSize)
 	}
 	layer := content.NewDescriptorFromBytes(MediaTypeSigstoreBundle, data)
 	layer.Annotations = map[string]string{ocispec.AnnotationTitle: "sha256-" + subject.Digest.Encoded() + ".sigstore.json"}
@@ -220,7 +233,7 @@ func attachSignature(ctx context.Context, dst oras.Target, subject ocispec.Descr
 		ManifestAnnotations: map[string]string{
 			ocispec.AnnotationCreated: created.UTC().Format(time.RFC3339),
 			annotationBundleContent:   "dsse-envelope",
-			annotationBundlePredicate: PredicateCosignSign,
+			annotationBundlePredicate: predicateType,
 		},
 	})
 }

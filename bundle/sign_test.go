@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -85,10 +86,10 @@ func TestSignVerify(t *testing.T) {
 	}
 	// The signature is an OCI 1.1 referrer of the manifest, as oras and cosign look for it.
 	rep := reg.Repository(t, "shop/bundle")
-	subject := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: mustDigest(t, signed.Digest), Size: signed.Size}
+	subject := manifestDescriptor(t, signed)
 	refs, err := registry.Referrers(ctx, rep, subject, MediaTypeSigstoreBundle)
-	if err != nil || len(refs) != 1 || refs[0].Digest.String() != signed.Signature {
-		t.Fatalf("referrers of %s = %v, %v, want the signature %s", signed.Digest, refs, err, signed.Signature)
+	if err != nil || len(refs) != 3 || !slices.ContainsFunc(refs, func(d ocispec.Descriptor) bool { return d.Digest.String() == signed.Signature }) {
+		t.Fatalf("referrers of %s = %v, %v, want the signature %s and two attestations", signed.Digest, refs, err, signed.Signature)
 	}
 	// Distribution v3.0.0 has no referrers API: the referrers tag schema's index lists it.
 	if _, err := rep.Resolve(ctx, "sha256-"+subject.Digest.Encoded()); err != nil {
@@ -157,7 +158,7 @@ func mustDigest(t *testing.T, d string) digest.Digest {
 
 func signatureOf(t *testing.T, ctx context.Context, key *SigningKey, digest string) []byte {
 	t.Helper()
-	b, err := sigstoreSignature(ctx, key, digest, PredicateCosignSign)
+	b, err := sigstoreSignature(ctx, key, digest, PredicateCosignSign, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func attach(t *testing.T, rep oras.Target, res *PushResult, sigstoreBundle []byt
 	if err := pushIfMissing(ctx, rep, layer, sigstoreBundle); err != nil {
 		t.Fatal(err)
 	}
-	subject := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: mustDigest(t, res.Digest), Size: res.Size}
+	subject := manifestDescriptor(t, res)
 	if _, err := oras.PackManifest(ctx, rep, oras.PackManifestVersion1_1, MediaTypeSigstoreBundle, oras.PackManifestOptions{
 		Subject: &subject, Layers: []ocispec.Descriptor{layer},
 		ManifestAnnotations: map[string]string{annotationBundlePredicate: PredicateCosignSign},

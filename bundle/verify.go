@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	godigest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -35,6 +36,8 @@ var (
 	ErrUntrustedKey = errors.New("bundle is signed by no trusted key")
 	// ErrSignatureDigest: a signature by a trusted key is for another digest (copied onto this bundle).
 	ErrSignatureDigest = errors.New("signature is for another digest")
+	// ErrMissingAttestation: signed, but a required attestation is not there, signed by a trusted key.
+	ErrMissingAttestation = errors.New("required attestation missing")
 )
 
 // TrustedKey is a public key whose signatures are accepted.
@@ -93,10 +96,13 @@ type VerifyResult struct {
 	Digest    string `json:"digest"`
 	// Signatures are the signatures that verified with a trusted key.
 	Signatures []Signature `json:"signatures"`
+	// Attestations are the attestations (SBOM, provenance, ...) that verified with a trusted key.
+	Attestations []Signature `json:"attestations"`
 }
 
 // VerifyError is a failed verification: Class is one of ErrUnsigned, ErrBadSignature,
-// ErrUntrustedKey and ErrSignatureDigest, Reasons say what each signature found was.
+// ErrUntrustedKey, ErrSignatureDigest and ErrMissingAttestation, Reasons say what each signed
+// referrer found was.
 type VerifyError struct {
 	Reference, Digest string
 	Class             error
@@ -117,15 +123,16 @@ func (e *VerifyError) Unwrap() error { return e.Class }
 // no registry request.
 var verified sync.Map // verifiedKey -> *VerifyResult
 
-type verifiedKey struct{ repo, digest, keys string }
+type verifiedKey struct{ repo, digest, keys, require string }
 
 // Verify checks that the bundle ref names (a tag is resolved first: the digest it points at now is
 // what is verified) has a signature by one of keys: a referrer holding a Sigstore bundle whose
 // DSSE statement is a signature (PredicateCosignSign) of exactly this digest, signed by a trusted
-// key. Attestations (other predicate types) do not count as signatures. A digest verified before
-// in this process with the same keys costs no request. The error is a *VerifyError, or a registry
-// error.
-func Verify(ctx context.Context, c *Client, ref Reference, keys []TrustedKey) (*VerifyResult, error) {
+// key. Attestations (other predicate types) do not count as signatures; each predicate type in
+// require (see [AttestationType]) must be attested for this digest by a trusted key. A digest
+// verified before in this process with the same keys and requirements costs no request. The
+// error is a *VerifyError, or a registry error.
+func Verify(ctx context.Context, c *Client, ref Reference, keys []TrustedKey, require ...string) (*VerifyResult, error) {
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("verify %s: no trusted key: give at least one public key", ref)
 	}
@@ -141,7 +148,8 @@ func Verify(ctx context.Context, c *Client, ref Reference, keys []TrustedKey) (*
 	for _, k := range keys {
 		names = append(names, k.hint)
 	}
-	cacheKey := verifiedKey{repo: ref.Name(), digest: ref.Digest, keys: strings.Join(names, ",")}
+	require = slices.Compact(slices.Sorted(slices.Values(require)))
+	cacheKey := verifiedKey{repo: ref.Name(), digest: ref.Digest, keys: strings.Join(names, ","), require: strings.Join(require, ",")}
 	if ref.Digest != "" {
 		if r, ok := verified.Load(cacheKey); ok {
 			return r.(*VerifyResult), nil
@@ -168,38 +176,54 @@ func Verify(ctx context.Context, c *Client, ref Reference, keys []TrustedKey) (*
 	}); err != nil {
 		return nil, wrap("list signatures", err)
 	}
-	res := &VerifyResult{Reference: ref.Name(), Digest: subject.Digest.String()}
+	res := &VerifyResult{Reference: ref.Name(), Digest: subject.Digest.String(), Signatures: []Signature{}, Attestations: []Signature{}}
 	verr := &VerifyError{Reference: ref.Name(), Digest: subject.Digest.String(), Class: ErrUnsigned}
+	var attestationReasons []string
 	rank := map[error]int{ErrUnsigned: 0, ErrUntrustedKey: 1, ErrBadSignature: 2, ErrSignatureDigest: 3}
 	for _, r := range referrers {
 		chk, err := checkSignature(ctx, c, src, subject, r, keys)
 		if err != nil {
 			return nil, wrap("fetch signature "+r.Digest.String(), err)
 		}
+		isSignature := chk.predicateType == PredicateCosignSign
 		switch {
-		case chk.sig != nil:
+		case chk.sig != nil && isSignature:
 			res.Signatures = append(res.Signatures, *chk.sig)
-		case chk.class == nil: // an attestation, not a signature
-		default:
+		case chk.sig != nil:
+			res.Attestations = append(res.Attestations, *chk.sig)
+		case isSignature || chk.predicateType == "":
 			verr.Reasons = append(verr.Reasons, fmt.Sprintf("referrer %s: %s", r.Digest, chk.reason))
 			if rank[chk.class] > rank[verr.Class] {
 				verr.Class = chk.class
 			}
+		default:
+			attestationReasons = append(attestationReasons, fmt.Sprintf("%s attestation %s: %s", chk.predicateType, r.Digest, chk.reason))
 		}
 	}
 	if len(res.Signatures) == 0 {
 		return nil, verr
 	}
+	var missing []string
+	for _, t := range require {
+		if !slices.ContainsFunc(res.Attestations, func(a Signature) bool { return a.PredicateType == t }) {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, &VerifyError{Reference: ref.Name(), Digest: subject.Digest.String(), Class: ErrMissingAttestation,
+			Reasons: append([]string{"no " + strings.Join(missing, ", no ") + " attestation signed by a trusted key"}, attestationReasons...)}
+	}
 	verified.Store(cacheKey, res)
 	return res, nil
 }
 
-// signatureCheck is what one referrer is: a good signature (sig), a failed one (class and
-// reason), or neither (an attestation).
+// signatureCheck is what one referrer is: a statement of predicateType that verified (sig), or
+// one that failed (class and reason; predicateType empty when it could not be read).
 type signatureCheck struct {
-	sig    *Signature
-	class  error
-	reason string
+	sig           *Signature
+	predicateType string
+	class         error
+	reason        string
 }
 
 func failed(class error, reason string) (signatureCheck, error) {
@@ -241,8 +265,9 @@ func checkSignature(ctx context.Context, c *Client, src oras.ReadOnlyTarget, sub
 	if err != nil {
 		return failed(ErrBadSignature, "no in-toto statement: "+err.Error())
 	}
-	if stmt.GetPredicateType() != PredicateCosignSign {
-		return signatureCheck{}, nil
+	pt := stmt.GetPredicateType()
+	fail := func(class error, reason string) (signatureCheck, error) {
+		return signatureCheck{predicateType: pt, class: class, reason: reason}, nil
 	}
 	hint := b.GetVerificationMaterial().GetPublicKey().GetHint()
 	rawDigest, _ := hex.DecodeString(subject.Digest.Encoded())
@@ -258,7 +283,7 @@ func checkSignature(ctx context.Context, c *Client, src oras.ReadOnlyTarget, sub
 		keyMatched = true
 		v, err := signature.LoadDefaultVerifier(k.key)
 		if err != nil {
-			return failed(ErrBadSignature, fmt.Sprintf("key %s: %v", k.Name, err))
+			return fail(ErrBadSignature, fmt.Sprintf("key %s: %v", k.Name, err))
 		}
 		tm := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
 			return root.NewExpiringKey(v, time.Time{}, time.Time{}), nil
@@ -268,26 +293,26 @@ func checkSignature(ctx context.Context, c *Client, src oras.ReadOnlyTarget, sub
 			return signatureCheck{}, err
 		}
 		if _, err := verifier.Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", rawDigest), verify.WithKey())); err == nil {
-			return signatureCheck{sig: &Signature{Key: k.Name, Referrer: r.Digest.String(), PredicateType: stmt.GetPredicateType(), Created: m.Annotations[ocispec.AnnotationCreated]}}, nil
+			return signatureCheck{predicateType: pt, sig: &Signature{Key: k.Name, Referrer: r.Digest.String(), PredicateType: pt, Created: m.Annotations[ocispec.AnnotationCreated]}}, nil
 		}
 		// Signed for another digest? Verify it against the digest it names.
 		if d, err := hex.DecodeString(strings.TrimPrefix(signedFor, "sha256:")); err == nil && signedFor != subject.Digest.String() {
 			if _, err := verifier.Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", d), verify.WithKey())); err == nil {
-				return failed(ErrSignatureDigest, fmt.Sprintf("signed by %s for %s", k.Name, signedFor))
+				return fail(ErrSignatureDigest, fmt.Sprintf("signed by %s for %s", k.Name, signedFor))
 			}
 		}
 	}
 	if !keyMatched {
-		return failed(ErrUntrustedKey, fmt.Sprintf("signed by a key with hint %s, which is not trusted", hint))
+		return fail(ErrUntrustedKey, fmt.Sprintf("signed by a key with hint %s, which is not trusted", hint))
 	}
-	return failed(ErrBadSignature, "the signature does not verify with the key it names")
+	return fail(ErrBadSignature, "the signature does not verify with the key it names")
 }
 
 // Verifier returns a function that verifies the bundle repoURL (oci://host/repo, as an Argo CD
-// Application names it) at digest against PEM public keys by name, with c: the sync engine's
-// check of an environment's signature policy.
-func Verifier(c *Client) func(ctx context.Context, repoURL, digest string, keys map[string]string) error {
-	return func(ctx context.Context, repoURL, digest string, pems map[string]string) error {
+// Application names it) at digest against PEM public keys by name and required attestations
+// (names or predicate types, see [AttestationType]), with c: the sync engine's check of an environment's signature policy.
+func Verifier(c *Client) func(ctx context.Context, repoURL, digest string, keys map[string]string, require []string) error {
+	return func(ctx context.Context, repoURL, digest string, pems map[string]string, require []string) error {
 		ref, err := ParseReference(strings.TrimPrefix(repoURL, "oci://") + "@" + digest)
 		if err != nil {
 			return err
@@ -300,7 +325,52 @@ func Verifier(c *Client) func(ctx context.Context, repoURL, digest string, keys 
 			}
 			keys = append(keys, k)
 		}
-		_, err = Verify(ctx, c, ref, keys)
+		types, err := AttestationTypes(require)
+		if err != nil {
+			return err
+		}
+		_, err = Verify(ctx, c, ref, keys, types...)
 		return err
 	}
+}
+
+// ReferrerInfo is one referrer of a bundle manifest, as listed (not verified).
+type ReferrerInfo struct {
+	// Kind is "signature", "sbom", "provenance", another predicate type, or the artifact type.
+	Kind          string `json:"kind"`
+	Digest        string `json:"digest"`
+	ArtifactType  string `json:"artifactType"`
+	PredicateType string `json:"predicateType,omitempty"`
+	Created       string `json:"created,omitempty"`
+}
+
+// ListReferrers lists the referrers of the manifest digest in ref's repository, through the
+// referrers API or the referrers tag schema: one request, nothing verified.
+func ListReferrers(ctx context.Context, c *Client, ref Reference, digest string) ([]ReferrerInfo, error) {
+	src, err := c.target(ref, false)
+	if err != nil {
+		return nil, err
+	}
+	graph, ok := src.(content.ReadOnlyGraphStorage)
+	if !ok {
+		return nil, nil
+	}
+	var list []ocispec.Descriptor
+	if err := c.retry(ctx, func() (err error) {
+		list, err = registry.Referrers(ctx, graph, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: godigest.Digest(digest)}, "")
+		return err
+	}); err != nil {
+		return nil, c.wrap(bundleClass, ref.Registry, fmt.Sprintf("%s: list referrers", ref), err)
+	}
+	out := []ReferrerInfo{}
+	for _, d := range list {
+		r := ReferrerInfo{Kind: d.ArtifactType, Digest: d.Digest.String(), ArtifactType: d.ArtifactType,
+			PredicateType: d.Annotations[annotationBundlePredicate], Created: d.Annotations[ocispec.AnnotationCreated]}
+		if r.PredicateType != "" {
+			r.Kind = statementTitle(r.PredicateType)
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b ReferrerInfo) int { return strings.Compare(a.Created+a.Digest, b.Created+b.Digest) })
+	return out, nil
 }

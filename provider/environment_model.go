@@ -48,6 +48,7 @@ func (m *environmentResourceModel) environment(ctx context.Context, cfg *environ
 	e.Windows, _ = windowSpecs(ctx, m.Windows)
 	if sp := m.SignaturePolicy; sp != nil {
 		diags.Append(sp.PublicKeys.ElementsAs(ctx, &e.TrustedKeys, true)...)
+		diags.Append(sp.RequiredAttestations.ElementsAs(ctx, &e.RequiredAttestations, true)...)
 	}
 	return e
 }
@@ -90,12 +91,17 @@ func (m *environmentResourceModel) fromLive(ctx context.Context, live *argocd.Li
 	m.ClusterResources, d = types.ListValueFrom(ctx, types.StringType, nonNil(e.ClusterResources))
 	diags.Append(d...)
 	m.Frozen = types.BoolValue(e.Frozen)
-	if len(e.TrustedKeys) == 0 {
+	if len(e.TrustedKeys) == 0 && len(e.RequiredAttestations) == 0 {
 		m.SignaturePolicy = nil
 	} else {
 		keys, d := types.MapValueFrom(ctx, types.StringType, e.TrustedKeys)
 		diags.Append(d...)
-		m.SignaturePolicy = &signaturePolicyModel{PublicKeys: keys}
+		required := types.ListNull(types.StringType)
+		if len(e.RequiredAttestations) > 0 {
+			required, d = types.ListValueFrom(ctx, types.StringType, e.RequiredAttestations)
+			diags.Append(d...)
+		}
+		m.SignaturePolicy = &signaturePolicyModel{PublicKeys: keys, RequiredAttestations: required}
 	}
 
 	prior := m.Cluster

@@ -106,6 +106,13 @@ func (r *environmentResource) Schema(_ context.Context, _ resource.SchemaRequest
 				Attributes: map[string]schema.Attribute{
 					"public_keys": schema.MapAttribute{Optional: true, ElementType: types.StringType,
 						MarkdownDescription: "Trusted public keys (PEM, as `cosign.pub`) by name. Several at once for key rotation."},
+					"required_attestations": schema.ListAttribute{Optional: true, ElementType: types.StringType,
+						Validators: []validator.List{listvalidator.ValueStringsAre(stringvalidator.Any(
+							stringvalidator.OneOf("sbom", "cyclonedx", "provenance", "slsaprovenance1"),
+							stringvalidator.RegexMatches(regexp.MustCompile(`^https?://[^/]+/.`), "a predicate type URI")))},
+						MarkdownDescription: "Attestations that must also be attached to the digest, each signed by one of `public_keys`: `sbom` " +
+							"(CycloneDX, attached by `ferry bundle push --sign-key`), `provenance` (SLSA v1, likewise) or a predicate type URI " +
+							"(what `cosign attest --type` writes). Stored in the annotation `ferry.dev/required-attestations`."},
 				},
 			},
 			"cluster": schema.SingleNestedBlock{
@@ -174,6 +181,10 @@ func (r *environmentResource) ValidateConfig(ctx context.Context, req resource.V
 		bearerTokenSecret.validate(&resp.Diagnostics, path.Root("cluster"), c.BearerToken, c.BearerTokenWO)
 	} else {
 		resp.Diagnostics.AddAttributeError(path.Root("cluster"), "Missing Cluster Block", "Add a cluster block with server (and a bearer token), or in_cluster = true.")
+	}
+	if sp := m.SignaturePolicy; sp != nil && !sp.RequiredAttestations.IsNull() && sp.PublicKeys.IsNull() {
+		resp.Diagnostics.AddAttributeError(path.Root("signature_policy").AtName("public_keys"), "Missing Trusted Keys",
+			"required_attestations are verified with public_keys: add the public key(s) that sign the bundles and their attestations.")
 	}
 	if rc := m.RegistryCredentials; rc != nil {
 		passwordSecret.validate(&resp.Diagnostics, path.Root("registry_credentials"), rc.Password, rc.PasswordWO)

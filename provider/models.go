@@ -123,7 +123,8 @@ type environmentResourceModel struct {
 
 // signaturePolicyModel is the signature_policy block. //< environmentResourceModel
 type signaturePolicyModel struct {
-	PublicKeys types.Map `tfsdk:"public_keys"`
+	PublicKeys           types.Map  `tfsdk:"public_keys"`
+	RequiredAttestations types.List `tfsdk:"required_attestations"`
 }
 
 // clusterModel is the cluster block. //< environmentResourceModel

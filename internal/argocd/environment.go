@@ -45,6 +45,9 @@ type Environment struct {
 	// sync of the environment's Applications first verifies the bundle digest's signature
 	// (SyncOptions.VerifyBundle); docs/signing.md.
 	TrustedKeys map[string]string
+	// RequiredAttestations are the attestations the policy also requires ("sbom", "provenance" or
+	// a predicate type URI), each signed by a trusted key for the digest (needs TrustedKeys).
+	RequiredAttestations []string
 }
 
 // Cluster is the customer's cluster as Argo CD reaches it.
@@ -180,7 +183,7 @@ func (c *Client) ApplyEnvironment(ctx context.Context, e Environment) error {
 	}
 
 	p := newObject("argoproj.io/v1alpha1", "AppProject", e.Name, e.labels())
-	if err := setTrustedKeys(p, e.TrustedKeys); err != nil {
+	if err := setSignaturePolicy(p, e.TrustedKeys, e.RequiredAttestations); err != nil {
 		return err
 	}
 	dests := []any{}
@@ -244,7 +247,7 @@ func (c *Client) ReadEnvironment(ctx context.Context, name string) (*LiveEnviron
 	live := &LiveEnvironment{Environment: Environment{Name: name}}
 	e := &live.Environment
 	e.Description, _, _ = unstructured.NestedString(p.Object, "spec", "description")
-	if e.TrustedKeys, err = TrustedKeysOf(p); err != nil {
+	if e.TrustedKeys, e.RequiredAttestations, err = SignaturePolicyOf(p); err != nil {
 		return nil, err
 	}
 	e.Labels = map[string]string{}

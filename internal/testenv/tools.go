@@ -49,6 +49,8 @@ type ToolBinary struct {
 var Tools = []ToolSpec{
 	{Name: "registry", Package: "github.com/distribution/distribution/v3/cmd/registry", Version: "v3.0.0"},
 	{Name: "oras", Package: "oras.land/oras/cmd/oras", Version: "v1.3.0"},
+	// The signing interop tests run the cosign CLI, offline (no transparency log).
+	{Name: "cosign", Package: "github.com/sigstore/cosign/v3/cmd/cosign", Version: "v3.1.3"},
 	{Name: "tfplugindocs", Package: "github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs", Version: "v0.25.0"},
 	// The repo-server runs kustomize and helm for sources with kustomize or helm options.
 	{Name: "kustomize", Package: "sigs.k8s.io/kustomize/kustomize/v5", Version: "v5.8.0"},

@@ -40,6 +40,7 @@ set -euo pipefail
 TOOLS=(
 	"registry github.com/distribution/distribution/v3/cmd/registry v3.0.0"
 	"oras oras.land/oras/cmd/oras v1.3.0"
+	"cosign github.com/sigstore/cosign/v3/cmd/cosign v3.1.3"
 	"tfplugindocs github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs v0.25.0"
 	"kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.8.0"
 	"helm helm.sh/helm/v3/cmd/helm v3.22.0"

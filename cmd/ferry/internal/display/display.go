@@ -43,7 +43,7 @@ func stepLine(ev bundle.ProgressEvent) string {
 	case bundle.ProgressManifest:
 		return fmt.Sprintf("Pushed      manifest           %10s  %s\n", Size(d.Size), short(d.Digest.String()))
 	case bundle.ProgressSignature:
-		return fmt.Sprintf("Signed      manifest           %10s  %s\n", Size(d.Size), short(d.Digest.String()))
+		return fmt.Sprintf("Signed      %-18s %10s  %s\n", ev.Title, Size(d.Size), short(d.Digest.String()))
 	case bundle.ProgressTag:
 		return fmt.Sprintf("Tagged      %s\n", ev.Title)
 	}
@@ -73,6 +73,9 @@ func PushText(w io.Writer, r *bundle.PushResult) error {
 	if r.Signature != "" {
 		fmt.Fprintf(w, "Signed: %s (signature referrer)\n", r.Signature)
 	}
+	for _, a := range r.Attestations {
+		fmt.Fprintf(w, "Attested: %s (%s)\n", a.PredicateType, a.Referrer)
+	}
 	return nil
 }
 
@@ -85,6 +88,9 @@ func VerifyText(w io.Writer, r *bundle.VerifyResult) error {
 			created = ", " + s.Created
 		}
 		fmt.Fprintf(w, "  signed by %s (signature %s%s)\n", s.Key, s.Referrer, created)
+	}
+	for _, a := range r.Attestations {
+		fmt.Fprintf(w, "  attested %s by %s (%s)\n", a.PredicateType, a.Key, a.Referrer)
 	}
 	return nil
 }
@@ -143,6 +149,15 @@ func InfoText(w io.Writer, i *bundle.Info) error {
 		for _, r := range i.Render {
 			fmt.Fprintf(w, "  %s: %s -> %s\n", r.Name, strings.Join(r.Command, " "), r.Output)
 		}
+	}
+	if len(i.Referrers) > 0 {
+		fmt.Fprintln(w, "\nReferrers (listed, not verified: ferry bundle verify checks them):")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  KIND	DIGEST	ARTIFACT TYPE	PREDICATE TYPE	CREATED")
+		for _, r := range i.Referrers {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", r.Kind, r.Digest, r.ArtifactType, r.PredicateType, r.Created)
+		}
+		tw.Flush()
 	}
 	fmt.Fprintln(w, "\nAnnotations:")
 	keys := make([]string, 0, len(i.Annotations))

@@ -188,6 +188,8 @@ func ExitCode(err error) int {
 		return ExitUntrustedKey
 	case errors.Is(err, bundle.ErrSignatureDigest):
 		return ExitSignatureDigest
+	case errors.Is(err, bundle.ErrMissingAttestation):
+		return ExitNoAttestation
 	case errors.Is(err, bundle.ErrUnreachable), errors.Is(err, bundle.ErrImageUnreachable):
 		return ExitTransient
 	case errors.Is(err, bundle.ErrInvalidSpec), errors.Is(err, bundle.ErrInvalidReference),

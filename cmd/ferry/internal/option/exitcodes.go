@@ -24,6 +24,7 @@ const (
 	ExitBadSignature    = 11 // a signature does not verify (tampered)
 	ExitUntrustedKey    = 12 // signed, but by no trusted key
 	ExitSignatureDigest = 13 // a signature for another digest
+	ExitNoAttestation   = 14 // signed, but a required attestation is missing
 
 	// ExitUsage is the exit code of a command-line mistake: an unknown command or flag, a wrong
 	// number of arguments, a missing required flag. It is the code of invalid input.
@@ -58,6 +59,7 @@ var ExitCodes = []ExitStatus{
 	{ExitBadSignature, "signature does not verify", nil},
 	{ExitUntrustedKey, "signed by no trusted key", nil},
 	{ExitSignatureDigest, "signature for another digest", nil},
+	{ExitNoAttestation, "required attestation missing", nil},
 	{ExitInterrupted, "interrupted by SIGINT (Ctrl-C)", nil},
 	{ExitTerminated, "interrupted by SIGTERM", nil},
 }

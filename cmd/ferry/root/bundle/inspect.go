@@ -56,5 +56,8 @@ func runInspect(cmd *cobra.Command, opts *inspectOptions) error {
 	if err != nil {
 		return err
 	}
+	if info.Referrers, err = bundle.ListReferrers(cmd.Context(), client, opts.ref, info.Digest); err != nil {
+		return err
+	}
 	return opts.Format.Render(cmd.OutOrStdout(), info, func(w io.Writer) error { return display.InfoText(w, info) })
 }

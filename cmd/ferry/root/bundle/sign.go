@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -13,7 +14,7 @@ import (
 
 const (
 	signUsage   = "ferry bundle sign REF --key FILE"
-	verifyUsage = "ferry bundle verify REF --key FILE [--key FILE]..."
+	verifyUsage = "ferry bundle verify REF --key FILE [--key FILE]... [--require-attestation NAME]..."
 )
 
 type signOptions struct {
@@ -76,8 +77,9 @@ Example - Sign the bundle a tag points at (the key's password in $FERRY_KEY_PASS
 type verifyOptions struct {
 	option.Remote
 	option.Format
-	ref  bundle.Reference
-	keys []string
+	ref     bundle.Reference
+	keys    []string
+	require []string
 }
 
 func verifyCmd() *cobra.Command {
@@ -88,12 +90,18 @@ func verifyCmd() *cobra.Command {
 		Long: `Verify that the bundle REF names (a tag is resolved to the digest it points at now) carries a
 signature, by one of the trusted public keys, of exactly that digest; print who signed it. Several
 --key flags trust several keys at once (key rotation). Signatures written by ferry and by cosign
-(` + "`cosign sign --key`" + `, Sigstore bundle format) are both read. Each failure has its own exit code:
-10 not signed, 11 a signature that does not verify, 12 signed by no trusted key, 13 a signature
-for another digest (docs/signing.md).
+(` + "`cosign sign --key`" + `, Sigstore bundle format) are both read, and so are attestations
+(` + "`ferry bundle push --sign-key`" + ` attaches an SBOM and a SLSA provenance; ` + "`cosign attest`" + `):
+--require-attestation sbom|provenance|PREDICATE-TYPE-URI requires one, signed by a trusted key.
+Each failure has its own exit code: 10 not signed, 11 a signature that does not verify, 12
+signed by no trusted key, 13 a signature for another digest, 14 a required attestation missing
+(docs/signing.md).
 
 Example - Verify with the current and the previous release key:
-  ferry bundle verify registry.example.com/shop/bundle:1.4.0 --key cosign.pub --key release-2025.pub`,
+  ferry bundle verify registry.example.com/shop/bundle:1.4.0 --key cosign.pub --key release-2025.pub
+
+Example - Also require the SBOM and the provenance that a signed push attaches:
+  ferry bundle verify registry.example.com/shop/bundle:1.4.0 --key cosign.pub --require-attestation sbom --require-attestation provenance`,
 		Args: cobra.ExactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -103,12 +111,16 @@ Example - Verify with the current and the previous release key:
 			if len(opts.keys) == 0 {
 				return option.Usagef(verifyUsage, "Give the public key(s) to trust, e.g. --key cosign.pub.", errors.New("--key is required"))
 			}
+			if _, err := bundle.AttestationTypes(opts.require); err != nil {
+				return option.Usagef(verifyUsage, "", fmt.Errorf("--require-attestation: %w", err))
+			}
 			if err := opts.Format.Parse(cmd); err != nil {
 				return err
 			}
 			return opts.Remote.Parse(cmd)
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			require, _ := bundle.AttestationTypes(opts.require)
 			keys, err := bundle.LoadTrustedKeys(opts.keys...)
 			if err != nil {
 				return option.Usagef(verifyUsage, "", err)
@@ -117,7 +129,7 @@ Example - Verify with the current and the previous release key:
 			if err != nil {
 				return err
 			}
-			res, err := bundle.Verify(cmd.Context(), client, opts.ref, keys)
+			res, err := bundle.Verify(cmd.Context(), client, opts.ref, keys, require...)
 			if err != nil {
 				return err
 			}
@@ -125,6 +137,7 @@ Example - Verify with the current and the previous release key:
 		},
 	}
 	cmd.Flags().StringArrayVar(&opts.keys, "key", nil, "trusted public key, PEM (cosign.pub); repeatable")
+	cmd.Flags().StringArrayVar(&opts.require, "require-attestation", nil, "required attestation, signed by a trusted key: sbom, provenance or a predicate type URI; repeatable")
 	opts.Remote.ApplyFlags(cmd.Flags())
 	opts.Format.ApplyFlags(cmd.Flags())
 	return cmd
