@@ -10,6 +10,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/types/known/structpb"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry"
 )
@@ -157,6 +158,22 @@ func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []st
 	wrap := func(what string, err error) error {
 		return c.wrap(bundleClass, ref.Registry, fmt.Sprintf("push %s to %s", what, ref.Name()), err)
 	}
+	// The SBOM hashes every plugin file again: done while the blobs upload.
+	attestations := func() (map[string]*structpb.Struct, error) { return nil, nil }
+	if opts.SignKey != nil {
+		done := make(chan struct{})
+		var predicates map[string]*structpb.Struct
+		var perr error
+		go func() {
+			defer close(done)
+			predicates, perr = p.attestations(p.started)
+		}()
+		attestations = func() (map[string]*structpb.Struct, error) {
+			<-done
+			return predicates, perr
+		}
+		defer attestations() //nolint:errcheck // never leave the goroutine reading p's files after Publish returns
+	}
 	var nUp, nSkip atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(concurrency)
@@ -210,7 +227,7 @@ func Publish(ctx context.Context, c *Client, p *Packed, ref Reference, tags []st
 	}
 	emit(ProgressManifest, "manifest", p.Manifest)
 	if opts.SignKey != nil {
-		if signed, err = attachSigned(ctx, c, dst, p, opts.SignKey, emit); err != nil {
+		if signed, err = attachSigned(ctx, c, dst, p, opts.SignKey, attestations, emit); err != nil {
 			return int(nUp.Load()), int(nSkip.Load()), signed, wrap("signature", err)
 		}
 	}
@@ -228,9 +245,10 @@ type Attached struct {
 }
 
 // attachSigned attaches the SBOM, the provenance and then the signature of p's manifest, each
-// signed by key, and reports each as ProgressSignature.
-func attachSigned(ctx context.Context, c *Client, dst oras.Target, p *Packed, key *SigningKey, emit func(action, title string, desc ocispec.Descriptor)) ([]Attached, error) {
-	predicates, err := p.attestations(p.started)
+// signed by key, and reports each as ProgressSignature. attestations returns the predicates
+// (computed while the blobs upload).
+func attachSigned(ctx context.Context, c *Client, dst oras.Target, p *Packed, key *SigningKey, attestations func() (map[string]*structpb.Struct, error), emit func(action, title string, desc ocispec.Descriptor)) ([]Attached, error) {
+	predicates, err := attestations()
 	if err != nil {
 		return nil, err
 	}

@@ -132,6 +132,8 @@ func (d *bundleDataSource) Schema(_ context.Context, _ datasource.SchemaRequest,
 					"public_keys": schema.MapAttribute{Optional: true, ElementType: types.StringType,
 						MarkdownDescription: "Trusted public keys (PEM, as `cosign.pub`) by name, e.g. `{ release-2026 = file(\"release-2026.pub\") }`. " +
 							"A signature by any of them is accepted (key rotation: trust the new key next to the old one)."},
+					"required_attestations": schema.ListAttribute{Optional: true, ElementType: types.StringType,
+						Validators: attestationValidators(), MarkdownDescription: requiredAttestationsDoc},
 				},
 			},
 		},
@@ -202,9 +204,18 @@ func (d *bundleDataSource) verifySignature(ctx context.Context, m *bundleDataSou
 		}
 		keys = append(keys, k)
 	}
+	var names []string
+	if diags.Append(m.Verify.RequiredAttestations.ElementsAs(ctx, &names, false)...); diags.HasError() {
+		return diags
+	}
+	require, err := bundle.AttestationTypes(names)
+	if err != nil {
+		diags.AddAttributeError(path.Root("verify").AtName("required_attestations"), "Invalid Attestation", err.Error())
+		return diags
+	}
 	pinned := ref
 	pinned.Tag, pinned.Digest = "", info.Digest
-	res, err := bundle.Verify(ctx, d.data.bundles, pinned, keys)
+	res, err := bundle.Verify(ctx, d.data.bundles, pinned, keys, require...)
 	if err != nil {
 		summary := "Unable to Verify Bundle Signature"
 		switch {
@@ -216,9 +227,12 @@ func (d *bundleDataSource) verifySignature(ctx context.Context, m *bundleDataSou
 			summary = "Bundle Signed by No Trusted Key"
 		case errors.Is(err, bundle.ErrSignatureDigest):
 			summary = "Bundle Signature for Another Digest"
+		case errors.Is(err, bundle.ErrMissingAttestation):
+			summary = "Bundle Attestation Missing"
 		}
-		diags.AddAttributeError(at, summary, fmt.Sprintf("Bundle %s (%s) is not signed by a trusted key; nothing was changed.\n\n"+
-			"Sign it with `ferry bundle sign %s --key KEY` (or push with --sign-key), or trust the key that signed it.\n\nOriginal Error: %v", ref, info.Digest, pinned, err))
+		diags.AddAttributeError(at, summary, fmt.Sprintf("Bundle %s (%s) does not pass the verify block; nothing was changed.\n\n"+
+			"Sign it with `ferry bundle sign %s --key KEY`, or push it with --sign-key (which also attaches its SBOM and provenance), "+
+			"or trust the key that signed it.\n\nOriginal Error: %v", ref, info.Digest, pinned, err))
 		return diags
 	}
 	var by []string

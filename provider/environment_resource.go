@@ -107,12 +107,8 @@ func (r *environmentResource) Schema(_ context.Context, _ resource.SchemaRequest
 					"public_keys": schema.MapAttribute{Optional: true, ElementType: types.StringType,
 						MarkdownDescription: "Trusted public keys (PEM, as `cosign.pub`) by name. Several at once for key rotation."},
 					"required_attestations": schema.ListAttribute{Optional: true, ElementType: types.StringType,
-						Validators: []validator.List{listvalidator.ValueStringsAre(stringvalidator.Any(
-							stringvalidator.OneOf("sbom", "cyclonedx", "provenance", "slsaprovenance1"),
-							stringvalidator.RegexMatches(regexp.MustCompile(`^https?://[^/]+/.`), "a predicate type URI")))},
-						MarkdownDescription: "Attestations that must also be attached to the digest, each signed by one of `public_keys`: `sbom` " +
-							"(CycloneDX, attached by `ferry bundle push --sign-key`), `provenance` (SLSA v1, likewise) or a predicate type URI " +
-							"(what `cosign attest --type` writes). Stored in the annotation `ferry.dev/required-attestations`."},
+						Validators: attestationValidators(),
+						MarkdownDescription: requiredAttestationsDoc + " Stored in the annotation `ferry.dev/required-attestations`."},
 				},
 			},
 			"cluster": schema.SingleNestedBlock{
@@ -393,4 +389,16 @@ func (r *environmentResource) Delete(ctx context.Context, req resource.DeleteReq
 func (r *environmentResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+}
+
+// requiredAttestationsDoc and attestationValidators describe required_attestations, of a
+// signature_policy and of the ferry_bundle data source's verify block.
+const requiredAttestationsDoc = "Attestations that must also be attached to the digest, each signed by one of `public_keys`: `sbom` " +
+	"(CycloneDX, attached by `ferry bundle push --sign-key`), `provenance` (SLSA v1, likewise) or a predicate type URI " +
+	"(what `cosign attest --type` writes)."
+
+func attestationValidators() []validator.List {
+	return []validator.List{listvalidator.ValueStringsAre(stringvalidator.Any(
+		stringvalidator.OneOf("sbom", "cyclonedx", "provenance", "slsaprovenance1"),
+		stringvalidator.RegexMatches(regexp.MustCompile(`^https?://[^/]+/.`), "a predicate type URI")))}
 }

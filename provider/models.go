@@ -73,7 +73,8 @@ type bundleDataSourceModel struct {
 
 // bundleVerifyModel is the verify block. //< bundleDataSourceModel
 type bundleVerifyModel struct {
-	PublicKeys types.Map `tfsdk:"public_keys"`
+	PublicKeys           types.Map  `tfsdk:"public_keys"`
+	RequiredAttestations types.List `tfsdk:"required_attestations"`
 }
 
 // bundleImageModel is one entry of images. //< bundleDataSourceModel

@@ -42,7 +42,7 @@ func TestCLISignVerify(t *testing.T) {
 
 	r := ferry(t, env, "secret-a\n", "bundle", "push", release("1"), ref+":signed", "--plain-http", "--sign-key", keyA, "--sign-key-password-stdin", "--format", "json")
 	var pushed struct{ Digest, PinnedReference, Signature string }
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &pushed) != nil || pushed.Signature == "" {
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &pushed) != nil || pushed.Signature == "" || !strings.Contains(r.stdout, bundle.PredicateCycloneDX) {
 		t.Fatalf("push --sign-key: exit %d, %s %s", r.code, r.stdout, r.stderr)
 	}
 	r = ferry(t, env, "", "bundle", "verify", ref+":signed", "--plain-http", "--key", pubB, "--key", pubA)
@@ -85,6 +85,24 @@ func TestCLISignVerify(t *testing.T) {
 	}
 	if r = ferry(t, env, "", "bundle", "verify", ref+":later", "--plain-http"); r.code != 2 {
 		t.Errorf("verify without --key: exit %d, want 2", r.code)
+	}
+
+	// Attestations: the signed push attached an SBOM and a provenance; `bundle sign` alone did not.
+	r = ferry(t, env, "", "bundle", "verify", ref+":signed", "--plain-http", "--key", pubA, "--require-attestation", "sbom", "--require-attestation", "provenance")
+	if r.code != 0 || !strings.Contains(r.stdout, "attested "+bundle.PredicateCycloneDX) || !strings.Contains(r.stdout, "attested "+bundle.PredicateSLSAProvenance) {
+		t.Errorf("verify --require-attestation (signed push): exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r = ferry(t, env, "", "bundle", "verify", ref+":later", "--plain-http", "--key", pubA, "--require-attestation", "sbom"); r.code != 14 || !strings.Contains(r.stderr, "required attestation missing") {
+		t.Errorf("verify --require-attestation sbom (signed without): exit %d, want 14: %s", r.code, r.stderr)
+	}
+	if r = ferry(t, env, "", "bundle", "verify", ref+":later", "--plain-http", "--key", pubA, "--require-attestation", "spdx"); r.code != 2 || !strings.Contains(r.stderr, "--require-attestation") {
+		t.Errorf("verify --require-attestation spdx: exit %d, want 2: %s", r.code, r.stderr)
+	}
+	r = ferry(t, env, "", "bundle", "inspect", ref+":signed", "--plain-http")
+	for _, kind := range []string{"signature", "sbom", "provenance"} {
+		if r.code != 0 || !strings.Contains(r.stdout, "  "+kind+" ") {
+			t.Errorf("inspect lists no %s referrer: exit %d:\n%s", kind, r.code, r.stdout)
+		}
 	}
 }
 
