@@ -101,8 +101,9 @@ func (r *environmentResource) Schema(_ context.Context, _ resource.SchemaRequest
 			"signature_policy": schema.SingleNestedBlock{
 				MarkdownDescription: "Only signed bundles reach this environment (docs/signing.md): every sync of its applications — by " +
 					"`ferry_application`, `ferry app sync` or a fleet rollout — first verifies that the bundle digest carries a signature by one " +
-					"of these keys, and fails with class `permanent`, the Application unchanged, when it does not. Stored on the environment's " +
-					"AppProject (annotation `ferry.dev/trusted-keys`), so every caller enforces the same policy.",
+					"of these keys (and the required attestations), and fails with class `permanent`, the Application unchanged, when it does not. " +
+					"Stored on the environment's AppProject (annotations `ferry.dev/trusted-keys`, `ferry.dev/required-attestations`), so every " +
+					"caller enforces the same policy.",
 				Attributes: map[string]schema.Attribute{
 					"public_keys": schema.MapAttribute{Optional: true, ElementType: types.StringType,
 						MarkdownDescription: "Trusted public keys (PEM, as `cosign.pub`) by name. Several at once for key rotation."},

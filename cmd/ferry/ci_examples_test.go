@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ferry-dev/terraform-provider-ferry/bundle"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
 
@@ -19,7 +20,8 @@ import (
 // job the CI guide shows) as the CI services would: their shell, their environment variables, the
 // built ferry on PATH instead of `go install`, against an HTTPS registry that requires a login.
 // Each leaves the pushed bundle's digest in push.json and its Terraform module source where the
-// snippet says.
+// snippet says; the signed workflow signs with a key from a secret, attaches the SBOM and the
+// provenance, and verifies them with the committed public key.
 func TestCIExamples(t *testing.T) {
 	testenv.SkipShort(t, "a registry")
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{Auth: true})
@@ -64,7 +66,7 @@ func TestCIExamples(t *testing.T) {
 	}
 	moduleSource := "https://" + host + "/v2/shop/bundle/blobs/sha256:"
 
-	t.Run("github actions", func(t *testing.T) {
+	githubActions := func(t *testing.T, file string, env, files map[string]string) (work, out string) {
 		var wf struct {
 			Jobs map[string]struct {
 				Steps []struct {
@@ -74,7 +76,7 @@ func TestCIExamples(t *testing.T) {
 				} `yaml:"steps"`
 			} `yaml:"jobs"`
 		}
-		readYAML(t, "../../examples/ci/github-actions.yml", &wf)
+		readYAML(t, "../../examples/ci/"+file, &wf)
 		i := slices.IndexFunc(wf.Jobs["push"].Steps, func(s struct {
 			ID  string            `yaml:"id"`
 			Env map[string]string `yaml:"env"`
@@ -83,22 +85,50 @@ func TestCIExamples(t *testing.T) {
 			return s.ID == "push"
 		})
 		if i < 0 {
-			t.Fatal("examples/ci/github-actions.yml: no step with id push in job push")
+			t.Fatalf("examples/ci/%s: no step with id push in job push", file)
 		}
 		step := wf.Jobs["push"].Steps[i]
 		// What GitHub puts into the step's env: expressions replaced by their values here.
-		env := map[string]string{"REGISTRY": host, "REPOSITORY": host + "/shop/bundle", "REGISTRY_USER": reg.Username,
-			"FERRY_REGISTRY_PASSWORD": reg.Password, "VERSION": "v1.4.0"}
+		maps.Copy(env, map[string]string{"REGISTRY": host, "REPOSITORY": host + "/shop/bundle", "REGISTRY_USER": reg.Username,
+			"FERRY_REGISTRY_PASSWORD": reg.Password, "VERSION": "v1.4.0"})
 		if got, want := slices.Sorted(maps.Keys(step.Env)), slices.Sorted(maps.Keys(env)); !slices.Equal(got, want) {
 			t.Fatalf("the push step's env has %v; this test gives %v", got, want)
 		}
-		work := release(t)
+		work = release(t)
+		for name, content := range files {
+			os.MkdirAll(filepath.Dir(filepath.Join(work, name)), 0o755)
+			writeText(t, filepath.Join(work, name), content)
+		}
 		env["GITHUB_OUTPUT"] = filepath.Join(work, "github-output")
+		env["RUNNER_TEMP"] = t.TempDir()
 		run(t, work, step.Run, env)
+		b, _ := os.ReadFile(env["GITHUB_OUTPUT"])
+		return work, string(b)
+	}
+
+	t.Run("github actions", func(t *testing.T) {
+		work, out := githubActions(t, "github-actions.yml", map[string]string{}, nil)
 		digest := pushed(t, work)
-		out, _ := os.ReadFile(env["GITHUB_OUTPUT"])
-		if !strings.Contains(string(out), "pinned="+host+"/shop/bundle@"+digest+"\n") || !strings.Contains(string(out), "module-source="+moduleSource) {
+		if !strings.Contains(out, "pinned="+host+"/shop/bundle@"+digest+"\n") || !strings.Contains(out, "module-source="+moduleSource) {
 			t.Errorf("step outputs:\n%s\nwant pinned=%s/shop/bundle@%s and module-source=%s…", out, host, digest, moduleSource)
+		}
+	})
+
+	t.Run("github actions, signed", func(t *testing.T) {
+		priv, pub, err := bundle.GenerateKeyPair([]byte("ci-secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		work, out := githubActions(t, "github-actions-signed.yml", map[string]string{"SIGNING_KEY": string(priv), "FERRY_KEY_PASSWORD": "ci-secret"},
+			map[string]string{"keys/release.pub": string(pub)})
+		digest := pushed(t, work)
+		var res bundle.PushResult
+		b, _ := os.ReadFile(filepath.Join(work, "push.json"))
+		if err := json.Unmarshal(b, &res); err != nil || res.Signature == "" || len(res.Attestations) != 2 {
+			t.Errorf("push.json = %s, want a signature and two attestations", b)
+		}
+		if !strings.Contains(out, "pinned="+host+"/shop/bundle@"+digest+"\n") {
+			t.Errorf("step outputs:\n%s\nwant pinned=%s/shop/bundle@%s", out, host, digest)
 		}
 	})
 
