@@ -108,7 +108,7 @@ func (r *environmentResource) Schema(_ context.Context, _ resource.SchemaRequest
 					"public_keys": schema.MapAttribute{Optional: true, ElementType: types.StringType,
 						MarkdownDescription: "Trusted public keys (PEM, as `cosign.pub`) by name. Several at once for key rotation."},
 					"required_attestations": schema.ListAttribute{Optional: true, ElementType: types.StringType,
-						Validators: attestationValidators(),
+						Validators:          attestationValidators(),
 						MarkdownDescription: requiredAttestationsDoc + " Stored in the annotation `ferry.dev/required-attestations`."},
 				},
 			},
