@@ -119,7 +119,7 @@ func (p *Packed) SBOM() (*cdx.BOM, error) {
 				if !f.Mode.IsRegular() {
 					continue
 				}
-				sum, err := fileSHA256(f)
+				sum, err := fileSHA256(f.Open)
 				if err != nil {
 					return nil, fmt.Errorf("sbom: plugins/%s: %w", f.Path, err)
 				}
@@ -145,8 +145,9 @@ func ociPURL(img ImageLock) string {
 	return purl
 }
 
-func fileSHA256(f archive.File) (string, error) {
-	rc, err := f.Open()
+// fileSHA256 is the hex SHA-256 of what open reads.
+func fileSHA256(open func() (io.ReadCloser, error)) (string, error) {
+	rc, err := open()
 	if err != nil {
 		return "", err
 	}
@@ -243,7 +244,7 @@ func (p *Packed) Provenance(getenv func(string) string, started, finished time.T
 		d := &intoto.ResourceDescriptor{Name: "render:" + st.Name + ":tool"}
 		if exe, err := exec.LookPath(st.Command[0]); err == nil {
 			d.Uri = "file://" + exe
-			if sum, err := executableSHA256(exe); err == nil {
+			if sum, err := fileSHA256(func() (io.ReadCloser, error) { return os.Open(exe) }); err == nil {
 				d.Digest = map[string]string{"sha256": sum}
 			}
 		}
@@ -276,19 +277,6 @@ func (p *Packed) Provenance(getenv func(string) string, started, finished time.T
 }
 
 var gitCommitRE = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
-
-func executableSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 // BuilderFromEnv identifies the builder and the run from a CI environment: GitHub Actions (the
 // workflow and the run attempt), GitLab CI (the runner and the job), else $FERRY_BUILDER_ID (and

@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -30,20 +29,9 @@ func TestCosignInterop(t *testing.T) {
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	c := clientFor(t, nil, ClientOptions{})
 	ctx := context.Background()
-	home := t.TempDir() // no docker config, no sigstore cache of the machine's user
-	run := func(dir string, bin string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+home, "COSIGN_PASSWORD=cosign-pass", "TUF_ROOT="+filepath.Join(home, "tuf"))
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("%s %s: %v\n%s%s", filepath.Base(bin), strings.Join(args, " "), err, stdout.String(), stderr.String())
-		}
-		return stdout.String()
-	}
-
+	home := t.TempDir()
+	cosignCLI := cliRunner(t, cosign, home, "COSIGN_PASSWORD=cosign-pass", "TUF_ROOT="+filepath.Join(home, "tuf"))
+	orasCLI := cliRunner(t, orasBin, home)
 	// ferry signs and attests; cosign verifies.
 	keyDir := t.TempDir()
 	priv, pub, err := GenerateKeyPair([]byte("ferry-pass"))
@@ -62,12 +50,12 @@ func TestCosignInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	ferryPub := filepath.Join(keyDir, "ferry.pub")
-	out := run(keyDir, cosign, "verify", "--key", ferryPub, "--insecure-ignore-tlog=true", "--allow-http-registry", res.PinnedReference)
+	out := string(cosignCLI(keyDir, "verify", "--key", ferryPub, "--insecure-ignore-tlog=true", "--allow-http-registry", res.PinnedReference))
 	if !strings.Contains(out, strings.TrimPrefix(res.Digest, "sha256:")) {
 		t.Errorf("cosign verify printed no claim about %s:\n%s", res.Digest, out)
 	}
 	for _, typ := range []string{"cyclonedx", "slsaprovenance1"} {
-		run(keyDir, cosign, "verify-attestation", "--key", ferryPub, "--type", typ, "--insecure-ignore-tlog=true", "--allow-http-registry", res.PinnedReference)
+		cosignCLI(keyDir, "verify-attestation", "--key", ferryPub, "--type", typ, "--insecure-ignore-tlog=true", "--allow-http-registry", res.PinnedReference)
 	}
 
 	// oras finds the three referrers through the referrers query (the tag schema here).
@@ -77,7 +65,7 @@ func TestCosignInterop(t *testing.T) {
 			Digest       string `json:"digest"`
 		} `json:"referrers"`
 	}
-	if err := json.Unmarshal([]byte(run(keyDir, orasBin, "discover", "--plain-http", "--format", "json", res.PinnedReference)), &discovered); err != nil {
+	if err := json.Unmarshal(orasCLI(keyDir, "discover", "--plain-http", "--format", "json", res.PinnedReference), &discovered); err != nil {
 		t.Fatal(err)
 	}
 	found := map[string]bool{}
@@ -93,15 +81,15 @@ func TestCosignInterop(t *testing.T) {
 	// cosign generates a key, signs and attests a ferry bundle; ferry verifies both and signs
 	// with cosign's key.
 	cosignDir := t.TempDir()
-	run(cosignDir, cosign, "generate-key-pair")
+	cosignCLI(cosignDir, "generate-key-pair")
 	plain, err := Push(ctx, c, simpleRelease(t, "cosign"), mustRef(t, reg.Addr+"/shop/bundle:cosign"), PushOptions{PackOptions: PackOptions{Created: testCreated}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	noTlog := []string{"--key", "cosign.key", "--use-signing-config=false", "--tlog-upload=false", "--allow-http-registry", "--yes"}
-	run(cosignDir, cosign, append(append([]string{"sign"}, noTlog...), plain.PinnedReference)...)
+	cosignCLI(cosignDir, append(append([]string{"sign"}, noTlog...), plain.PinnedReference)...)
 	os.WriteFile(filepath.Join(cosignDir, "sbom.json"), []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","version":1}`), 0o644)
-	run(cosignDir, cosign, append(append([]string{"attest", "--type", "cyclonedx", "--predicate", "sbom.json"}, noTlog...), plain.PinnedReference)...)
+	cosignCLI(cosignDir, append(append([]string{"attest", "--type", "cyclonedx", "--predicate", "sbom.json"}, noTlog...), plain.PinnedReference)...)
 	trusted, err := LoadTrustedKeys(filepath.Join(cosignDir, "cosign.pub"))
 	if err != nil {
 		t.Fatal(err)

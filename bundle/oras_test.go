@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -35,19 +36,8 @@ func TestOrasInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	pinned := reg.Addr + "/shop/bundle@" + res.Digest
-	home := t.TempDir() // no docker config of the machine's user
-	run := func(args ...string) []byte {
-		t.Helper()
-		cmd := exec.Command(oras, args...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+home)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("oras %v: %v\n%s", args, err, stderr.String())
-		}
-		return out
-	}
+	orasCLI := cliRunner(t, oras, t.TempDir())
+	run := func(args ...string) []byte { t.Helper(); return orasCLI("", args...) }
 
 	var m ocispec.Manifest
 	if err := json.Unmarshal(run("manifest", "fetch", "--plain-http", pinned), &m); err != nil {
@@ -128,4 +118,23 @@ func treeDigest(t testing.TB, root string) string {
 		return nil
 	})
 	return b.String()
+}
+
+// cliRunner returns a function that runs the command-line tool bin with args in dir (the test's
+// working directory when empty), with HOME and DOCKER_CONFIG at home (no docker config or cache of
+// the machine's user) and env, and returns its standard output; a failure fails the test with what
+// the tool printed.
+func cliRunner(t *testing.T, bin, home string, env ...string) func(dir string, args ...string) []byte {
+	return func(dir string, args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir
+		cmd.Env = append(append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+home), env...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s %s: %v\n%s%s", filepath.Base(bin), strings.Join(args, " "), err, stdout.String(), stderr.String())
+		}
+		return stdout.Bytes()
+	}
 }
