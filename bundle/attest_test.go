@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
@@ -163,6 +164,25 @@ func TestAttestations(t *testing.T) {
 	}
 	if _, err := Verify(ctx, c, mustRef(t, plain.PinnedReference), []TrustedKey{trustA}); err != nil {
 		t.Errorf("Verify(no attestation required) error = %v", err)
+	}
+
+	// A hostile number of referrers is refused without reading them.
+	many, err := Push(ctx, c, simpleRelease(t, "many"), mustRef(t, reg.Addr+"/shop/bundle:many"), PushOptions{PackOptions: PackOptions{Created: testCreated}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i <= maxSignatureReferrers; i++ {
+		if _, err := attachStatement(ctx, rep, manifestDescriptor(t, many), keyB, testCreated.Add(time.Duration(i)*time.Second), PredicateCycloneDX, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before = reg.Requests()
+	_, err = Verify(ctx, c, mustRef(t, many.PinnedReference), []TrustedKey{trustA})
+	if !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), "more than the 64") {
+		t.Errorf("Verify(65 referrers) error = %v, want ErrBadSignature for too many referrers", err)
+	}
+	if n := reg.Requests() - before; n > 3 {
+		t.Errorf("Verify(65 referrers) made %d requests, want 3 at most: the resolve and the listing (the referrers API, then the tag schema)", n)
 	}
 
 	for _, bad := range []string{"sbom2", "ftp:x", ""} {

@@ -123,6 +123,9 @@ func (e *VerifyError) Unwrap() error { return e.Class }
 // no registry request.
 var verified sync.Map // verifiedKey -> *VerifyResult
 
+// maxSignatureReferrers bounds the signature and attestation referrers one verification reads.
+const maxSignatureReferrers = 64
+
 type verifiedKey struct{ repo, digest, keys, require string }
 
 // Verify checks that the bundle ref names (a tag is resolved first: the digest it points at now is
@@ -175,6 +178,11 @@ func Verify(ctx context.Context, c *Client, ref Reference, keys []TrustedKey, re
 		return err
 	}); err != nil {
 		return nil, wrap("list signatures", err)
+	}
+	if len(referrers) > maxSignatureReferrers {
+		// A hostile registry cannot make verification fetch without end.
+		return nil, &VerifyError{Reference: ref.Name(), Digest: subject.Digest.String(), Class: ErrBadSignature,
+			Reasons: []string{fmt.Sprintf("%d Sigstore bundle referrers, more than the %d verification reads", len(referrers), maxSignatureReferrers)}}
 	}
 	res := &VerifyResult{Reference: ref.Name(), Digest: subject.Digest.String(), Signatures: []Signature{}, Attestations: []Signature{}}
 	verr := &VerifyError{Reference: ref.Name(), Digest: subject.Digest.String(), Class: ErrUnsigned}
