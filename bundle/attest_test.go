@@ -35,7 +35,7 @@ provider "registry.terraform.io/hashicorp/null" {
 // render step to the real registry: the SBOM and the provenance are attached as signed
 // referrers with what the release holds; verification requires them by name; a bundle signed
 // without them, or attested by an untrusted key, fails with ErrMissingAttestation; inspect's
-// listing names all three referrers.
+// listing names all three referrers; more than 64 referrers fail without being read.
 func TestAttestations(t *testing.T) {
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	c := clientFor(t, nil, ClientOptions{})
