@@ -87,6 +87,14 @@ func Inspect(ctx context.Context, c *Client, ref Reference) (*Info, error) {
 	if err != nil {
 		return nil, wrap("fetch manifest", err)
 	}
+	return inspectManifest(ctx, c, src, ref, desc, raw)
+}
+
+// inspectManifest is [Inspect] of the manifest raw (desc) already read from src.
+func inspectManifest(ctx context.Context, c *Client, src oras.ReadOnlyTarget, ref Reference, desc ocispec.Descriptor, raw []byte) (*Info, error) {
+	wrap := func(what string, err error) error {
+		return c.wrap(bundleClass, ref.Registry, fmt.Sprintf("%s: %s", ref, what), err)
+	}
 	if desc.MediaType != ocispec.MediaTypeImageManifest {
 		return nil, fmt.Errorf("%s: %w: it is a %s, not an OCI image manifest", ref, ErrNotBundle, archive.Quote(desc.MediaType))
 	}

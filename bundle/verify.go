@@ -374,8 +374,11 @@ func ListReferrers(ctx context.Context, c *Client, ref Reference, digest string)
 	for _, d := range list {
 		r := ReferrerInfo{Kind: d.ArtifactType, Digest: d.Digest.String(), ArtifactType: d.ArtifactType,
 			PredicateType: d.Annotations[annotationBundlePredicate], Created: d.Annotations[ocispec.AnnotationCreated]}
-		if r.PredicateType != "" {
+		switch {
+		case r.PredicateType != "":
 			r.Kind = statementTitle(r.PredicateType)
+		case d.ArtifactType == MediaTypeRelocation:
+			r.Kind = "relocation"
 		}
 		out = append(out, r)
 	}

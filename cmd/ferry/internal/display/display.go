@@ -42,6 +42,8 @@ func stepLine(ev bundle.ProgressEvent) string {
 		return fmt.Sprintf("Extracted   %-18s %10s\n", ev.Title, Size(d.Size))
 	case bundle.ProgressManifest:
 		return fmt.Sprintf("Pushed      manifest           %10s  %s\n", Size(d.Size), short(d.Digest.String()))
+	case bundle.ProgressMount:
+		return fmt.Sprintf("Mounted     %-18s %10s  %s\n", ev.Title, Size(d.Size), short(d.Digest.String()))
 	case bundle.ProgressSignature:
 		return fmt.Sprintf("Signed      %-18s %10s  %s\n", ev.Title, Size(d.Size), short(d.Digest.String()))
 	case bundle.ProgressTag:
@@ -75,6 +77,30 @@ func PushText(w io.Writer, r *bundle.PushResult) error {
 	}
 	for _, a := range r.Attestations {
 		fmt.Fprintf(w, "Attested: %s (%s)\n", a.PredicateType, a.Referrer)
+	}
+	return nil
+}
+
+// CopyText renders a copy result: where the bundle and each image went.
+func CopyText(w io.Writer, r *bundle.CopyResult) error {
+	fmt.Fprintf(w, "Copied %s to %s (%d sent, %d already there, %d mounted; %s)\n", r.Source, r.Destination, r.Copied, r.Skipped, r.Mounted, Size(r.Bytes))
+	fmt.Fprintf(w, "Digest: %s\n", r.Digest)
+	if r.PinnedReference != "" {
+		fmt.Fprintf(w, "Pinned: %s\n", r.PinnedReference)
+	}
+	if len(r.Tags) > 0 {
+		fmt.Fprintf(w, "Tags:   %s\n", strings.Join(r.Tags, ", "))
+	}
+	fmt.Fprintf(w, "Referrers: %d (signatures, attestations)\n", r.Referrers)
+	for _, im := range r.Images {
+		to := im.To
+		if to == "" {
+			to = "(in the archive)"
+		}
+		fmt.Fprintf(w, "  %s: %s -> %s\n", im.Name, im.From, to)
+	}
+	if r.Record != "" {
+		fmt.Fprintf(w, "Relocation record: %s\n", r.Record)
 	}
 	return nil
 }

@@ -54,15 +54,17 @@ func (r *Remote) Parse(*cobra.Command) error {
 	return nil
 }
 
-// Client returns a bundle client for the flags. target is the command's own registry, which
-// --plain-http and --insecure apply to; "" (an OCI layout) means none.
-func (r *Remote) Client(target string) (*bundle.Client, error) {
+// Client returns a bundle client for the flags. targets are the command's own registries (one, or
+// a copy's two), which --plain-http and --insecure apply to; "" (an OCI layout) is none.
+func (r *Remote) Client(targets ...string) (*bundle.Client, error) {
 	plain, insecure := append([]string(nil), r.PlainHTTPRegistries...), append([]string(nil), r.InsecureRegistries...)
-	if target != "" && r.PlainHTTP {
-		plain = append(plain, target)
-	}
-	if target != "" && r.Insecure {
-		insecure = append(insecure, target)
+	for _, target := range targets {
+		if target != "" && r.PlainHTTP {
+			plain = append(plain, target)
+		}
+		if target != "" && r.Insecure {
+			insecure = append(insecure, target)
+		}
 	}
 	return bundle.NewClient(bundle.ClientOptions{
 		PlainHTTPRegistries: plain,

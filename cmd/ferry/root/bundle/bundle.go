@@ -16,9 +16,9 @@ import (
 func New() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bundle",
-		Short: "Push, pull, inspect, sign and verify release bundles (one OCI artifact per release candidate)",
+		Short: "Push, pull, inspect, sign, verify and copy release bundles (one OCI artifact per release candidate)",
 	}
-	cmd.AddCommand(pushCmd(), pullCmd(), inspectCmd(), signCmd(), verifyCmd())
+	cmd.AddCommand(pushCmd(), pullCmd(), inspectCmd(), signCmd(), verifyCmd(), copyCmd())
 	return cmd
 }
 

@@ -1,0 +1,519 @@
+package bundle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/content/oci"
+)
+
+// Relocation (docs/air-gap.md): `ferry bundle copy` moves a bundle, every image it pins and every
+// referrer of both (signatures, SBOM, provenance) to another registry or into an OCI image layout
+// archive, digests unchanged. In a registry, the images go to DST/images/<original repository>
+// (a port's ':' written as '-'), and a relocation record — a referrer of the bundle with artifact
+// type MediaTypeRelocation — maps each original image reference to its relocated one.
+const (
+	// MediaTypeRelocation is the artifact type of a relocation record and the media type of its
+	// one layer (a JSON [Relocation]).
+	MediaTypeRelocation = "application/vnd.ferry.relocation.v1+json"
+	// ArchiveBundleTag is the name of the bundle in an archive's index.json.
+	ArchiveBundleTag = "bundle"
+	// relocatedImagesDir is the repository below DST that holds the images.
+	relocatedImagesDir = "images"
+)
+
+// ProgressMount: the target registry mounted a blob from another of its repositories instead of
+// receiving it again.
+const ProgressMount = "mount"
+
+// CopyOptions tune [Copy], [CopyToArchive] and [CopyFromArchive].
+type CopyOptions struct {
+	// Concurrency is the number of blobs moved at once. Default 4.
+	Concurrency int
+	// OnProgress, if set, receives ProgressUpload, ProgressUploaded, ProgressSkip, ProgressMount and
+	// ProgressTag events; the title is the image's name, "bundle" or the tag.
+	OnProgress func(ProgressEvent)
+}
+
+// RelocatedImage is where one image of a bundle was copied.
+type RelocatedImage struct {
+	// Name is the image's logical name from ferry.yaml.
+	Name string `json:"name"`
+	// From is the original reference, pinned: host/repo@sha256:….
+	From string `json:"from"`
+	// To is the relocated reference, pinned; empty in an archive, which holds the images itself.
+	To string `json:"to,omitempty"`
+}
+
+// Relocation is the relocation record: the bundle at its destination and where its images went.
+type Relocation struct {
+	Bundle string           `json:"bundle"`
+	Source string           `json:"source"`
+	Images []RelocatedImage `json:"images"`
+}
+
+// CopyResult describes a copy.
+type CopyResult struct {
+	Source          string `json:"source"`
+	Destination     string `json:"destination"`
+	Digest          string `json:"digest"`
+	PinnedReference string `json:"pinnedReference,omitempty"`
+	// Tags were pointed at the bundle at the destination, last.
+	Tags   []string         `json:"tags"`
+	Images []RelocatedImage `json:"images"`
+	// Referrers is the number of referrers of the bundle and its images copied or already there.
+	Referrers int `json:"referrers"`
+	// Copied, Skipped and Mounted count manifests and blobs: sent, already at the destination,
+	// and mounted from another repository of the destination registry.
+	Copied  int   `json:"copied"`
+	Skipped int   `json:"skipped"`
+	Mounted int   `json:"mounted"`
+	Bytes   int64 `json:"bytes"`
+	// Record is the digest of the relocation record (registry destinations only).
+	Record string `json:"record,omitempty"`
+}
+
+// copySource is where a copy reads: the bundle's repository and each image's.
+type copySource struct {
+	name     string
+	ref      Reference
+	host     string // the registry, for mounts from the source when the destination is on it
+	bundle   oras.ReadOnlyGraphTarget
+	image    func(repository string) (oras.ReadOnlyGraphTarget, error)
+	imageDir func(repository string) string // the image's repository path on host
+}
+
+// copyDest is where a copy writes.
+type copyDest struct {
+	name  string
+	host  string // empty for a layout
+	repo  string
+	tags  []string
+	store oras.GraphTarget
+	image func(repository string) (oras.GraphTarget, string, error) // target and repository name
+}
+
+// Copy copies the bundle src names, its images and all their referrers to dst, a registry
+// repository or an OCI layout (oci-layout:PATH). See the package constants for the layout; the
+// destination tag is dst's, else src's. Tags move last, so an interrupted copy leaves nothing new
+// tagged, and a copy run again sends only what is missing.
+func Copy(ctx context.Context, c *Client, src, dst Reference, opts CopyOptions) (*CopyResult, error) {
+	if dst.Digest != "" {
+		return nil, fmt.Errorf("%s: %w: a copy destination takes a repository or a tag, not a digest", dst, ErrInvalidReference)
+	}
+	s, err := c.registrySource(src)
+	if err != nil {
+		return nil, err
+	}
+	d, err := c.destination(dst, src.Tag)
+	if err != nil {
+		return nil, err
+	}
+	return c.copyBundle(ctx, s, d, opts)
+}
+
+// CopyToArchive copies the bundle src names, its images and their referrers into an OCI image
+// layout archive (a tar) at file. The layout is staged in file+".partial", which a copy run again
+// after an interruption resumes; the archive appears at file only when complete.
+func CopyToArchive(ctx context.Context, c *Client, src Reference, file string, opts CopyOptions) (*CopyResult, error) {
+	if _, err := os.Lstat(file); err == nil {
+		return nil, fmt.Errorf("%s: %w: remove it or name another archive", file, ErrOutputExists)
+	}
+	s, err := c.registrySource(src)
+	if err != nil {
+		return nil, err
+	}
+	staging := file + ".partial"
+	d, err := c.destination(Reference{Layout: staging}, src.Tag)
+	if err != nil {
+		return nil, err
+	}
+	d.name = "archive:" + file
+	res, err := c.copyBundle(ctx, s, d, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeLayoutTar(staging, file); err != nil {
+		return nil, fmt.Errorf("write archive %s: %w (the staged layout %s is kept: run the same copy again to finish)", file, err, staging)
+	}
+	if err := os.RemoveAll(staging); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// CopyFromArchive copies the bundle of the archive file (written by [CopyToArchive]), its images
+// and their referrers to dst, a registry repository or an OCI layout. Every blob read from the
+// archive is checked against its digest: a tampered archive fails with ErrDigestMismatch.
+func CopyFromArchive(ctx context.Context, c *Client, file string, dst Reference, opts CopyOptions) (*CopyResult, error) {
+	store, err := oci.NewFromTar(ctx, file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: not an OCI image layout archive: %v", file, ErrNotBundle, err)
+	}
+	src := Reference{Layout: file, Tag: ArchiveBundleTag}
+	tag := archiveTag(ctx, store)
+	s := copySource{name: "archive:" + file, ref: src, bundle: store,
+		image:    func(string) (oras.ReadOnlyGraphTarget, error) { return store, nil },
+		imageDir: func(string) string { return "" }}
+	d, err := c.destination(dst, tag)
+	if err != nil {
+		return nil, err
+	}
+	return c.copyBundle(ctx, s, d, opts)
+}
+
+// archiveTag is the bundle's other name in an archive's index.json: the tag it was copied from.
+func archiveTag(ctx context.Context, store *oci.ReadOnlyStore) string {
+	bundle, err := store.Resolve(ctx, ArchiveBundleTag)
+	if err != nil {
+		return ""
+	}
+	tag := ""
+	_ = store.Tags(ctx, "", func(tags []string) error {
+		for _, t := range tags {
+			if d, err := store.Resolve(ctx, t); err == nil && t != ArchiveBundleTag && d.Digest == bundle.Digest {
+				tag = t
+			}
+		}
+		return nil
+	})
+	return tag
+}
+
+func (c *Client) registrySource(src Reference) (copySource, error) {
+	t, err := c.target(src, false)
+	if err != nil {
+		return copySource{}, err
+	}
+	s := copySource{name: src.Name(), ref: src, host: src.Registry, bundle: t.(oras.ReadOnlyGraphTarget)}
+	if src.IsLayout() {
+		s.image = func(string) (oras.ReadOnlyGraphTarget, error) { return s.bundle, nil }
+		s.imageDir = func(string) string { return "" }
+		return s, nil
+	}
+	s.image = func(repository string) (oras.ReadOnlyGraphTarget, error) {
+		host, path, _ := strings.Cut(repository, "/")
+		return c.repository(host, path)
+	}
+	s.imageDir = func(repository string) string {
+		if host, path, _ := strings.Cut(repository, "/"); host == src.Registry {
+			return path
+		}
+		return ""
+	}
+	return s, nil
+}
+
+// destination opens dst; tag is the source's tag, used when dst has none.
+func (c *Client) destination(dst Reference, tag string) (copyDest, error) {
+	if dst.Tag != "" {
+		tag = dst.Tag
+	}
+	if dst.IsLayout() {
+		if err := checkLayoutDir(dst.Layout); err != nil {
+			return copyDest{}, err
+		}
+		store, err := oci.New(dst.Layout)
+		if err != nil {
+			return copyDest{}, fmt.Errorf("open layout %s: %w", dst.Layout, err)
+		}
+		d := copyDest{name: dst.Name(), store: store, tags: []string{ArchiveBundleTag},
+			image: func(string) (oras.GraphTarget, string, error) { return store, "", nil }}
+		if tag != "" {
+			d.tags = append(d.tags, tag)
+		}
+		return d, nil
+	}
+	repo, err := c.repository(dst.Registry, dst.Repository)
+	if err != nil {
+		return copyDest{}, err
+	}
+	d := copyDest{name: dst.Name(), host: dst.Registry, repo: dst.Repository, store: repo}
+	if tag != "" {
+		d.tags = []string{tag}
+	}
+	d.image = func(repository string) (oras.GraphTarget, string, error) {
+		path := RelocatedImagePath(dst.Repository, repository)
+		r, err := c.repository(dst.Registry, path)
+		return r, dst.Registry + "/" + path, err
+	}
+	return d, nil
+}
+
+// RelocatedImagePath is the repository path, on the destination registry, of an image of
+// repository (host/path) relocated next to a bundle in the repository bundleRepo: the host's ':'
+// (a port) is written as '-', which no repository name may contain.
+func RelocatedImagePath(bundleRepo, repository string) string {
+	host, path, _ := strings.Cut(repository, "/")
+	return bundleRepo + "/" + relocatedImagesDir + "/" + strings.ReplaceAll(host, ":", "-") + "/" + path
+}
+
+// copyBundle does the copy: images first, then the bundle with its referrers, the relocation
+// record, and the tags last.
+func (c *Client) copyBundle(ctx context.Context, s copySource, d copyDest, opts CopyOptions) (*CopyResult, error) {
+	wrap := func(class registryClass, host, what string, err error) error {
+		return c.wrap(class, host, fmt.Sprintf("copy %s to %s: %s", s.ref, d.name, what), err)
+	}
+	var desc ocispec.Descriptor
+	var raw []byte
+	if err := c.retry(ctx, func() (err error) {
+		if desc, err = s.bundle.Resolve(ctx, s.ref.Ref()); err == nil {
+			raw, err = c.fetchSmall(ctx, s.bundle, desc)
+		}
+		return err
+	}); err != nil {
+		return nil, wrap(bundleClass, s.host, "fetch manifest", err)
+	}
+	info, err := inspectManifest(ctx, c, s.bundle, s.ref, desc, raw)
+	if err != nil {
+		return nil, err
+	}
+	res := &CopyResult{Source: s.name, Destination: d.name, Digest: desc.Digest.String(), Images: []RelocatedImage{}, Tags: []string{}}
+	cp := &grapher{c: c, opts: opts, res: res, placed: map[string][]string{}}
+
+	type tagged struct {
+		to   oras.GraphTarget
+		root ocispec.Descriptor
+		tag  string
+	}
+	var imageTags []tagged
+	for _, img := range info.Images {
+		from, err := s.image(img.Repository)
+		if err != nil {
+			return nil, err
+		}
+		imageHost, _, _ := strings.Cut(img.Repository, "/")
+		root, err := imageRoot(ctx, c, from, img)
+		if err != nil {
+			return nil, wrap(imageClass, imageHost, fmt.Sprintf("image %s (%s)", img.Name, img.Pinned()), err)
+		}
+		to, toName, err := d.image(img.Repository)
+		if err != nil {
+			return nil, err
+		}
+		var mountFrom []string
+		if dir := s.imageDir(img.Repository); dir != "" && s.host == d.host {
+			mountFrom = append(mountFrom, dir)
+		}
+		if err := cp.copy(ctx, img.Name, from, to, strings.TrimPrefix(toName, d.host+"/"), root, mountFrom); err != nil {
+			return nil, wrap(imageClass, d.host, fmt.Sprintf("image %s (%s)", img.Name, img.Pinned()), err)
+		}
+		r := RelocatedImage{Name: img.Name, From: img.Pinned()}
+		if toName != "" {
+			r.To = toName + "@" + img.Digest
+			if img.Tag != "" {
+				imageTags = append(imageTags, tagged{to, root, img.Tag})
+			}
+		}
+		res.Images = append(res.Images, r)
+	}
+	var mountFrom []string
+	if s.host != "" && s.host == d.host {
+		mountFrom = []string{s.ref.Repository}
+	}
+	if err := cp.copy(ctx, "bundle", s.bundle, d.store, d.repo, desc, mountFrom); err != nil {
+		return nil, wrap(bundleClass, d.host, "bundle", err)
+	}
+	if d.host != "" {
+		res.PinnedReference = d.name + "@" + res.Digest
+		rec := Relocation{Bundle: res.PinnedReference, Source: s.ref.Name(), Images: res.Images}
+		if err := c.retry(ctx, func() (err error) {
+			res.Record, err = attachRelocation(ctx, d.store, desc, rec, info.Created)
+			return err
+		}); err != nil {
+			return nil, wrap(bundleClass, d.host, "relocation record", err)
+		}
+	}
+	for _, t := range imageTags {
+		if err := c.retry(ctx, func() error { return t.to.Tag(ctx, t.root, t.tag) }); err != nil {
+			return nil, wrap(imageClass, d.host, "tag image "+t.tag, err)
+		}
+	}
+	for _, tag := range d.tags {
+		if err := c.retry(ctx, func() error { return d.store.Tag(ctx, desc, tag) }); err != nil {
+			return nil, wrap(bundleClass, d.host, "tag "+tag, err)
+		}
+		res.Tags = append(res.Tags, tag)
+		if opts.OnProgress != nil {
+			opts.OnProgress(ProgressEvent{Action: ProgressTag, Title: tag, Descriptor: desc})
+		}
+	}
+	return res, nil
+}
+
+// imageRoot returns the descriptor of a pinned image in from, with its media type.
+func imageRoot(ctx context.Context, c *Client, from oras.ReadOnlyTarget, img ImageLock) (ocispec.Descriptor, error) {
+	var desc ocispec.Descriptor
+	err := c.retry(ctx, func() (err error) {
+		desc, err = from.Resolve(ctx, img.Digest)
+		return err
+	})
+	if err != nil {
+		return desc, err
+	}
+	if desc.Digest.String() != img.Digest {
+		return desc, fmt.Errorf("%w: resolved to %s", ErrDigestMismatch, desc.Digest)
+	}
+	if img.MediaType != "" {
+		desc.MediaType = img.MediaType
+	}
+	return desc, nil
+}
+
+// grapher copies graphs (a root, what it references and what refers to it) and counts.
+type grapher struct {
+	c    *Client
+	opts CopyOptions
+	res  *CopyResult
+
+	mu     sync.Mutex
+	placed map[string][]string // digest -> destination repositories that hold it, for mounts
+}
+
+func (g *grapher) copy(ctx context.Context, title string, from oras.ReadOnlyGraphTarget, to oras.GraphTarget, toRepo string, root ocispec.Descriptor, mountFrom []string) error {
+	emit := func(action string, desc ocispec.Descriptor) {
+		if g.opts.OnProgress != nil {
+			g.opts.OnProgress(ProgressEvent{Action: action, Title: title, Descriptor: desc})
+		}
+	}
+	var copied, skipped, mounted, referrers atomic.Int64
+	var bytes atomic.Int64
+	place := func(desc ocispec.Descriptor) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if !slices.Contains(g.placed[desc.Digest.String()], toRepo) {
+			g.placed[desc.Digest.String()] = append(g.placed[desc.Digest.String()], toRepo)
+		}
+	}
+	opts := oras.ExtendedCopyGraphOptions{CopyGraphOptions: oras.CopyGraphOptions{
+		Concurrency: g.opts.Concurrency,
+		PreCopy:     func(_ context.Context, desc ocispec.Descriptor) error { emit(ProgressUpload, desc); return nil },
+		PostCopy: func(_ context.Context, desc ocispec.Descriptor) error {
+			copied.Add(1)
+			bytes.Add(desc.Size)
+			place(desc)
+			emit(ProgressUploaded, desc)
+			return nil
+		},
+		OnCopySkipped: func(_ context.Context, desc ocispec.Descriptor) error {
+			skipped.Add(1)
+			place(desc)
+			emit(ProgressSkip, desc)
+			return nil
+		},
+		MountFrom: func(_ context.Context, desc ocispec.Descriptor) ([]string, error) {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			var repos []string
+			for _, r := range append(slices.Clone(g.placed[desc.Digest.String()]), mountFrom...) {
+				if r != toRepo && !slices.Contains(repos, r) {
+					repos = append(repos, r)
+				}
+			}
+			return repos, nil
+		},
+		OnMounted: func(_ context.Context, desc ocispec.Descriptor) error {
+			mounted.Add(1)
+			place(desc)
+			emit(ProgressMount, desc)
+			return nil
+		},
+	}}
+	// Referrers of the root, but not earlier relocation records: a record describes the copy that
+	// wrote it, and this copy writes its own.
+	opts.FindPredecessors = func(ctx context.Context, src content.ReadOnlyGraphStorage, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		preds, err := src.Predecessors(ctx, desc)
+		if err != nil {
+			return nil, err
+		}
+		preds = slices.DeleteFunc(preds, func(p ocispec.Descriptor) bool { return p.ArtifactType == MediaTypeRelocation })
+		if desc.Digest == root.Digest {
+			referrers.Store(int64(len(preds)))
+		}
+		return preds, nil
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	err := g.c.retry(ctx, func() error {
+		copied.Store(0)
+		skipped.Store(0)
+		mounted.Store(0)
+		bytes.Store(0)
+		return oras.ExtendedCopyGraph(ctx, verifyingSource{from}, to, root, opts)
+	})
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.res.Copied += int(copied.Load())
+	g.res.Skipped += int(skipped.Load())
+	g.res.Mounted += int(mounted.Load())
+	g.res.Bytes += bytes.Load()
+	g.res.Referrers += int(referrers.Load())
+	return err
+}
+
+// attachRelocation pushes rec as a referrer of subject to dst, deterministically (created is
+// the bundle's creation time): copying again finds it in place.
+func attachRelocation(ctx context.Context, dst oras.Target, subject ocispec.Descriptor, rec Relocation, created string) (string, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return "", err
+	}
+	layer := content.NewDescriptorFromBytes(MediaTypeRelocation, data)
+	if err := pushIfMissing(ctx, dst, layer, data); err != nil {
+		return "", err
+	}
+	desc, err := oras.PackManifest(ctx, dst, oras.PackManifestVersion1_1, MediaTypeRelocation, oras.PackManifestOptions{
+		Subject:             &subject,
+		Layers:              []ocispec.Descriptor{layer},
+		ManifestAnnotations: map[string]string{ocispec.AnnotationCreated: created},
+	})
+	if err != nil && !isAlreadyExists(err) {
+		return "", err
+	}
+	return desc.Digest.String(), nil
+}
+
+// verifyingSource checks every blob it serves against its digest as it is read: a tampered
+// archive or a lying registry fails the copy with ErrDigestMismatch before the destination
+// accepts the blob.
+type verifyingSource struct{ oras.ReadOnlyGraphTarget }
+
+func (v verifyingSource) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	rc, err := v.ReadOnlyGraphTarget.Fetch(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	return &verifyingReader{ReadCloser: rc, vr: content.NewVerifyReader(rc, desc), desc: desc}, nil
+}
+
+type verifyingReader struct {
+	io.ReadCloser
+	vr   *content.VerifyReader
+	desc ocispec.Descriptor
+}
+
+func (r *verifyingReader) Read(p []byte) (int, error) {
+	n, err := r.vr.Read(p)
+	if errors.Is(err, io.EOF) {
+		err = r.vr.Verify()
+		if err == nil {
+			return n, io.EOF
+		}
+	}
+	if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) {
+		return n, fmt.Errorf("%s: %w: %v", r.desc.Digest, ErrDigestMismatch, err)
+	}
+	return n, err
+}

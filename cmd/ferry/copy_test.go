@@ -1,0 +1,59 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferry-dev/terraform-provider-ferry/bundle"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
+)
+
+// TestCLICopy: `ferry bundle copy` relocates a bundle and its image between two registries and
+// through an archive, prints JSON for CI, and names the mistake in its arguments.
+func TestCLICopy(t *testing.T) {
+	src := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	dst := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	src.PushImage(t, "shop/api", "1.4.0", "api")
+	env := []string{"DOCKER_CONFIG=" + t.TempDir(), "SOURCE_DATE_EPOCH=1764115200"}
+	release := writeRelease(t, map[string]string{
+		"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: 1.4.0\nimages:\n  api: " + src.Addr + "/shop/api:1.4.0\nmanifests: m\n",
+		"m/cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  value: x\n",
+	})
+	r := ferry(t, env, "", "bundle", "push", release, src.Addr+"/shop/bundle:1.4.0", "--plain-http", "--format", "json")
+	var pushed struct{ Digest string }
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &pushed) != nil {
+		t.Fatalf("push: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+
+	r = ferry(t, env, "", "bundle", "copy", src.Addr+"/shop/bundle:1.4.0", dst.Addr+"/acme/bundle", "--plain-http", "--format", "json")
+	var res bundle.CopyResult
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &res) != nil || res.Digest != pushed.Digest || len(res.Images) != 1 ||
+		res.Images[0].To != dst.Addr+"/"+bundle.RelocatedImagePath("acme/bundle", src.Addr+"/shop/api")+"@"+res.Images[0].From[strings.Index(res.Images[0].From, "@")+1:] {
+		t.Fatalf("copy: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	r = ferry(t, env, "", "bundle", "inspect", dst.Addr+"/acme/bundle:1.4.0", "--plain-http")
+	if r.code != 0 || !strings.Contains(r.stdout, "  relocation ") {
+		t.Errorf("inspect of the copy lists no relocation record: exit %d\n%s", r.code, r.stdout)
+	}
+
+	archive := filepath.Join(t.TempDir(), "shop.tar")
+	if r = ferry(t, env, "", "bundle", "copy", src.Addr+"/shop/bundle:1.4.0", "--to-archive", archive, "--plain-http"); r.code != 0 || !strings.Contains(r.stdout, "(in the archive)") {
+		t.Fatalf("copy --to-archive: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	r = ferry(t, env, "", "bundle", "copy", "--from-archive", archive, dst.Addr+"/airgap/bundle", "--plain-http", "--format", "go-template={{.digest}} {{.tags}}")
+	if r.code != 0 || r.stdout != pushed.Digest+" [1.4.0]\n" {
+		t.Errorf("copy --from-archive: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+
+	for _, args := range [][]string{
+		{"bundle", "copy", src.Addr + "/shop/bundle:1.4.0"},
+		{"bundle", "copy", src.Addr + "/shop/bundle:1.4.0", "--to-archive", archive, "--from-archive", archive},
+		{"bundle", "copy", src.Addr + "/shop/bundle:1.4.0", dst.Addr + "/acme/bundle@" + pushed.Digest, "--plain-http"},
+	} {
+		if r = ferry(t, env, "", args...); r.code != 2 {
+			t.Errorf("ferry %s: exit %d, want 2: %s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}
