@@ -82,6 +82,8 @@ type CopyResult struct {
 	Bytes   int64 `json:"bytes"`
 	// Record is the digest of the relocation record (registry destinations only).
 	Record string `json:"record,omitempty"`
+	// MirrorConfig lists the registry mirror files written for the copy, if asked for.
+	MirrorConfig []string `json:"mirrorConfig,omitempty"`
 }
 
 // copySource is where a copy reads: the bundle's repository and each image's.
@@ -256,7 +258,13 @@ func (c *Client) destination(dst Reference, tag string) (copyDest, error) {
 // (a port) is written as '-', which no repository name may contain.
 func RelocatedImagePath(bundleRepo, repository string) string {
 	host, path, _ := strings.Cut(repository, "/")
-	return bundleRepo + "/" + relocatedImagesDir + "/" + strings.ReplaceAll(host, ":", "-") + "/" + path
+	return RelocatedPrefix(bundleRepo, host) + "/" + path
+}
+
+// RelocatedPrefix is the repository path, on the destination registry, below which the images of
+// the registry host are relocated next to a bundle in bundleRepo (see [RelocatedImagePath]).
+func RelocatedPrefix(bundleRepo, host string) string {
+	return bundleRepo + "/" + relocatedImagesDir + "/" + strings.ReplaceAll(host, ":", "-")
 }
 
 // copyBundle does the copy: images first, then the bundle with its referrers, the relocation

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,11 +28,17 @@ func TestCLICopy(t *testing.T) {
 		t.Fatalf("push: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
 
-	r = ferry(t, env, "", "bundle", "copy", src.Addr+"/shop/bundle:1.4.0", dst.Addr+"/acme/bundle", "--plain-http", "--format", "json")
+	mirrorDir := t.TempDir()
+	r = ferry(t, env, "", "bundle", "copy", src.Addr+"/shop/bundle:1.4.0", dst.Addr+"/acme/bundle", "--plain-http", "--mirror-config", mirrorDir, "--format", "json")
 	var res bundle.CopyResult
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &res) != nil || res.Digest != pushed.Digest || len(res.Images) != 1 ||
 		res.Images[0].To != dst.Addr+"/"+bundle.RelocatedImagePath("acme/bundle", src.Addr+"/shop/api")+"@"+res.Images[0].From[strings.Index(res.Images[0].From, "@")+1:] {
 		t.Fatalf("copy: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	host, _, _ := strings.Cut(src.Addr, "/")
+	hostsTOML, err := os.ReadFile(filepath.Join(mirrorDir, "containerd", "certs.d", strings.Replace(host, ":", "_", 1)+"_", "hosts.toml"))
+	if err != nil || !strings.Contains(string(hostsTOML), `[host."http://`+dst.Addr+"/v2/"+bundle.RelocatedPrefix("acme/bundle", host)+`"]`) || len(res.MirrorConfig) != 2 {
+		t.Errorf("--mirror-config wrote %v; hosts.toml %v:\n%s", res.MirrorConfig, err, hostsTOML)
 	}
 	r = ferry(t, env, "", "bundle", "inspect", dst.Addr+"/acme/bundle:1.4.0", "--plain-http")
 	if r.code != 0 || !strings.Contains(r.stdout, "  relocation ") {
@@ -51,6 +58,7 @@ func TestCLICopy(t *testing.T) {
 		{"bundle", "copy", src.Addr + "/shop/bundle:1.4.0"},
 		{"bundle", "copy", src.Addr + "/shop/bundle:1.4.0", "--to-archive", archive, "--from-archive", archive},
 		{"bundle", "copy", src.Addr + "/shop/bundle:1.4.0", dst.Addr + "/acme/bundle@" + pushed.Digest, "--plain-http"},
+		{"bundle", "copy", src.Addr + "/shop/bundle:1.4.0", "--to-archive", archive + "2", "--mirror-config", mirrorDir},
 	} {
 		if r = ferry(t, env, "", args...); r.code != 2 {
 			t.Errorf("ferry %s: exit %d, want 2: %s", strings.Join(args, " "), r.code, r.stderr)

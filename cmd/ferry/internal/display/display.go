@@ -102,6 +102,9 @@ func CopyText(w io.Writer, r *bundle.CopyResult) error {
 	if r.Record != "" {
 		fmt.Fprintf(w, "Relocation record: %s\n", r.Record)
 	}
+	for _, f := range r.MirrorConfig {
+		fmt.Fprintf(w, "Mirror configuration: %s\n", f)
+	}
 	return nil
 }
 

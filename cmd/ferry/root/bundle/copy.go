@@ -3,12 +3,16 @@ package bundle
 import (
 	"errors"
 	"io"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/display"
 	"github.com/ferry-dev/terraform-provider-ferry/cmd/ferry/internal/option"
+	"github.com/ferry-dev/terraform-provider-ferry/internal/mirror"
 )
 
 const copyUsage = "ferry bundle copy SRC DST | SRC --to-archive FILE | --from-archive FILE DST"
@@ -19,6 +23,7 @@ type copyOptions struct {
 	src, dst    bundle.Reference
 	toArchive   string
 	fromArchive string
+	mirrorDir   string
 	concurrency int
 }
 
@@ -44,6 +49,10 @@ registry (ferry login).
 Example - Relocate a release candidate into a customer's registry:
   ferry bundle copy registry.example.com/shop/bundle:1.4.0 registry.acme.internal/shop/bundle
 
+With --mirror-config DIR, it also writes the registry mirror configuration with which a cluster
+pulls the original image references from the copy, no manifest rewritten (docs/air-gap.md):
+DIR/containerd/certs.d/<host>/hosts.toml and DIR/crio/registries.conf.d/50-ferry-mirror-<host>.conf.
+
 Example - Across an air gap:
   ferry bundle copy registry.example.com/shop/bundle:1.4.0 --to-archive shop-1.4.0.tar
   ferry bundle copy --from-archive shop-1.4.0.tar registry.acme.internal/shop/bundle`,
@@ -63,6 +72,9 @@ Example - Across an air gap:
 				}
 			default:
 				return option.Usagef(copyUsage, "", errors.New("give SRC and DST, SRC with --to-archive, or DST with --from-archive"))
+			}
+			if err == nil && opts.mirrorDir != "" && (opts.toArchive != "" || opts.dst.IsLayout()) {
+				return option.Usagef(copyUsage, "write it where the archive is copied into the customer's registry", errors.New("--mirror-config needs a registry destination"))
 			}
 			if err != nil {
 				return err
@@ -92,14 +104,35 @@ Example - Across an air gap:
 			if err != nil {
 				return err
 			}
+			if opts.mirrorDir != "" {
+				if res.MirrorConfig, err = writeMirrorConfig(opts, res); err != nil {
+					return err
+				}
+			}
 			return opts.Format.Render(cmd.OutOrStdout(), res, func(w io.Writer) error { return display.CopyText(w, res) })
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&opts.toArchive, "to-archive", "", "write an OCI image layout archive (tar) at `FILE` instead of copying to a registry")
 	fs.StringVar(&opts.fromArchive, "from-archive", "", "copy from the archive `FILE` (written by --to-archive)")
+	fs.StringVar(&opts.mirrorDir, "mirror-config", "", "write containerd hosts.toml and CRI-O registries.conf files below `DIR` that pull the original image references from the copy")
 	fs.IntVar(&opts.concurrency, "concurrency", 4, "concurrent blob copies")
 	opts.Remote.ApplyFlags(fs)
 	opts.Format.ApplyFlags(fs)
 	return cmd
+}
+
+// writeMirrorConfig writes the mirror files of a copy to a registry.
+func writeMirrorConfig(opts copyOptions, res *bundle.CopyResult) ([]string, error) {
+	rel := mirror.Relocation{Registry: opts.dst.Registry, Repository: opts.dst.Repository,
+		PlainHTTP: opts.PlainHTTP || slices.Contains(opts.PlainHTTPRegistries, opts.dst.Registry)}
+	for _, im := range res.Images {
+		host, _, _ := strings.Cut(im.From, "/")
+		rel.Hosts = append(rel.Hosts, host)
+	}
+	files, err := rel.Write(opts.mirrorDir)
+	for i, f := range files {
+		files[i] = filepath.Join(opts.mirrorDir, f)
+	}
+	return files, err
 }
