@@ -74,7 +74,8 @@ func shellWords(t *testing.T, s string) []string {
 // text is kept; only what names the environment is rewritten: registry.example.com/shop/bundle is a
 // repository of the test registry (plain HTTP, so the bundle commands get --plain-http), ./release a release of one
 // ConfigMap, /tmp and ./ paths are the test's directories, "sha256:…" is the digest the first push
-// printed, shop-acme and acme are an application and an environment in Argo CD's namespace
+// printed, registry.acme.internal/shop/bundle another repository of it, an archive FILE.tar a file
+// in the test's directory, shop-acme and acme are an application and an environment in Argo CD's namespace
 // (--argocd-namespace is added). An example added to a command fails the test until it is listed
 // (those of `ferry fleet rollout` in TestCLIFleetRolloutExamples).
 func TestCLIHelpExamples(t *testing.T) {
@@ -82,12 +83,17 @@ func TestCLIHelpExamples(t *testing.T) {
 	examples := []string{
 		"ferry bundle push ./release registry.example.com/shop/bundle:1.4.0 --tag latest",
 		"ferry bundle push ./release oci-layout:/tmp/shop:1.4.0 --offline",
+		"ferry bundle push ./release registry.example.com/shop/bundle:1.4.0 --sign-key cosign.key",
 		"ferry bundle push ./release registry.example.com/shop/bundle:1.4.0 --format json",
 		"ferry bundle inspect oci-layout:/tmp/shop:1.4.0",
 		"ferry bundle inspect registry.example.com/shop/bundle:1.4.0 --format go-template='{{.digest}}'",
 		"ferry bundle pull registry.example.com/shop/bundle@sha256:… -o ./shop --only terraform",
 		"ferry bundle sign registry.example.com/shop/bundle:1.4.0 --key cosign.key",
 		"ferry bundle verify registry.example.com/shop/bundle:1.4.0 --key cosign.pub --key release-2025.pub",
+		"ferry bundle verify registry.example.com/shop/bundle:1.4.0 --key cosign.pub --require-attestation sbom --require-attestation provenance",
+		"ferry bundle copy registry.example.com/shop/bundle:1.4.0 registry.acme.internal/shop/bundle",
+		"ferry bundle copy registry.example.com/shop/bundle:1.4.0 --to-archive shop-1.4.0.tar",
+		"ferry bundle copy --from-archive shop-1.4.0.tar registry.acme.internal/shop/bundle",
 		"ferry app sync shop-acme",
 		"ferry app wait shop-acme --timeout 15m",
 		"ferry app sync shop-acme --bundle registry.example.com/shop/bundle@sha256:… --window-policy wait",
@@ -148,6 +154,7 @@ func TestCLIHelpExamples(t *testing.T) {
 		var args []string
 		for _, w := range words {
 			w = strings.ReplaceAll(w, "registry.example.com/shop/bundle", e.Registry.Addr+"/cli/bundle")
+			w = strings.ReplaceAll(w, "registry.acme.internal/shop/bundle", e.Registry.Addr+"/cli/acme/bundle")
 			w = strings.ReplaceAll(w, "sha256:…", digest)
 			w = strings.Replace(w, "/tmp/", tmp+"/", 1)
 			if k, ok := keys[w]; ok {
@@ -156,10 +163,12 @@ func TestCLIHelpExamples(t *testing.T) {
 				w = release
 			} else if strings.HasPrefix(w, "./") {
 				w = work + w[1:]
+			} else if strings.HasSuffix(w, ".tar") {
+				w = filepath.Join(work, w)
 			}
 			args = append(args, w)
 		}
-		if (args[0] == "bundle" || args[0] == "fleet") && strings.Contains(ex, "registry.example.com") {
+		if (args[0] == "bundle" || args[0] == "fleet") && (strings.Contains(ex, "registry.example.com") || strings.Contains(ex, "registry.acme.internal")) {
 			args = append(args, "--plain-http")
 		}
 		if args[0] == "app" || args[0] == "window" || args[0] == "fleet" {

@@ -209,7 +209,7 @@ func TestToolsScriptInstallSkipsInstalled(t *testing.T) {
 		target string
 		want   []string // tools reported as installed
 	}{
-		{name: "all", target: "all", want: []string{"registry", "oras", "tfplugindocs", "kustomize", "helm", "staticcheck", "unparam", "goreleaser", "kubernetes", "etcd", "argocd", "tofu", "source-controller"}},
+		{name: "all", target: "all", want: []string{"registry", "oras", "cosign", "tfplugindocs", "kustomize", "helm", "staticcheck", "unparam", "goreleaser", "kubernetes", "etcd", "argocd", "tofu", "source-controller"}},
 		{name: "by binary", target: "kube-controller-manager", want: []string{"kubernetes"}},
 		{name: "by tool", target: "argocd", want: []string{"argocd"}},
 	}

@@ -48,8 +48,9 @@ Example - Push to a registry, tagged with the version and "latest":
 Example - Pack into a local OCI image layout, without contacting any registry:
   ferry bundle push ./release oci-layout:/tmp/shop:1.4.0 --offline
 
-Example - Sign at push (the signature is attached before any tag moves):
-  printenv KEY_PASSWORD | ferry bundle push ./release registry.example.com/shop/bundle:1.4.0 --sign-key cosign.key --sign-key-password-stdin
+Example - Sign at push, attaching the SBOM and the provenance too, before any tag moves (the key's
+password in $FERRY_KEY_PASSWORD; --sign-key-password-stdin reads it from standard input):
+  ferry bundle push ./release registry.example.com/shop/bundle:1.4.0 --sign-key cosign.key
 
 Example - Print the result as JSON for CI:
   ferry bundle push ./release registry.example.com/shop/bundle:1.4.0 --format json`,
