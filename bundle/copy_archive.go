@@ -26,10 +26,7 @@ func writeLayoutTar(dir, file string) (err error) {
 		}
 	}()
 	tw := tar.NewWriter(f)
-	var names []string
-	for _, first := range []string{"oci-layout", "index.json"} {
-		names = append(names, first)
-	}
+	names := []string{"oci-layout", "index.json"}
 	err = filepath.WalkDir(filepath.Join(dir, "blobs"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
