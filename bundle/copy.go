@@ -2,19 +2,12 @@ package bundle
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/oci"
 )
 
@@ -54,13 +47,6 @@ type RelocatedImage struct {
 	From string `json:"from"`
 	// To is the relocated reference, pinned; empty in an archive, which holds the images itself.
 	To string `json:"to,omitempty"`
-}
-
-// Relocation is the relocation record: the bundle at its destination and where its images went.
-type Relocation struct {
-	Bundle string           `json:"bundle"`
-	Source string           `json:"source"`
-	Images []RelocatedImage `json:"images"`
 }
 
 // CopyResult describes a copy.
@@ -377,151 +363,4 @@ func imageRoot(ctx context.Context, c *Client, from oras.ReadOnlyTarget, img Ima
 		desc.MediaType = img.MediaType
 	}
 	return desc, nil
-}
-
-// grapher copies graphs (a root, what it references and what refers to it) and counts.
-type grapher struct {
-	c    *Client
-	opts CopyOptions
-	res  *CopyResult
-
-	mu     sync.Mutex
-	placed map[string][]string // digest -> destination repositories that hold it, for mounts
-}
-
-func (g *grapher) copy(ctx context.Context, title string, from oras.ReadOnlyGraphTarget, to oras.GraphTarget, toRepo string, root ocispec.Descriptor, mountFrom []string) error {
-	emit := func(action string, desc ocispec.Descriptor) {
-		if g.opts.OnProgress != nil {
-			g.opts.OnProgress(ProgressEvent{Action: action, Title: title, Descriptor: desc})
-		}
-	}
-	var copied, skipped, mounted, referrers atomic.Int64
-	var bytes atomic.Int64
-	place := func(desc ocispec.Descriptor) {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		if !slices.Contains(g.placed[desc.Digest.String()], toRepo) {
-			g.placed[desc.Digest.String()] = append(g.placed[desc.Digest.String()], toRepo)
-		}
-	}
-	opts := oras.ExtendedCopyGraphOptions{CopyGraphOptions: oras.CopyGraphOptions{
-		Concurrency: g.opts.Concurrency,
-		PreCopy:     func(_ context.Context, desc ocispec.Descriptor) error { emit(ProgressUpload, desc); return nil },
-		PostCopy: func(_ context.Context, desc ocispec.Descriptor) error {
-			copied.Add(1)
-			bytes.Add(desc.Size)
-			place(desc)
-			emit(ProgressUploaded, desc)
-			return nil
-		},
-		OnCopySkipped: func(_ context.Context, desc ocispec.Descriptor) error {
-			skipped.Add(1)
-			place(desc)
-			emit(ProgressSkip, desc)
-			return nil
-		},
-		MountFrom: func(_ context.Context, desc ocispec.Descriptor) ([]string, error) {
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			var repos []string
-			for _, r := range append(slices.Clone(g.placed[desc.Digest.String()]), mountFrom...) {
-				if r != toRepo && !slices.Contains(repos, r) {
-					repos = append(repos, r)
-				}
-			}
-			return repos, nil
-		},
-		OnMounted: func(_ context.Context, desc ocispec.Descriptor) error {
-			mounted.Add(1)
-			place(desc)
-			emit(ProgressMount, desc)
-			return nil
-		},
-	}}
-	// Referrers of the root, but not earlier relocation records: a record describes the copy that
-	// wrote it, and this copy writes its own.
-	opts.FindPredecessors = func(ctx context.Context, src content.ReadOnlyGraphStorage, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-		preds, err := src.Predecessors(ctx, desc)
-		if err != nil {
-			return nil, err
-		}
-		preds = slices.DeleteFunc(preds, func(p ocispec.Descriptor) bool { return p.ArtifactType == MediaTypeRelocation })
-		if desc.Digest == root.Digest {
-			referrers.Store(int64(len(preds)))
-		}
-		return preds, nil
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 4
-	}
-	err := g.c.retry(ctx, func() error {
-		copied.Store(0)
-		skipped.Store(0)
-		mounted.Store(0)
-		bytes.Store(0)
-		return oras.ExtendedCopyGraph(ctx, verifyingSource{from}, to, root, opts)
-	})
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.res.Copied += int(copied.Load())
-	g.res.Skipped += int(skipped.Load())
-	g.res.Mounted += int(mounted.Load())
-	g.res.Bytes += bytes.Load()
-	g.res.Referrers += int(referrers.Load())
-	return err
-}
-
-// attachRelocation pushes rec as a referrer of subject to dst, deterministically (created is
-// the bundle's creation time): copying again finds it in place.
-func attachRelocation(ctx context.Context, dst oras.Target, subject ocispec.Descriptor, rec Relocation, created string) (string, error) {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return "", err
-	}
-	layer := content.NewDescriptorFromBytes(MediaTypeRelocation, data)
-	if err := pushIfMissing(ctx, dst, layer, data); err != nil {
-		return "", err
-	}
-	desc, err := oras.PackManifest(ctx, dst, oras.PackManifestVersion1_1, MediaTypeRelocation, oras.PackManifestOptions{
-		Subject:             &subject,
-		Layers:              []ocispec.Descriptor{layer},
-		ManifestAnnotations: map[string]string{ocispec.AnnotationCreated: created},
-	})
-	if err != nil && !isAlreadyExists(err) {
-		return "", err
-	}
-	return desc.Digest.String(), nil
-}
-
-// verifyingSource checks every blob it serves against its digest as it is read: a tampered
-// archive or a lying registry fails the copy with ErrDigestMismatch before the destination
-// accepts the blob.
-type verifyingSource struct{ oras.ReadOnlyGraphTarget }
-
-func (v verifyingSource) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	rc, err := v.ReadOnlyGraphTarget.Fetch(ctx, desc)
-	if err != nil {
-		return nil, err
-	}
-	return &verifyingReader{ReadCloser: rc, vr: content.NewVerifyReader(rc, desc), desc: desc}, nil
-}
-
-type verifyingReader struct {
-	io.ReadCloser
-	vr   *content.VerifyReader
-	desc ocispec.Descriptor
-}
-
-func (r *verifyingReader) Read(p []byte) (int, error) {
-	n, err := r.vr.Read(p)
-	if errors.Is(err, io.EOF) {
-		err = r.vr.Verify()
-		if err == nil {
-			return n, io.EOF
-		}
-	}
-	if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) {
-		return n, fmt.Errorf("%s: %w: %v", r.desc.Digest, ErrDigestMismatch, err)
-	}
-	return n, err
 }

@@ -209,3 +209,41 @@ func tamperTar(t *testing.T, in, out, name string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCopyBadInput: a destination that refuses the push and a source image that is gone each fail
+// the copy with their own error, naming what to look at, and leave nothing tagged at the
+// destination.
+func TestCopyBadInput(t *testing.T) {
+	src := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	locked := testenv.StartRegistry(t, testenv.RegistryOptions{Auth: true})
+	dst := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	c := clientFor(t, nil, ClientOptions{})
+	ctx := context.Background()
+	if _, err := Push(ctx, c, simpleRelease(t, "x"), mustRef(t, src.Addr+"/shop/bundle:1"), PushOptions{PackOptions: PackOptions{Created: testCreated}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Copy(ctx, c, mustRef(t, src.Addr+"/shop/bundle:1"), mustRef(t, locked.Addr+"/acme/bundle"), CopyOptions{})
+	if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), locked.Addr+"/acme/bundle") {
+		t.Errorf("Copy to a registry that refuses the push: %v, want ErrUnauthorized naming the destination", err)
+	}
+	if tags := locked.ListTags(t, "acme/bundle"); len(tags) != 0 {
+		t.Errorf("a refused copy left tags %v", tags)
+	}
+
+	gone := "sha256:" + strings.Repeat("0123456789abcdef", 4)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: 1.0.0\nimages:\n  api: " + src.Addr + "/shop/api@" + gone + "\nmanifests: m\n",
+		"m/cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n",
+	})
+	if _, err := Push(ctx, c, dir, mustRef(t, src.Addr+"/shop/bundle:gone"), PushOptions{PackOptions: PackOptions{Created: testCreated, Offline: true}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Copy(ctx, c, mustRef(t, src.Addr+"/shop/bundle:gone"), mustRef(t, dst.Addr+"/acme/bundle"), CopyOptions{})
+	if !errors.Is(err, ErrImageNotFound) || !strings.Contains(err.Error(), "image api ("+src.Addr+"/shop/api@"+gone+")") {
+		t.Errorf("Copy of a bundle whose image is gone: %v, want ErrImageNotFound naming the image", err)
+	}
+	if tags := dst.ListTags(t, "acme/bundle"); len(tags) != 0 {
+		t.Errorf("a failed copy left tags %v", tags)
+	}
+}

@@ -46,6 +46,9 @@ type Info struct {
 	// Referrers are the OCI referrers of the manifest (signatures, attestations), when listed
 	// with [ListReferrers].
 	Referrers []ReferrerInfo `json:"referrers,omitempty"`
+	// Relocation is the relocation record of the copy into this repository, when read with
+	// [ReadRelocation].
+	Relocation *Relocation `json:"relocation,omitempty"`
 
 	manifest ocispec.Manifest
 	target   oras.ReadOnlyTarget

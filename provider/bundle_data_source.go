@@ -120,6 +120,13 @@ func (d *bundleDataSource) Schema(_ context.Context, _ datasource.SchemaRequest,
 					"anything changes, unless each module's installed files are exactly the layer's: the same paths, the same bytes, no other file. " +
 					"The modules are found in `modules.json` of the data directory (`$TF_DATA_DIR`, else `.terraform`) in the directory Terraform runs in.",
 			},
+			"read_relocation": schema.BoolAttribute{Optional: true,
+				MarkdownDescription: "Read the relocation record that `ferry bundle copy` attached when it copied the bundle into this repository " +
+					"(docs/air-gap.md), into `relocated_images`; the read fails when there is none. One more registry request."},
+			"relocated_images": schema.MapAttribute{Computed: true, ElementType: types.StringType,
+				MarkdownDescription: "With `read_relocation = true`: each image's relocated reference, pinned (`host/repo@sha256:…`), by logical name. " +
+					"The record is not signed; it is checked against the bundle's own images (the same names and digests), so it can only ever " +
+					"name another place for the same content. Null otherwise."},
 			"verified_by": schema.ListAttribute{Computed: true, ElementType: types.StringType,
 				MarkdownDescription: "With a `verify` block: the names of the trusted keys whose signature of this digest verified. Null without one."},
 		},
@@ -173,6 +180,7 @@ func (d *bundleDataSource) Read(ctx context.Context, req datasource.ReadRequest,
 		return
 	}
 	resp.Diagnostics.Append(d.verifySignature(ctx, &m, ref, info)...)
+	resp.Diagnostics.Append(d.readRelocation(ctx, &m, ref, info)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -242,6 +250,31 @@ func (d *bundleDataSource) verifySignature(ctx context.Context, m *bundleDataSou
 		}
 	}
 	m.VerifiedBy, diags = types.ListValueFrom(ctx, types.StringType, by)
+	return diags
+}
+
+// readRelocation fills relocated_images from the relocation record, when asked to.
+func (d *bundleDataSource) readRelocation(ctx context.Context, m *bundleDataSourceModel, ref bundle.Reference, info *bundle.Info) (diags diag.Diagnostics) {
+	m.RelocatedImages = types.MapNull(types.StringType)
+	if !m.ReadRelocation.ValueBool() {
+		return nil
+	}
+	rec, err := bundle.ReadRelocation(ctx, d.data.bundles, ref, info)
+	at := path.Root("read_relocation")
+	switch {
+	case err != nil:
+		diags.AddAttributeError(at, "Unable to Read Relocation Record", fmt.Sprintf("Reading the relocation record of %s failed.\n\nOriginal Error: %v", info.PinnedReference, err))
+		return diags
+	case rec == nil:
+		diags.AddAttributeError(at, "Bundle Not Relocated Here", fmt.Sprintf("%s carries no relocation record for this repository: it was not copied here by `ferry bundle copy`. "+
+			"Copy it (ferry bundle copy SRC %s), or remove read_relocation.", info.PinnedReference, ref.Name()))
+		return diags
+	}
+	images := map[string]string{}
+	for _, im := range rec.Images {
+		images[im.Name] = im.To
+	}
+	m.RelocatedImages, diags = types.MapValueFrom(ctx, types.StringType, images)
 	return diags
 }
 

@@ -69,6 +69,8 @@ type bundleDataSourceModel struct {
 	VerifyModules         types.List         `tfsdk:"verify_modules"`
 	Verify                *bundleVerifyModel `tfsdk:"verify"`
 	VerifiedBy            types.List         `tfsdk:"verified_by"`
+	ReadRelocation        types.Bool         `tfsdk:"read_relocation"`
+	RelocatedImages       types.Map          `tfsdk:"relocated_images"`
 }
 
 // bundleVerifyModel is the verify block. //< bundleDataSourceModel

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,7 +14,8 @@ import (
 )
 
 // TestCLICopy: `ferry bundle copy` relocates a bundle and its image between two registries and
-// through an archive, prints JSON for CI, and names the mistake in its arguments.
+// through an archive, writes the mirror configuration, survives a full disk under the archive,
+// prints JSON for CI, and names the mistake in its arguments.
 func TestCLICopy(t *testing.T) {
 	src := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	dst := testenv.StartRegistry(t, testenv.RegistryOptions{})
@@ -52,6 +55,33 @@ func TestCLICopy(t *testing.T) {
 	r = ferry(t, env, "", "bundle", "copy", "--from-archive", archive, dst.Addr+"/airgap/bundle", "--plain-http", "--format", "go-template={{.digest}} {{.tags}}")
 	if r.code != 0 || r.stdout != pushed.Digest+" [1.4.0]\n" {
 		t.Errorf("copy --from-archive: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+
+	// A full disk while the archive is written, simulated with a file size limit (writes fail the
+	// same way, with EFBIG instead of ENOSPC): a clear error, no archive and no temporary file
+	// left; the same command without the limit finishes from the staged layout.
+	full := filepath.Join(t.TempDir(), "full.tar")
+	fi, err := os.Stat(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := exec.Command("bash", "-c", fmt.Sprintf("trap '' XFSZ; ulimit -f %d; exec %q bundle copy %s --to-archive %s --plain-http",
+		fi.Size()/1024/2, ferryBin, src.Addr+"/shop/bundle:1.4.0", full))
+	limited.Env = append(os.Environ(), env...)
+	out, err := limited.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "write archive "+full) || !strings.Contains(string(out), "file too large") {
+		t.Errorf("copy --to-archive onto a full disk: %v\n%s", err, out)
+	}
+	for _, left := range []string{full, full + ".tmp"} {
+		if _, err := os.Stat(left); !os.IsNotExist(err) {
+			t.Errorf("a failed archive left %s", left)
+		}
+	}
+	if r = ferry(t, env, "", "bundle", "copy", src.Addr+"/shop/bundle:1.4.0", "--to-archive", full, "--plain-http"); r.code != 0 {
+		t.Errorf("copy --to-archive again: exit %d %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(full + ".partial"); !os.IsNotExist(err) {
+		t.Errorf("the staged layout is left after the archive was written")
 	}
 
 	for _, args := range [][]string{

@@ -188,6 +188,12 @@ func InfoText(w io.Writer, i *bundle.Info) error {
 		}
 		tw.Flush()
 	}
+	if r := i.Relocation; r != nil {
+		fmt.Fprintf(w, "\nRelocated from %s:\n", r.Source)
+		for _, im := range r.Images {
+			fmt.Fprintf(w, "  %s: %s -> %s\n", im.Name, im.From, im.To)
+		}
+	}
 	fmt.Fprintln(w, "\nAnnotations:")
 	keys := make([]string, 0, len(i.Annotations))
 	for k := range i.Annotations {

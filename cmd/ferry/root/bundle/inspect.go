@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -58,6 +59,11 @@ func runInspect(cmd *cobra.Command, opts *inspectOptions) error {
 	}
 	if info.Referrers, err = bundle.ListReferrers(cmd.Context(), client, opts.ref, info.Digest); err != nil {
 		return err
+	}
+	if slices.ContainsFunc(info.Referrers, func(r bundle.ReferrerInfo) bool { return r.ArtifactType == bundle.MediaTypeRelocation }) {
+		if info.Relocation, err = bundle.ReadRelocation(cmd.Context(), client, opts.ref, info); err != nil {
+			return err
+		}
 	}
 	return opts.Format.Render(cmd.OutOrStdout(), info, func(w io.Writer) error { return display.InfoText(w, info) })
 }
