@@ -287,3 +287,66 @@ func BenchmarkSignedPush(b *testing.B) {
 		b.Fatalf("signing costs %.3f× a push (target ≤ 1.10), verifying again made %d requests (target 0)", ratio, reverify)
 	}
 }
+
+// BenchmarkCopy times, in one run between the same two local registries, `ferry bundle copy` of
+// the ~256 MiB bundle (signed: a signature and two attestations travel with it) against
+// `oras cp -r` of the same bundle and referrers, each into a fresh repository, alternating which
+// goes first. Goal: ferry's time ≤ oras's (ratio ≤ 1.0). See docs/performance.md.
+func BenchmarkCopy(b *testing.B) {
+	oras, err := testenv.Tool("oras")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(b.TempDir(), "ferry")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ferry").CombinedOutput(); err != nil {
+		b.Fatalf("build ferry: %v\n%s", err, out)
+	}
+	src := testenv.StartRegistry(b, testenv.RegistryOptions{})
+	dst := testenv.StartRegistry(b, testenv.RegistryOptions{})
+	priv, _, err := GenerateKeyPair([]byte("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, err := LoadSigningKey(priv, []byte("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ref := src.Addr + "/bench/bundle:1"
+	if _, err := Push(context.Background(), clientFor(b, nil, ClientOptions{}), benchRelease(b), mustRef(b, ref), PushOptions{PackOptions: PackOptions{Created: testCreated}, SignKey: key}); err != nil {
+		b.Fatal(err)
+	}
+	home := b.TempDir()
+	env := append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+home)
+	run := func(name string, args ...string) time.Duration {
+		b.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		runtime.GC()
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("%s %v: %v\n%s", filepath.Base(name), args, err, stderr.String())
+		}
+		return time.Since(start)
+	}
+	var ferryCopy, orasCopy time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ferryArgs := []string{"bundle", "copy", ref, fmt.Sprintf("%s/bench/ferry-%d", dst.Addr, i), "--plain-http", "--format", "json"}
+		orasArgs := []string{"cp", "-r", "--from-plain-http", "--to-plain-http", "--no-tty", ref, fmt.Sprintf("%s/bench/oras-%d:1", dst.Addr, i)}
+		if i%2 == 0 {
+			ferryCopy += run(bin, ferryArgs...)
+			orasCopy += run(oras, orasArgs...)
+		} else {
+			orasCopy += run(oras, orasArgs...)
+			ferryCopy += run(bin, ferryArgs...)
+		}
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(ferryCopy.Seconds()/n, "ferry-copy-s")
+	b.ReportMetric(orasCopy.Seconds()/n, "oras-cp-s")
+	b.ReportMetric(ferryCopy.Seconds()/orasCopy.Seconds(), "copy-ratio")
+	b.Logf("ferry bundle copy %.2fs vs oras cp -r %.2fs (ratio %.2f, goal ≤ 1.00)", ferryCopy.Seconds()/n, orasCopy.Seconds()/n, ferryCopy.Seconds()/orasCopy.Seconds())
+}

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -259,6 +260,14 @@ func (c *Client) copyBundle(ctx context.Context, s copySource, d copyDest, opts 
 	wrap := func(class registryClass, host, what string, err error) error {
 		return c.wrap(class, host, fmt.Sprintf("copy %s to %s: %s", s.ref, d.name, what), err)
 	}
+	// A graph copy fails on either side: a refusal of the destination is the destination's.
+	wrapCopy := func(class registryClass, host, what string, err error) error {
+		var ce *oras.CopyError
+		if errors.As(err, &ce) && ce.Origin == oras.CopyErrorOriginDestination {
+			class, host = bundleClass, d.host
+		}
+		return wrap(class, host, what, err)
+	}
 	var desc ocispec.Descriptor
 	var raw []byte
 	if err := c.retry(ctx, func() (err error) {
@@ -301,7 +310,7 @@ func (c *Client) copyBundle(ctx context.Context, s copySource, d copyDest, opts 
 			mountFrom = append(mountFrom, dir)
 		}
 		if err := cp.copy(ctx, img.Name, from, to, strings.TrimPrefix(toName, d.host+"/"), root, mountFrom); err != nil {
-			return nil, wrap(imageClass, d.host, fmt.Sprintf("image %s (%s)", img.Name, img.Pinned()), err)
+			return nil, wrapCopy(imageClass, imageHost, fmt.Sprintf("image %s (%s)", img.Name, img.Pinned()), err)
 		}
 		r := RelocatedImage{Name: img.Name, From: img.Pinned()}
 		if toName != "" {
@@ -317,7 +326,7 @@ func (c *Client) copyBundle(ctx context.Context, s copySource, d copyDest, opts 
 		mountFrom = []string{s.ref.Repository}
 	}
 	if err := cp.copy(ctx, "bundle", s.bundle, d.store, d.repo, desc, mountFrom); err != nil {
-		return nil, wrap(bundleClass, d.host, "bundle", err)
+		return nil, wrapCopy(bundleClass, s.host, "bundle", err)
 	}
 	if d.host != "" {
 		res.PinnedReference = d.name + "@" + res.Digest

@@ -219,12 +219,18 @@ func TestCopyBadInput(t *testing.T) {
 	dst := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	c := clientFor(t, nil, ClientOptions{})
 	ctx := context.Background()
-	if _, err := Push(ctx, c, simpleRelease(t, "x"), mustRef(t, src.Addr+"/shop/bundle:1"), PushOptions{PackOptions: PackOptions{Created: testCreated}}); err != nil {
+	src.PushImage(t, "shop/api", "1.0.0", "api")
+	withImage := t.TempDir()
+	writeTree(t, withImage, map[string]string{
+		"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: 1.0.0\nimages:\n  api: " + src.Addr + "/shop/api:1.0.0\nmanifests: m\n",
+		"m/cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n",
+	})
+	if _, err := Push(ctx, c, withImage, mustRef(t, src.Addr+"/shop/bundle:1"), PushOptions{PackOptions: PackOptions{Created: testCreated}}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Copy(ctx, c, mustRef(t, src.Addr+"/shop/bundle:1"), mustRef(t, locked.Addr+"/acme/bundle"), CopyOptions{})
 	if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), locked.Addr+"/acme/bundle") {
-		t.Errorf("Copy to a registry that refuses the push: %v, want ErrUnauthorized naming the destination", err)
+		t.Errorf("Copy to a registry that refuses the push: %v, want ErrUnauthorized (the registry's, not the image's) naming the destination", err)
 	}
 	if tags := locked.ListTags(t, "acme/bundle"); len(tags) != 0 {
 		t.Errorf("a refused copy left tags %v", tags)
