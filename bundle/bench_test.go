@@ -69,14 +69,7 @@ func benchRelease(b *testing.B) string {
 // of the unchanged bundle, and reports the ratios and the blobs the re-push uploaded.
 // Targets: push ≤ 0.9× oras, pull ≤ 1.0× oras, re-push uploads 0 blobs. See docs/performance.md.
 func BenchmarkBundle(b *testing.B) {
-	oras, err := testenv.Tool("oras")
-	if err != nil {
-		b.Fatal(err)
-	}
-	bin := filepath.Join(b.TempDir(), "ferry")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ferry").CombinedOutput(); err != nil {
-		b.Fatalf("build ferry: %v\n%s", err, out)
-	}
+	oras, bin := benchBinaries(b)
 	dir := benchRelease(b)
 	reg := testenv.StartRegistry(b, testenv.RegistryOptions{})
 	home := b.TempDir()
@@ -293,14 +286,7 @@ func BenchmarkSignedPush(b *testing.B) {
 // `oras cp -r` of the same bundle and referrers, each into a fresh repository, alternating which
 // goes first. Goal: ferry's time ≤ oras's (ratio ≤ 1.0). See docs/performance.md.
 func BenchmarkCopy(b *testing.B) {
-	oras, err := testenv.Tool("oras")
-	if err != nil {
-		b.Fatal(err)
-	}
-	bin := filepath.Join(b.TempDir(), "ferry")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ferry").CombinedOutput(); err != nil {
-		b.Fatalf("build ferry: %v\n%s", err, out)
-	}
+	oras, bin := benchBinaries(b)
 	src := testenv.StartRegistry(b, testenv.RegistryOptions{})
 	dst := testenv.StartRegistry(b, testenv.RegistryOptions{})
 	priv, _, err := GenerateKeyPair([]byte("bench"))
@@ -349,4 +335,18 @@ func BenchmarkCopy(b *testing.B) {
 	b.ReportMetric(orasCopy.Seconds()/n, "oras-cp-s")
 	b.ReportMetric(ferryCopy.Seconds()/orasCopy.Seconds(), "copy-ratio")
 	b.Logf("ferry bundle copy %.2fs vs oras cp -r %.2fs (ratio %.2f, goal ≤ 1.00)", ferryCopy.Seconds()/n, orasCopy.Seconds()/n, ferryCopy.Seconds()/orasCopy.Seconds())
+}
+
+// benchBinaries returns the pinned oras CLI and a ferry built from this tree.
+func benchBinaries(b *testing.B) (oras, ferry string) {
+	b.Helper()
+	oras, err := testenv.Tool("oras")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ferry = filepath.Join(b.TempDir(), "ferry")
+	if out, err := exec.Command("go", "build", "-o", ferry, "../cmd/ferry").CombinedOutput(); err != nil {
+		b.Fatalf("build ferry: %v\n%s", err, out)
+	}
+	return oras, ferry
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry"
 
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
@@ -158,16 +159,9 @@ func TestCopy(t *testing.T) {
 	}
 }
 
-func fetchBytes(t *testing.T, rep interface {
-	Fetch(context.Context, ocispec.Descriptor) (io.ReadCloser, error)
-}, desc ocispec.Descriptor) []byte {
+func fetchBytes(t *testing.T, rep content.Fetcher, desc ocispec.Descriptor) []byte {
 	t.Helper()
-	rc, err := rep.Fetch(context.Background(), desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
+	b, err := content.FetchAll(context.Background(), rep, desc)
 	if err != nil {
 		t.Fatal(err)
 	}
