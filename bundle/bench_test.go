@@ -284,7 +284,8 @@ func BenchmarkSignedPush(b *testing.B) {
 // BenchmarkCopy times, in one run between the same two local registries, `ferry bundle copy` of
 // the ~256 MiB bundle (signed: a signature and two attestations travel with it) against
 // `oras cp -r` of the same bundle and referrers, each into a fresh repository, alternating which
-// goes first. Goal: ferry's time ≤ oras's (ratio ≤ 1.0). See docs/performance.md.
+// goes first. Goal: ferry's time ≤ oras's (ratio ≤ 1.0); it fails above 1.10. See
+// docs/performance.md.
 func BenchmarkCopy(b *testing.B) {
 	oras, bin := benchBinaries(b)
 	src := testenv.StartRegistry(b, testenv.RegistryOptions{})
@@ -334,7 +335,11 @@ func BenchmarkCopy(b *testing.B) {
 	b.ReportMetric(ferryCopy.Seconds()/n, "ferry-copy-s")
 	b.ReportMetric(orasCopy.Seconds()/n, "oras-cp-s")
 	b.ReportMetric(ferryCopy.Seconds()/orasCopy.Seconds(), "copy-ratio")
-	b.Logf("ferry bundle copy %.2fs vs oras cp -r %.2fs (ratio %.2f, goal ≤ 1.00)", ferryCopy.Seconds()/n, orasCopy.Seconds()/n, ferryCopy.Seconds()/orasCopy.Seconds())
+	ratio := ferryCopy.Seconds() / orasCopy.Seconds()
+	b.Logf("ferry bundle copy %.2fs vs oras cp -r %.2fs (ratio %.2f, goal ≤ 1.00)", ferryCopy.Seconds()/n, orasCopy.Seconds()/n, ratio)
+	if ratio > 1.10 {
+		b.Fatalf("ferry bundle copy takes %.2f× oras cp -r (goal ≤ 1.00; this fails above 1.10, beyond the noise of a loaded machine)", ratio)
+	}
 }
 
 // benchBinaries returns the pinned oras CLI and a ferry built from this tree.

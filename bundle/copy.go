@@ -144,7 +144,8 @@ func CopyToArchive(ctx context.Context, c *Client, src Reference, file string, o
 
 // CopyFromArchive copies the bundle of the archive file (written by [CopyToArchive]), its images
 // and their referrers to dst, a registry repository or an OCI layout. Every blob read from the
-// archive is checked against its digest: a tampered archive fails with ErrDigestMismatch.
+// archive is checked against its digest as it streams: a tampered archive fails with
+// ErrDigestMismatch.
 func CopyFromArchive(ctx context.Context, c *Client, file string, dst Reference, opts CopyOptions) (*CopyResult, error) {
 	store, err := oci.NewFromTar(ctx, file)
 	if err != nil {
@@ -283,7 +284,7 @@ func (c *Client) copyBundle(ctx context.Context, s copySource, d copyDest, opts 
 		return nil, err
 	}
 	res := &CopyResult{Source: s.name, Destination: d.name, Digest: desc.Digest.String(), Images: []RelocatedImage{}, Tags: []string{}}
-	cp := &grapher{c: c, opts: opts, res: res, placed: map[string][]string{}}
+	cp := &grapher{c: c, opts: opts, res: res, placed: map[string][]string{}, verify: s.host == ""}
 
 	type tagged struct {
 		to   oras.GraphTarget

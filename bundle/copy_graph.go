@@ -19,6 +19,9 @@ type grapher struct {
 	c    *Client
 	opts CopyOptions
 	res  *CopyResult
+	// verify checks every blob read against its digest (archive and layout sources: a registry
+	// destination checks too, but its refusal would not say the archive is at fault).
+	verify bool
 
 	mu     sync.Mutex
 	placed map[string][]string // digest -> destination repositories that hold it, for mounts
@@ -94,7 +97,11 @@ func (g *grapher) copy(ctx context.Context, title string, from oras.ReadOnlyGrap
 		skipped.Store(0)
 		mounted.Store(0)
 		bytes.Store(0)
-		return oras.ExtendedCopyGraph(ctx, verifyingSource{from}, to, root, opts)
+		var src content.ReadOnlyGraphStorage = from
+		if g.verify {
+			src = verifyingSource{from}
+		}
+		return oras.ExtendedCopyGraph(ctx, src, to, root, opts)
 	})
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -107,8 +114,9 @@ func (g *grapher) copy(ctx context.Context, title string, from oras.ReadOnlyGrap
 }
 
 // verifyingSource checks every blob it serves against its digest as it is read: a tampered
-// archive or a lying registry fails the copy with ErrDigestMismatch before the destination
-// accepts the blob.
+// archive fails the copy with ErrDigestMismatch before the destination accepts the blob. (From a
+// registry the destination's own check suffices: a registry and an OCI layout both refuse a blob
+// whose content does not match its digest.)
 type verifyingSource struct{ oras.ReadOnlyGraphTarget }
 
 func (v verifyingSource) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
