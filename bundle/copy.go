@@ -38,6 +38,10 @@ type CopyOptions struct {
 	// OnProgress, if set, receives ProgressUpload, ProgressUploaded, ProgressSkip, ProgressMount and
 	// ProgressTag events; the title is the image's name, "bundle" or the tag.
 	OnProgress func(ProgressEvent)
+	// Platforms, if set, limits each image index to the manifests of these platforms (the index
+	// itself is copied whole, so its digest is unchanged; RelocatedImage says which platforms came).
+	// The destination must accept an index whose other manifests it does not have.
+	Platforms []ocispec.Platform
 }
 
 // RelocatedImage is where one image of a bundle was copied.
@@ -48,6 +52,10 @@ type RelocatedImage struct {
 	From string `json:"from"`
 	// To is the relocated reference, pinned; empty in an archive, which holds the images itself.
 	To string `json:"to,omitempty"`
+	// Platforms are the platforms copied of an index, with CopyOptions.Platforms; Partial says
+	// the index has others, which were not copied.
+	Platforms []string `json:"platforms,omitempty"`
+	Partial   bool     `json:"partial,omitempty"`
 }
 
 // CopyResult describes a copy.
@@ -310,10 +318,16 @@ func (c *Client) copyBundle(ctx context.Context, s copySource, d copyDest, opts 
 		if dir := s.imageDir(img.Repository); dir != "" && s.host == d.host {
 			mountFrom = append(mountFrom, dir)
 		}
-		if err := cp.copy(ctx, img.Name, from, to, strings.TrimPrefix(toName, d.host+"/"), root, mountFrom); err != nil {
+		r := RelocatedImage{Name: img.Name, From: img.Pinned()}
+		toRepo := strings.TrimPrefix(toName, d.host+"/")
+		if len(opts.Platforms) > 0 && isIndex(root.MediaType) {
+			r.Platforms, r.Partial, err = c.copyPlatforms(ctx, cp, img.Name, from, to, toRepo, root, mountFrom, opts.Platforms)
+		} else {
+			err = cp.copy(ctx, img.Name, from, to, toRepo, root, mountFrom, nil)
+		}
+		if err != nil {
 			return nil, wrapCopy(imageClass, imageHost, fmt.Sprintf("image %s (%s)", img.Name, img.Pinned()), err)
 		}
-		r := RelocatedImage{Name: img.Name, From: img.Pinned()}
 		if toName != "" {
 			r.To = toName + "@" + img.Digest
 			if img.Tag != "" {
@@ -326,7 +340,7 @@ func (c *Client) copyBundle(ctx context.Context, s copySource, d copyDest, opts 
 	if s.host != "" && s.host == d.host {
 		mountFrom = []string{s.ref.Repository}
 	}
-	if err := cp.copy(ctx, "bundle", s.bundle, d.store, d.repo, desc, mountFrom); err != nil {
+	if err := cp.copy(ctx, "bundle", s.bundle, d.store, d.repo, desc, mountFrom, nil); err != nil {
 		return nil, wrapCopy(bundleClass, s.host, "bundle", err)
 	}
 	if d.host != "" {

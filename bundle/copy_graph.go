@@ -27,7 +27,10 @@ type grapher struct {
 	placed map[string][]string // digest -> destination repositories that hold it, for mounts
 }
 
-func (g *grapher) copy(ctx context.Context, title string, from oras.ReadOnlyGraphTarget, to oras.GraphTarget, toRepo string, root ocispec.Descriptor, mountFrom []string) error {
+// copy copies the graph of root from from to to (the repository toRepo of the destination
+// registry): root, what it references and what refers to it. With only set, an index's manifests
+// are limited to those only accepts (see [copyPlatforms]).
+func (g *grapher) copy(ctx context.Context, title string, from oras.ReadOnlyGraphTarget, to oras.GraphTarget, toRepo string, root ocispec.Descriptor, mountFrom []string, only func(ocispec.Descriptor) bool) error {
 	emit := func(action string, desc ocispec.Descriptor) {
 		if g.opts.OnProgress != nil {
 			g.opts.OnProgress(ProgressEvent{Action: action, Title: title, Descriptor: desc})
@@ -92,6 +95,15 @@ func (g *grapher) copy(ctx context.Context, title string, from oras.ReadOnlyGrap
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
+	if only != nil {
+		opts.FindSuccessors = func(ctx context.Context, fetcher content.Fetcher, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+			succ, err := content.Successors(ctx, fetcher, desc)
+			if err != nil || !isIndex(desc.MediaType) {
+				return succ, err
+			}
+			return slices.DeleteFunc(succ, func(d ocispec.Descriptor) bool { return d.Platform != nil && !only(d) }), nil
+		}
+	}
 	err := g.c.retry(ctx, func() error {
 		copied.Store(0)
 		skipped.Store(0)
@@ -145,4 +157,8 @@ func (r *verifyingReader) Read(p []byte) (int, error) {
 		return n, fmt.Errorf("%s: %w: %v", r.desc.Digest, ErrDigestMismatch, err)
 	}
 	return n, err
+}
+
+func isIndex(mediaType string) bool {
+	return mediaType == ocispec.MediaTypeImageIndex || mediaType == "application/vnd.docker.distribution.manifest.list.v2+json"
 }

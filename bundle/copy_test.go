@@ -95,7 +95,7 @@ func TestCopy(t *testing.T) {
 	recManifest := fetchManifest(t, dst, "acme/bundle", res.Record)
 	json.Unmarshal(fetchBytes(t, dst.Repository(t, "acme/bundle"), recManifest.Layers[0]), &rec)
 	wantAPI := RelocatedImage{Name: "api", From: src.Addr + "/shop/api@" + index.Digest.String(), To: dst.Addr + "/" + apiPath + "@" + index.Digest.String()}
-	if rec.Bundle != dst.Addr+"/acme/bundle@"+pushed.Digest || !slices.Contains(rec.Images, wantAPI) || len(rec.Images) != 2 {
+	if rec.Bundle != dst.Addr+"/acme/bundle@"+pushed.Digest || !slices.ContainsFunc(rec.Images, func(r RelocatedImage) bool { return r.Name == wantAPI.Name && r.From == wantAPI.From && r.To == wantAPI.To && !r.Partial }) || len(rec.Images) != 2 {
 		t.Errorf("relocation record = %+v, want api %+v", rec, wantAPI)
 	}
 
@@ -245,5 +245,60 @@ func TestCopyBadInput(t *testing.T) {
 	}
 	if tags := dst.ListTags(t, "acme/bundle"); len(tags) != 0 {
 		t.Errorf("a failed copy left tags %v", tags)
+	}
+}
+
+// TestCopyPlatforms: --platform copies an index whole (its digest unchanged) with only the named
+// platform's manifest, reports the copy as partial, and a later copy with the other platform adds
+// its manifest next to the index already in place. A platform the index lacks is an error.
+func TestCopyPlatforms(t *testing.T) {
+	src := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	dst := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	c := clientFor(t, nil, ClientOptions{})
+	ctx := context.Background()
+	index := src.PushIndex(t, "shop/api", "1.4.0", "api")
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"ferry.yaml": "apiVersion: ferry.dev/v1\nkind: Bundle\nname: shop\nversion: 1.4.0\nimages:\n  api: " + src.Addr + "/shop/api:1.4.0\nmanifests: m\n",
+		"m/cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n",
+	})
+	if _, err := Push(ctx, c, dir, mustRef(t, src.Addr+"/shop/bundle:1.4.0"), PushOptions{PackOptions: PackOptions{Created: testCreated}}); err != nil {
+		t.Fatal(err)
+	}
+	var idx ocispec.Index
+	json.Unmarshal(fetchBytes(t, src.Repository(t, "shop/api"), index), &idx)
+	byArch := map[string]ocispec.Descriptor{}
+	for _, m := range idx.Manifests {
+		byArch[m.Platform.Architecture] = m
+	}
+	apiRepo := dst.Repository(t, RelocatedImagePath("acme/bundle", src.Addr+"/shop/api"))
+	has := func(arch string) bool {
+		ok, err := apiRepo.Exists(ctx, byArch[arch])
+		return ok && err == nil
+	}
+	platform := func(s string) []ocispec.Platform {
+		p, err := ParsePlatform(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []ocispec.Platform{p}
+	}
+	res, err := Copy(ctx, c, mustRef(t, src.Addr+"/shop/bundle:1.4.0"), mustRef(t, dst.Addr+"/acme/bundle"), CopyOptions{Platforms: platform("linux/arm64")})
+	if err != nil || !res.Images[0].Partial || !slices.Equal(res.Images[0].Platforms, []string{"linux/arm64"}) {
+		t.Fatalf("Copy(linux/arm64) = %+v, %v", res, err)
+	}
+	if ok, err := apiRepo.Exists(ctx, index); !ok || err != nil || !has("arm64") || has("amd64") {
+		t.Errorf("after the arm64 copy: index %v %v, arm64 %v, amd64 %v; want the index and arm64 only", ok, err, has("arm64"), has("amd64"))
+	}
+	if _, err := Copy(ctx, c, mustRef(t, src.Addr+"/shop/bundle:1.4.0"), mustRef(t, dst.Addr+"/acme/bundle"), CopyOptions{Platforms: platform("linux/amd64")}); err != nil || !has("amd64") {
+		t.Errorf("Copy(linux/amd64) afterwards: %v, amd64 %v", err, has("amd64"))
+	}
+	if _, err := Copy(ctx, c, mustRef(t, src.Addr+"/shop/bundle:1.4.0"), mustRef(t, dst.Addr+"/other/bundle"), CopyOptions{Platforms: platform("linux/s390x")}); !errors.Is(err, ErrImageNotFound) || !strings.Contains(err.Error(), "linux/amd64, linux/arm64") {
+		t.Errorf("Copy(linux/s390x) error = %v, want ErrImageNotFound listing the index's platforms", err)
+	}
+	for _, bad := range []string{"linux", "linux/", "a/b/c/d"} {
+		if _, err := ParsePlatform(bad); err == nil {
+			t.Errorf("ParsePlatform(%q) accepted", bad)
+		}
 	}
 }

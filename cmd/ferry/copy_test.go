@@ -89,6 +89,7 @@ func TestCLICopy(t *testing.T) {
 		{"bundle", "copy", src.Addr + "/shop/bundle:1.4.0", "--to-archive", archive, "--from-archive", archive},
 		{"bundle", "copy", src.Addr + "/shop/bundle:1.4.0", dst.Addr + "/acme/bundle@" + pushed.Digest, "--plain-http"},
 		{"bundle", "copy", src.Addr + "/shop/bundle:1.4.0", "--to-archive", archive + "2", "--mirror-config", mirrorDir},
+		{"bundle", "copy", src.Addr + "/shop/bundle:1.4.0", dst.Addr + "/acme/bundle", "--platform", "linux"},
 	} {
 		if r = ferry(t, env, "", args...); r.code != 2 {
 			t.Errorf("ferry %s: exit %d, want 2: %s", strings.Join(args, " "), r.code, r.stderr)

@@ -97,7 +97,11 @@ func CopyText(w io.Writer, r *bundle.CopyResult) error {
 		if to == "" {
 			to = "(in the archive)"
 		}
-		fmt.Fprintf(w, "  %s: %s -> %s\n", im.Name, im.From, to)
+		partial := ""
+		if im.Partial {
+			partial = " (only " + strings.Join(im.Platforms, ", ") + ")"
+		}
+		fmt.Fprintf(w, "  %s: %s -> %s%s\n", im.Name, im.From, to, partial)
 	}
 	if r.Record != "" {
 		fmt.Fprintf(w, "Relocation record: %s\n", r.Record)

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"slices"
@@ -25,6 +26,7 @@ type copyOptions struct {
 	fromArchive string
 	mirrorDir   string
 	concurrency int
+	platforms   []string
 }
 
 func copyCmd() *cobra.Command {
@@ -48,6 +50,11 @@ registry (ferry login).
 
 Example - Relocate a release candidate into a customer's registry:
   ferry bundle copy registry.example.com/shop/bundle:1.4.0 registry.acme.internal/shop/bundle
+
+With --platform os/arch (repeatable), an image index is copied whole — its digest unchanged —
+but with only those platforms' manifests; the result says which, and that the copy is partial.
+The destination must accept an index whose other manifests it lacks (CNCF Distribution:
+validation.manifests.indexes.platforms none or list).
 
 With --mirror-config DIR, it also writes the registry mirror configuration with which a cluster
 pulls the original image references from the copy, no manifest rewritten (docs/air-gap.md):
@@ -79,6 +86,11 @@ Example - Across an air gap:
 			if err != nil {
 				return err
 			}
+			for _, p := range opts.platforms {
+				if _, err := bundle.ParsePlatform(p); err != nil {
+					return option.Usagef(copyUsage, "", fmt.Errorf("--platform: %w", err))
+				}
+			}
 			if err := opts.Format.Parse(cmd); err != nil {
 				return err
 			}
@@ -91,6 +103,10 @@ Example - Across an air gap:
 			}
 			onProgress, stopProgress := display.Live(opts.Format.Progress(cmd.ErrOrStderr()))
 			copyOpts := bundle.CopyOptions{Concurrency: opts.concurrency, OnProgress: onProgress}
+			for _, p := range opts.platforms {
+				pl, _ := bundle.ParsePlatform(p)
+				copyOpts.Platforms = append(copyOpts.Platforms, pl)
+			}
 			var res *bundle.CopyResult
 			switch {
 			case opts.toArchive != "":
@@ -116,6 +132,7 @@ Example - Across an air gap:
 	fs.StringVar(&opts.toArchive, "to-archive", "", "write an OCI image layout archive (tar) at `FILE` instead of copying to a registry")
 	fs.StringVar(&opts.fromArchive, "from-archive", "", "copy from the archive `FILE` (written by --to-archive)")
 	fs.StringVar(&opts.mirrorDir, "mirror-config", "", "write containerd hosts.toml and CRI-O registries.conf files below `DIR` that pull the original image references from the copy")
+	fs.StringArrayVar(&opts.platforms, "platform", nil, "copy only this `os/arch[/variant]` of each image index (the index itself whole); repeatable")
 	fs.IntVar(&opts.concurrency, "concurrency", 4, "concurrent blob copies")
 	opts.Remote.ApplyFlags(fs)
 	opts.Format.ApplyFlags(fs)
