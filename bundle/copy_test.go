@@ -95,7 +95,9 @@ func TestCopy(t *testing.T) {
 	recManifest := fetchManifest(t, dst, "acme/bundle", res.Record)
 	json.Unmarshal(fetchBytes(t, dst.Repository(t, "acme/bundle"), recManifest.Layers[0]), &rec)
 	wantAPI := RelocatedImage{Name: "api", From: src.Addr + "/shop/api@" + index.Digest.String(), To: dst.Addr + "/" + apiPath + "@" + index.Digest.String()}
-	if rec.Bundle != dst.Addr+"/acme/bundle@"+pushed.Digest || !slices.ContainsFunc(rec.Images, func(r RelocatedImage) bool { return r.Name == wantAPI.Name && r.From == wantAPI.From && r.To == wantAPI.To && !r.Partial }) || len(rec.Images) != 2 {
+	if rec.Bundle != dst.Addr+"/acme/bundle@"+pushed.Digest || !slices.ContainsFunc(rec.Images, func(r RelocatedImage) bool {
+		return r.Name == wantAPI.Name && r.From == wantAPI.From && r.To == wantAPI.To && !r.Partial
+	}) || len(rec.Images) != 2 {
 		t.Errorf("relocation record = %+v, want api %+v", rec, wantAPI)
 	}
 
