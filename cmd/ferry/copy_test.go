@@ -8,13 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/terraform-provider-ferry/bundle"
 	"github.com/ferry-dev/terraform-provider-ferry/internal/testenv"
 )
 
 // TestCLICopy: `ferry bundle copy` relocates a bundle and its image between two registries and
-// through an archive, writes the mirror configuration, survives a full disk under the archive,
+// through an archive, writes the mirror configuration, survives a kill midway and a full disk under
+// the archive,
 // prints JSON for CI, and names the mistake in its arguments.
 func TestCLICopy(t *testing.T) {
 	src := testenv.StartRegistry(t, testenv.RegistryOptions{})
@@ -82,6 +84,32 @@ func TestCLICopy(t *testing.T) {
 	}
 	if _, err := os.Stat(full + ".partial"); !os.IsNotExist(err) {
 		t.Errorf("the staged layout is left after the archive was written")
+	}
+
+	// Killed midway (SIGKILL while the destination holds a request, half-way through the copy's
+	// requests): no tag at the destination; the same copy run again finishes, sending only the rest.
+	count := testenv.StartFaultProxy(t, dst.RawAddr, 0, 0)
+	if r = ferry(t, env, "", "bundle", "copy", src.Addr+"/shop/bundle:1.4.0", count.Addr+"/count/bundle", "--plain-http", "--concurrency", "1"); r.code != 0 {
+		t.Fatalf("copy through the counting proxy: exit %d %s", r.code, r.stderr)
+	}
+	hang := testenv.StartFaultProxy(t, dst.RawAddr, count.Requests()/2, testenv.FaultTimeout)
+	killed := exec.Command(ferryBin, "bundle", "copy", src.Addr+"/shop/bundle:1.4.0", hang.Addr+"/killed/bundle", "--plain-http", "--concurrency", "1")
+	killed.Env = append(os.Environ(), env...)
+	if err := killed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); hang.Requests() < count.Requests()/2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	killed.Process.Kill()
+	killed.Wait()
+	if tags := dst.ListTags(t, "killed/bundle"); len(tags) != 0 {
+		t.Errorf("a killed copy left tags %v", tags)
+	}
+	r = ferry(t, env, "", "bundle", "copy", src.Addr+"/shop/bundle:1.4.0", dst.Addr+"/killed/bundle", "--plain-http", "--format", "json")
+	var rerun bundle.CopyResult
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rerun) != nil || rerun.Skipped == 0 || rerun.Digest != pushed.Digest {
+		t.Errorf("the copy run again after a kill: exit %d, %s %s; want it to finish, skipping what the killed one sent", r.code, r.stdout, r.stderr)
 	}
 
 	for _, args := range [][]string{
