@@ -16,8 +16,7 @@ import (
 
 // TestCLICopy: `ferry bundle copy` relocates a bundle and its image between two registries and
 // through an archive, writes the mirror configuration, survives a kill midway and a full disk under
-// the archive,
-// prints JSON for CI, and names the mistake in its arguments.
+// the archive, prints JSON for CI, and names the mistake in its arguments.
 func TestCLICopy(t *testing.T) {
 	src := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	dst := testenv.StartRegistry(t, testenv.RegistryOptions{})
