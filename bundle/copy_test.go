@@ -24,7 +24,8 @@ import (
 // between two real registries, directly and through an archive: every digest is unchanged, the
 // images land under DST/images/<original repository> with all platforms and their signature, the
 // signature and the attestations verify at the destination with the same key, the relocation
-// record maps each image; a second copy sends nothing; a copy cancelled midway leaves no tag and
+// record maps each image; a second copy sends nothing; a copy within one registry mounts its blobs;
+// a copy cancelled midway leaves no tag and
 // completes when run again; a tampered archive fails with ErrDigestMismatch and tags nothing.
 func TestCopy(t *testing.T) {
 	src := testenv.StartRegistry(t, testenv.RegistryOptions{})
@@ -107,6 +108,13 @@ func TestCopy(t *testing.T) {
 		t.Errorf("second Copy = %+v, %v, want 0 copied and the same record", again, err)
 	}
 
+	// Within one registry, blobs are mounted from the source repositories, not sent again.
+	local, err := Copy(ctx, c, mustRef(t, src.Addr+"/shop/bundle:1.4.0"), mustRef(t, src.Addr+"/mirror/bundle"), CopyOptions{})
+	if err != nil || local.Mounted == 0 || local.Bytes >= res.Bytes/2 {
+		t.Errorf("Copy within one registry = %+v, %v; want blobs mounted, few bytes sent (a copy between registries sent %d)", local, err, res.Bytes)
+	}
+	verifyAt(src.Addr + "/mirror/bundle:1.4.0")
+
 	// Cancelled after the first blob: no tag; run again, it completes.
 	cctx, cancel := context.WithCancel(ctx)
 	_, err = Copy(cctx, c, mustRef(t, src.Addr+"/shop/bundle:1.4.0"), mustRef(t, dst.Addr+"/resume/bundle"), CopyOptions{Concurrency: 1, OnProgress: func(ev ProgressEvent) {
@@ -144,6 +152,10 @@ func TestCopy(t *testing.T) {
 	verifyAt(dst.Addr + "/airgap/bundle:1.4.0")
 	if _, err := dst.Resolve(t, RelocatedImagePath("airgap/bundle", src.Addr+"/shop/api"), index.Digest.String()); err != nil {
 		t.Errorf("image from the archive: %v", err)
+	}
+	airgapAPI := dst.Repository(t, RelocatedImagePath("airgap/bundle", src.Addr+"/shop/api"))
+	if refs, err := registry.Referrers(ctx, airgapAPI, index, MediaTypeSigstoreBundle); err != nil || len(refs) != 1 || refs[0].Digest != imageSig.Digest {
+		t.Errorf("the image's signature through the archive: %v, %v", refs, err)
 	}
 	if again, err := CopyFromArchive(ctx, c, archive, mustRef(t, dst.Addr+"/airgap/bundle"), CopyOptions{}); err != nil || again.Copied != 0 {
 		t.Errorf("second CopyFromArchive = %+v, %v, want 0 copied", again, err)
