@@ -106,9 +106,6 @@ type copyDest struct {
 // destination tag is dst's, else src's. Tags move last, so an interrupted copy leaves nothing new
 // tagged, and a copy run again sends only what is missing.
 func Copy(ctx context.Context, c *Client, src, dst Reference, opts CopyOptions) (*CopyResult, error) {
-	if dst.Digest != "" {
-		return nil, fmt.Errorf("%s: %w: a copy destination takes a repository or a tag, not a digest", dst, ErrInvalidReference)
-	}
 	s, err := c.registrySource(src)
 	if err != nil {
 		return nil, err
@@ -215,6 +212,9 @@ func (c *Client) registrySource(src Reference) (copySource, error) {
 
 // destination opens dst; tag is the source's tag, used when dst has none.
 func (c *Client) destination(dst Reference, tag string) (copyDest, error) {
+	if dst.Digest != "" {
+		return copyDest{}, fmt.Errorf("%s: %w: a copy destination takes a repository or a tag, not a digest", dst, ErrInvalidReference)
+	}
 	if dst.Tag != "" {
 		tag = dst.Tag
 	}
